@@ -1,0 +1,90 @@
+"""Turn what a user typed (a local folder or a Hub id) into a local folder holding the files we read."""
+import logging
+import os
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+# The Hub moved its original, un-namespaced models into organisations and redirects the old names. Offline, the cache
+# only knows the new name, so we apply the same redirects ourselves (exact names only).
+_LEGACY_ORGS = {
+    "google-bert": [
+        "bert-base-uncased", "bert-large-uncased", "bert-base-cased", "bert-large-cased",
+        "bert-base-multilingual-uncased", "bert-base-multilingual-cased", "bert-base-chinese",
+        "bert-base-german-cased", "bert-base-german-dbmdz-cased", "bert-base-german-dbmdz-uncased",
+        "bert-large-uncased-whole-word-masking", "bert-large-cased-whole-word-masking",
+        "bert-large-uncased-whole-word-masking-finetuned-squad", "bert-large-cased-whole-word-masking-finetuned-squad",
+        "bert-base-cased-finetuned-mrpc",
+    ],
+    "FacebookAI": [
+        "roberta-base", "roberta-large", "roberta-large-mnli", "roberta-base-openai-detector",
+        "roberta-large-openai-detector", "xlm-roberta-base", "xlm-roberta-large",
+        "xlm-roberta-large-finetuned-conll02-dutch", "xlm-roberta-large-finetuned-conll02-spanish",
+        "xlm-roberta-large-finetuned-conll03-english", "xlm-roberta-large-finetuned-conll03-german",
+    ],
+    "distilbert": [
+        "distilbert-base-uncased", "distilbert-base-cased", "distilbert-base-uncased-distilled-squad",
+        "distilbert-base-cased-distilled-squad", "distilbert-base-multilingual-cased", "distilbert-base-german-cased",
+        "distilbert-base-uncased-finetuned-sst-2-english", "distilroberta-base",
+    ],
+    "albert": [f"albert-{size}-{v}" for size in ("base", "large", "xlarge", "xxlarge") for v in ("v1", "v2")],
+    "almanach": ["camembert-base"],
+}
+SHORT_NAMES = {name: f"{org}/{name}" for org, names in _LEGACY_ORGS.items() for name in names}
+
+CONFIG_FILES = ["config.json"]
+TOKENIZER_FILES = [
+    "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
+    "vocab.txt", "vocab.json", "merges.txt", "sentencepiece.bpe.model", "spiece.model",
+]
+SAFETENSORS_FILES = ["model.safetensors", "model.safetensors.index.json", "model-*-of-*.safetensors"]
+TORCH_BIN_FILES = ["pytorch_model.bin", "pytorch_model.bin.index.json", "pytorch_model-*-of-*.bin"]
+
+
+class ModelNotFoundError(FileNotFoundError):
+    """Raised when a name is neither a local folder nor a Hub repository we can reach or find in the cache."""
+
+
+def canonical_repo_id(name: str) -> str:
+    """`roberta-large` -> `FacebookAI/roberta-large`; anything else unchanged."""
+    return SHORT_NAMES.get(name, name)
+
+
+def _has_weights(folder: Path) -> bool:
+    return any(folder.glob("*.safetensors")) or any(folder.glob("pytorch_model*.bin"))
+
+
+def resolve_folder(name_or_path, files=None, need_weights: bool = True) -> Path:
+    """Return a local folder for `name_or_path`: the folder itself, or a Hub snapshot (downloaded or cached).
+
+    `files` is the allow-list of file patterns to fetch from the Hub; by default the config, the tokenizer files and
+    the weights (safetensors first; the pickled `.bin` only when a repository has no safetensors).
+    """
+    path = Path(os.path.expanduser(str(name_or_path)))
+    if path.is_dir():
+        return path
+    if path.exists():
+        raise ModelNotFoundError(f"{str(name_or_path)!r} is a file; expected a model folder or a Hugging Face Hub id")
+    repo_id = canonical_repo_id(str(name_or_path))
+    if repo_id.count("/") > 1 or str(name_or_path).startswith((".", "/", "~")):
+        raise ModelNotFoundError(f"no model folder at {str(path.resolve())!r} (and it is not a Hub id)")
+
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HFValidationError
+
+    base = list(files) if files is not None else CONFIG_FILES + TOKENIZER_FILES
+    try:
+        folder = Path(snapshot_download(repo_id, allow_patterns=base + (SAFETENSORS_FILES if need_weights else [])))
+        if need_weights and not _has_weights(folder):
+            log.debug("%s has no safetensors weights; fetching pytorch_model.bin", repo_id)
+            folder = Path(snapshot_download(repo_id, allow_patterns=base + TORCH_BIN_FILES))
+    except HFValidationError as e:
+        raise ModelNotFoundError(f"no model folder at {str(path.resolve())!r}, and {repo_id!r} is not a valid Hub id") from e
+    except Exception as e:  # offline cache misses, missing repos, network errors: all mean "not found here"
+        from huggingface_hub.constants import HF_HUB_CACHE, HF_HUB_OFFLINE
+
+        where = f"the local folder {str(path.resolve())!r}, the Hub cache {HF_HUB_CACHE!r}"
+        where += " (HF_HUB_OFFLINE is set, so the Hub itself was not asked)" if HF_HUB_OFFLINE else " and the Hub"
+        alias = f" (the Hub name of {name_or_path!r})" if repo_id != str(name_or_path) else ""
+        raise ModelNotFoundError(f"model {repo_id!r}{alias} not found: looked in {where}: {type(e).__name__}: {e}") from e
+    return folder

@@ -1,0 +1,105 @@
+"""PyTorch reference for every fused operation: the CPU path runs these, and every Triton kernel is tested against them.
+
+Written for clarity first. Statistics (softmax, LayerNorm) are computed in float32 whatever the input dtype, which is
+what the kernels do too, so a low-precision input gets the same treatment on both sides.
+"""
+import math
+
+import torch
+import torch.nn.functional as F
+
+
+def _tanh_gelu(x: torch.Tensor) -> torch.Tensor:
+    return F.gelu(x, approximate="tanh")
+
+
+def _quick_gelu(x: torch.Tensor) -> torch.Tensor:
+    return x * torch.sigmoid(1.702 * x)
+
+
+def _gelu_fast(x: torch.Tensor) -> torch.Tensor:
+    return 0.5 * x * (1.0 + torch.tanh(x * 0.7978845608 * (1.0 + 0.044715 * x * x)))
+
+
+# `hidden_act` values that occur in BERT-family config.json files, mapped to what transformers computes for them.
+ACTIVATIONS = {
+    "gelu": F.gelu,
+    "gelu_python": F.gelu,
+    "gelu_new": _tanh_gelu,
+    "gelu_pytorch_tanh": _tanh_gelu,
+    "gelu_fast": _gelu_fast,
+    "quick_gelu": _quick_gelu,
+    "relu": F.relu,
+    "silu": F.silu,
+    "swish": F.silu,
+    "tanh": torch.tanh,
+    "sigmoid": torch.sigmoid,
+    "mish": F.mish,
+}
+
+# Activations that `bias_gelu` computes, by the name of its `approximate` argument.
+GELU_APPROXIMATIONS = {"gelu": "none", "gelu_python": "none", "gelu_new": "tanh", "gelu_pytorch_tanh": "tanh"}
+
+
+def activation(name: str):
+    if name not in ACTIVATIONS:
+        raise ValueError(f"unsupported activation {name!r}; supported: {sorted(ACTIVATIONS)}")
+    return ACTIVATIONS[name]
+
+
+def layer_norm(x, weight, bias, eps: float, residual=None):
+    """LayerNorm over the last dimension of `x + residual`, statistics in float32, result in x's dtype."""
+    if residual is not None:
+        x = x + residual
+    return F.layer_norm(x.float(), x.shape[-1:], weight.float(), bias.float(), eps).to(x.dtype)
+
+
+def bias_gelu(x, bias, approximate: str = "none"):
+    """gelu(x + bias), exact erf (approximate="none") or tanh (approximate="tanh")."""
+    return F.gelu((x + bias).float(), approximate=approximate).to(x.dtype)
+
+
+def embeddings(input_ids, position_ids, token_type_ids, word, position, token_type, ln_weight, ln_bias, eps: float):
+    """word[input_ids] + position[position_ids] + token_type[token_type_ids], then LayerNorm.
+
+    `position` and `token_type` may be None (DistilBERT has no token types; a model may have no learned positions).
+    """
+    x = word[input_ids]  # (..., E)
+    if position is not None:
+        x = x + position[position_ids]
+    if token_type is not None:
+        x = x + token_type[token_type_ids]
+    return layer_norm(x, ln_weight, ln_bias, eps)
+
+
+def attention(q, k, v, key_padding_mask=None, softmax_scale=None):
+    """Bidirectional attention over padded batches.
+
+    q, k, v: (B, T, nh, hd). key_padding_mask: (B, T), 1 = attend, 0 = padding. Returns (B, T, nh, hd).
+    """
+    B, T, nh, hd = q.shape
+    scale = softmax_scale if softmax_scale is not None else 1.0 / math.sqrt(hd)
+    qh, kh, vh = (t.transpose(1, 2).float() for t in (q, k, v))  # (B, nh, T, hd)
+    scores = (qh @ kh.transpose(-1, -2)) * scale  # (B, nh, T, T)
+    if key_padding_mask is not None:
+        # The most negative finite value, as transformers uses: a row with no valid key stays finite (uniform).
+        keep = key_padding_mask.to(torch.bool)[:, None, None, :]  # (B, 1, 1, T)
+        scores = scores.masked_fill(~keep, torch.finfo(torch.float32).min)
+    probs = scores.softmax(dim=-1)
+    out = probs @ vh  # (B, nh, T, hd)
+    return out.transpose(1, 2).to(q.dtype)  # (B, T, nh, hd)
+
+
+def attention_varlen(q, k, v, cu_seqlens, max_seqlen=None, softmax_scale=None):
+    """Bidirectional attention over sequences packed back to back.
+
+    q, k, v: (N, nh, hd) with N = cu_seqlens[-1]; cu_seqlens: (B + 1,) int32 offsets. Returns (N, nh, hd).
+    """
+    out = torch.empty_like(q)
+    bounds = cu_seqlens.tolist()
+    for start, end in zip(bounds[:-1], bounds[1:]):
+        if end > start:
+            seq = slice(start, end)
+            # (L, nh, hd) -> (1, L, nh, hd) and back
+            out[seq] = attention(q[None, seq], k[None, seq], v[None, seq], softmax_scale=softmax_scale)[0]
+    return out

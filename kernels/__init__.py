@@ -1,0 +1,1 @@
+"""Fused Triton kernels for BERT-family encoders, installed as `fastenc.kernels`."""

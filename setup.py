@@ -1,0 +1,25 @@
+"""Build script: the Python packages plus the C++ tokenizer extension `fastenc._C`.
+
+Metadata lives in pyproject.toml; this file exists because the extension needs pybind11 at build time and because
+`kernels/` installs as `fastenc.kernels`, which needs an explicit package_dir mapping.
+"""
+from glob import glob
+
+from pybind11.setup_helpers import Pybind11Extension, build_ext
+from setuptools import setup
+
+extension = Pybind11Extension(
+    "fastenc._C",
+    sources=sorted(glob("csrc/*.cpp")),
+    include_dirs=["csrc"],
+    cxx_std=17,
+    extra_compile_args=["-O3"],
+    extra_link_args=["-pthread"],
+)
+
+setup(
+    packages=["fastenc", "fastenc.kernels"],
+    package_dir={"fastenc": "fastenc", "fastenc.kernels": "kernels"},
+    ext_modules=[extension],
+    cmdclass={"build_ext": build_ext},
+)
