@@ -72,11 +72,18 @@ def embeddings(input_ids, position_ids, token_type_ids, word, position, token_ty
     return layer_norm(x, ln_weight, ln_bias, eps)
 
 
-def attention(q, k, v, key_padding_mask=None, softmax_scale=None):
-    """Bidirectional attention over padded batches.
+def attention(q, k, v, *, key_padding_mask=None, cu_seqlens=None, max_seqlen=None, softmax_scale=None):
+    """Bidirectional (non-causal) attention, padded or variable-length.
 
-    q, k, v: (B, T, nh, hd). key_padding_mask: (B, T), 1 = attend, 0 = padding. Returns (B, T, nh, hd).
+    Padded: q, k, v (B, T, nh, hd); key_padding_mask (B, T) with 1 = attend, 0 = padding. Returns (B, T, nh, hd).
+    Variable-length: q, k, v (N, nh, hd) packed back to back; cu_seqlens (B + 1,) int32 offsets. Returns (N, nh, hd).
     """
+    if cu_seqlens is not None:
+        return _attention_varlen(q, k, v, cu_seqlens, softmax_scale)
+    return _attention_padded(q, k, v, key_padding_mask, softmax_scale)
+
+
+def _attention_padded(q, k, v, key_padding_mask, softmax_scale):
     B, T, nh, hd = q.shape
     scale = softmax_scale if softmax_scale is not None else 1.0 / math.sqrt(hd)
     qh, kh, vh = (t.transpose(1, 2).float() for t in (q, k, v))  # (B, nh, T, hd)
@@ -90,16 +97,12 @@ def attention(q, k, v, key_padding_mask=None, softmax_scale=None):
     return out.transpose(1, 2).to(q.dtype)  # (B, T, nh, hd)
 
 
-def attention_varlen(q, k, v, cu_seqlens, max_seqlen=None, softmax_scale=None):
-    """Bidirectional attention over sequences packed back to back.
-
-    q, k, v: (N, nh, hd) with N = cu_seqlens[-1]; cu_seqlens: (B + 1,) int32 offsets. Returns (N, nh, hd).
-    """
+def _attention_varlen(q, k, v, cu_seqlens, softmax_scale):
     out = torch.empty_like(q)
     bounds = cu_seqlens.tolist()
     for start, end in zip(bounds[:-1], bounds[1:]):
         if end > start:
             seq = slice(start, end)
             # (L, nh, hd) -> (1, L, nh, hd) and back
-            out[seq] = attention(q[None, seq], k[None, seq], v[None, seq], softmax_scale=softmax_scale)[0]
+            out[seq] = _attention_padded(q[None, seq], k[None, seq], v[None, seq], None, softmax_scale)[0]
     return out
