@@ -1,2 +1,10 @@
 """fastenc: fast, faithful inference for BERT-family encoders."""
+from .config import ConfigError, EncoderConfig
+from .hub import ModelNotFoundError
+from .loading import load
+from .model import EncoderModel
+from .outputs import EncoderOutput
+from .weights import WeightsError
+
 __version__ = "0.1.0"
+__all__ = ["load", "EncoderModel", "EncoderConfig", "EncoderOutput", "ConfigError", "ModelNotFoundError", "WeightsError"]

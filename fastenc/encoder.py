@@ -1,0 +1,40 @@
+"""The stack of layers. BERT-like models apply each layer once; ALBERT applies a few shared layers many times."""
+import torch.nn.functional as F
+from torch import nn
+
+from .config import EncoderConfig
+from .layer import EncoderLayer
+
+
+def layer_schedule(config: EncoderConfig) -> list[list[int]]:
+    """For each of the num_layers steps, the indices of the distinct layers it runs, in order.
+
+    BERT: [[0], [1], ...]. ALBERT: step i runs the inner layers of group i * groups // num_layers.
+    """
+    inner = config.inner_group_num if config.family == "albert" else 1
+    groups = config.num_hidden_groups if config.family == "albert" else config.num_layers
+    steps_per_group = config.num_layers // groups
+    return [[(i // steps_per_group) * inner + j for j in range(inner)] for i in range(config.num_layers)]
+
+
+class Encoder(nn.Module):
+    def __init__(self, config: EncoderConfig):
+        super().__init__()
+        self.schedule = layer_schedule(config)
+        num_distinct = max(max(step) for step in self.schedule) + 1
+        self.layers = nn.ModuleList(EncoderLayer(config) for _ in range(num_distinct))
+        # ALBERT's embeddings are narrower than the hidden size; this maps them up once, before the first layer.
+        factorised = config.embedding_size != config.hidden_size or config.family == "albert"
+        self.project_in = nn.Linear(config.embedding_size, config.hidden_size) if factorised else None
+
+    def forward(self, x, attention_args: dict, ops, output_hidden_states: bool = False):
+        """Returns the last hidden state and, when asked, every hidden state from the embeddings on."""
+        if self.project_in is not None:
+            x = F.linear(x, self.project_in.weight, self.project_in.bias)
+        hidden_states = [x] if output_hidden_states else None
+        for step in self.schedule:
+            for index in step:
+                x = self.layers[index](x, attention_args, ops)
+                if output_hidden_states:
+                    hidden_states.append(x)
+        return x, hidden_states

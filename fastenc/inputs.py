@@ -1,0 +1,61 @@
+"""Check and normalise what users pass to a forward call, so bad input fails with a message instead of a crash."""
+import numpy as np
+import torch
+
+
+def _as_tensor(value, name: str, device) -> torch.Tensor:
+    if isinstance(value, torch.Tensor):
+        tensor = value
+    elif isinstance(value, (list, tuple, np.ndarray)):
+        try:
+            tensor = torch.as_tensor(np.asarray(value))
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"{name} must be a rectangular batch of integers (pad ragged rows): {e}") from e
+    else:
+        raise TypeError(f"{name} must be a torch.Tensor, NumPy array or nested list of ints, got {type(value).__name__}")
+    if name == "attention_mask" and (tensor.is_floating_point() or tensor.dtype == torch.bool):
+        tensor = tensor != 0  # transformers accepts float and bool masks: non-zero means "attend"
+    elif tensor.is_floating_point() or tensor.is_complex() or tensor.dtype == torch.bool:
+        raise TypeError(f"{name} must hold integers, got dtype {tensor.dtype}")
+    if tensor.dim() == 1:
+        tensor = tensor[None]  # one sequence -> a batch of one
+    if tensor.dim() != 2:
+        raise ValueError(f"{name} must have shape (batch, seq_len) or (seq_len,), got {tuple(tensor.shape)}")
+    return tensor.to(device=device, dtype=torch.long, non_blocking=True)
+
+
+def prepare_inputs(model, input_ids, attention_mask, token_type_ids):
+    """Returns (input_ids, attention_mask or None, token_type_ids or None) as (B, T) long tensors on the model's device."""
+    config, device = model.config, model.device
+    input_ids = _as_tensor(input_ids, "input_ids", device)
+    B, T = input_ids.shape
+    if B == 0 or T == 0:
+        raise ValueError(f"input_ids is empty (shape {(B, T)}): nothing to encode")
+    if T > model.max_length:
+        raise ValueError(
+            f"input_ids has {T} positions but this model takes at most {model.max_length} "
+            f"(max_position_embeddings={config.max_position_embeddings}); truncate the input"
+        )
+    low, high = int(input_ids.min()), int(input_ids.max())
+    if low < 0 or high >= config.vocab_size:
+        raise ValueError(f"input_ids must lie in [0, {config.vocab_size}), found values in [{low}, {high}]")
+    if attention_mask is not None:
+        attention_mask = _as_tensor(attention_mask, "attention_mask", device)
+        if attention_mask.shape != input_ids.shape:
+            raise ValueError(
+                f"attention_mask has shape {tuple(attention_mask.shape)}, input_ids {tuple(input_ids.shape)}"
+            )
+    if token_type_ids is not None:
+        token_type_ids = _as_tensor(token_type_ids, "token_type_ids", device)
+        if token_type_ids.shape != input_ids.shape:
+            raise ValueError(
+                f"token_type_ids has shape {tuple(token_type_ids.shape)}, input_ids {tuple(input_ids.shape)}"
+            )
+        if config.type_vocab_size == 0:
+            raise ValueError(f"{config.model_type} models take no token_type_ids")
+        low, high = int(token_type_ids.min()), int(token_type_ids.max())
+        if low < 0 or high >= config.type_vocab_size:
+            raise ValueError(f"token_type_ids must lie in [0, {config.type_vocab_size}), found [{low}, {high}]")
+    elif config.type_vocab_size:
+        token_type_ids = torch.zeros_like(input_ids)
+    return input_ids, attention_mask, token_type_ids

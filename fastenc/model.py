@@ -1,0 +1,87 @@
+"""The encoder model: ids -> embeddings -> layers -> heads -> outputs.
+
+`backend` picks where the fused operations run: "torch" (fastenc.reference, any device) or "triton"
+(fastenc.kernels, CUDA or the Triton interpreter). Both take the same arguments, so the data path below is one.
+"""
+import importlib
+
+import torch
+from torch import nn
+
+from .config import EncoderConfig
+from .embeddings import Embeddings, max_sequence_length
+from .encoder import Encoder
+from .heads import MaskedLMHead, Pooler, SequenceClassifier
+from .inputs import prepare_inputs
+from .outputs import EncoderOutput
+
+BACKENDS = {"torch": "fastenc.reference", "triton": "fastenc.kernels"}
+_NEEDS_POOLER = {"pretraining", "next_sentence"}
+
+
+class EncoderModel(nn.Module):
+    def __init__(self, config: EncoderConfig, with_pooler: bool = False):
+        super().__init__()
+        self.config = config
+        H, task = config.hidden_size, config.task
+        self.embeddings = Embeddings(config)
+        self.encoder = Encoder(config)
+        needs_pooler = task in _NEEDS_POOLER or (
+            task == "sequence_classification" and config.family in ("bert", "albert")
+        )
+        self.pooler = Pooler(config) if (with_pooler or needs_pooler) and config.family != "distilbert" else None
+        self.mlm = MaskedLMHead(config) if task in ("masked_lm", "pretraining") else None
+        self.sentence_pair = nn.Linear(H, 2) if task in ("pretraining", "next_sentence") else None
+        self.classifier = SequenceClassifier(config, config.num_labels) if task == "sequence_classification" else None
+        self.token_classifier = nn.Linear(H, config.num_labels) if task == "token_classification" else None
+        self.qa = nn.Linear(H, 2) if task == "question_answering" else None
+        self.set_backend("torch")
+
+    @property
+    def max_length(self) -> int:
+        return max_sequence_length(self.config)
+
+    @property
+    def device(self) -> torch.device:
+        return self.embeddings.word.weight.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.embeddings.word.weight.dtype
+
+    def set_backend(self, backend: str) -> "EncoderModel":
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {sorted(BACKENDS)}, got {backend!r}")
+        self.ops = importlib.import_module(BACKENDS[backend])
+        self.backend = backend
+        return self
+
+    @torch.inference_mode()
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None, output_hidden_states: bool = False):
+        input_ids, attention_mask, token_type_ids = prepare_inputs(self, input_ids, attention_mask, token_type_ids)
+        x = self.embeddings(input_ids, token_type_ids, self.ops)  # (B, T, E)
+        attention_args = {"key_padding_mask": attention_mask}
+        x, hidden_states = self.encoder(x, attention_args, self.ops, output_hidden_states)  # (B, T, H)
+        out = EncoderOutput(last_hidden_state=x, hidden_states=tuple(hidden_states) if hidden_states else None)
+        if self.pooler is not None:
+            out.pooler_output = self.pooler(x)  # (B, H)
+        self._run_head(out)
+        return out
+
+    def _run_head(self, out: EncoderOutput) -> None:
+        x, task = out.last_hidden_state, self.config.task
+        if self.mlm is not None:
+            out.logits = self.mlm(x, self.ops.layer_norm)  # (B, T, V)
+        if self.sentence_pair is not None:
+            pair_logits = self.sentence_pair(out.pooler_output)  # (B, 2)
+            if task == "next_sentence":
+                out.logits = pair_logits
+            else:
+                out.seq_relationship_logits = pair_logits
+        if self.classifier is not None:
+            out.logits = self.classifier(x, out.pooler_output)  # (B, num_labels)
+        if self.token_classifier is not None:
+            out.logits = self.token_classifier(x)  # (B, T, num_labels)
+        if self.qa is not None:
+            start, end = self.qa(x).unbind(-1)  # (B, T) each
+            out.start_logits, out.end_logits = start.contiguous(), end.contiguous()

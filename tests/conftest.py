@@ -1,0 +1,28 @@
+"""Shared test set-up: where the shared data lives, and the Triton interpreter on machines without CUDA."""
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+# The Triton kernels run on the CPU through the interpreter; it must be switched on before triton is imported.
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    data = SHARED / "data"
+    if not data.is_dir():
+        pytest.fail(
+            f"shared test data not found at {data}: the tests expect the project's shared/ folder beside the checkout"
+        )
+    return data
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)

@@ -1,0 +1,109 @@
+"""Tiny random Hugging Face checkpoints of every family and head, written in the layouts real repositories use.
+
+transformers is the reference here (and only in tests): it builds the model, saves it, and runs it for comparison.
+"""
+import json
+from pathlib import Path
+
+import torch
+import transformers
+
+# Small shapes chosen to be awkward: head dims 16/32/48, hidden sizes that are not powers of two.
+FAMILY_CONFIGS = {
+    "bert": (transformers.BertConfig, dict(
+        vocab_size=101, hidden_size=48, num_hidden_layers=2, num_attention_heads=3, intermediate_size=37,
+        max_position_embeddings=40, type_vocab_size=3)),
+    "roberta": (transformers.RobertaConfig, dict(
+        vocab_size=103, hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=50,
+        max_position_embeddings=42, pad_token_id=1, bos_token_id=0, eos_token_id=2)),
+    "xlm-roberta": (transformers.XLMRobertaConfig, dict(
+        vocab_size=97, hidden_size=96, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+        max_position_embeddings=34, pad_token_id=1, bos_token_id=0, eos_token_id=2)),
+    "camembert": (transformers.CamembertConfig, dict(
+        vocab_size=89, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=40,
+        max_position_embeddings=30, pad_token_id=1, bos_token_id=0, eos_token_id=2)),
+    "distilbert": (transformers.DistilBertConfig, dict(
+        vocab_size=99, dim=48, n_layers=2, n_heads=3, hidden_dim=70, max_position_embeddings=36)),
+    "albert": (transformers.AlbertConfig, dict(
+        vocab_size=91, embedding_size=24, hidden_size=64, num_hidden_layers=4, num_hidden_groups=2,
+        inner_group_num=2, num_attention_heads=4, intermediate_size=72, max_position_embeddings=38)),
+}
+CLASS_PREFIX = {"bert": "Bert", "roberta": "Roberta", "xlm-roberta": "XLMRoberta", "camembert": "Camembert",
+                "distilbert": "DistilBert", "albert": "Albert"}
+HEADS = {
+    "bert": ["Model", "ForMaskedLM", "ForPreTraining", "ForNextSentencePrediction", "ForSequenceClassification",
+             "ForTokenClassification", "ForQuestionAnswering"],
+    "roberta": ["Model", "ForMaskedLM", "ForSequenceClassification", "ForTokenClassification", "ForQuestionAnswering"],
+    "xlm-roberta": ["Model", "ForMaskedLM", "ForSequenceClassification"],
+    "camembert": ["Model", "ForMaskedLM", "ForTokenClassification"],
+    "distilbert": ["Model", "ForMaskedLM", "ForSequenceClassification", "ForTokenClassification",
+                   "ForQuestionAnswering"],
+    "albert": ["Model", "ForMaskedLM", "ForPreTraining", "ForSequenceClassification", "ForTokenClassification",
+               "ForQuestionAnswering"],
+}
+ALL = [(family, head) for family, heads in HEADS.items() for head in heads]
+
+
+def build(family: str, head: str = "Model", seed: int = 0, **config_overrides):
+    """A randomly initialised transformers model in eval mode (weights scaled up so errors are not hidden)."""
+    torch.manual_seed(seed)
+    config_class, defaults = FAMILY_CONFIGS[family]
+    config = config_class(**{**defaults, **config_overrides})
+    if head in ("ForSequenceClassification", "ForTokenClassification"):
+        config.num_labels = 5
+        config.id2label = {i: f"LABEL_{i}" for i in range(5)}
+        config.label2id = {v: k for k, v in config.id2label.items()}
+    model = getattr(transformers, CLASS_PREFIX[family] + head)(config).eval()
+    with torch.no_grad():  # std 0.02 init makes every layer nearly the identity; wider weights test more
+        for name, p in model.named_parameters():
+            if p.dim() == 2 and "embeddings" not in name:
+                p.normal_(0.0, 0.15)
+            elif "bias" in name:
+                p.normal_(0.0, 0.1)
+    return model
+
+
+def save(model, folder: Path, layout: str = "safetensors") -> Path:
+    """Write `model` to `folder` as a hub repository would hold it.
+
+    layouts: "safetensors" (model.safetensors), "sharded" (model.safetensors.index.json + shards),
+    "legacy_bin" (pytorch_model.bin with LayerNorm gamma/beta names, tied decoder and position_ids stored).
+    """
+    folder = Path(folder)
+    if layout == "safetensors":
+        model.save_pretrained(folder)
+    elif layout == "sharded":
+        model.save_pretrained(folder, max_shard_size="20KB")
+        assert (folder / "model.safetensors.index.json").is_file()
+    elif layout == "legacy_bin":
+        model.save_pretrained(folder)
+        (folder / "model.safetensors").unlink()
+        state = {}
+        for name, tensor in model.state_dict().items():  # state_dict keeps tied and buffer entries, as old saves did
+            name = name.replace("LayerNorm.weight", "LayerNorm.gamma").replace("LayerNorm.bias", "LayerNorm.beta")
+            state[name] = tensor.clone()
+        for name, buf in model.named_buffers():
+            state.setdefault(name, buf.clone())
+        torch.save(state, folder / "pytorch_model.bin")
+    else:
+        raise ValueError(layout)
+    return folder
+
+
+def rewrite_config(folder: Path, **changes) -> None:
+    path = Path(folder) / "config.json"
+    raw = json.loads(path.read_text())
+    raw.update(changes)
+    path.write_text(json.dumps(raw))
+
+
+def padded_batch(vocab_size: int, lengths, pad_id: int, seed: int = 0, first_id: int = 5):
+    """(input_ids, attention_mask) of random real tokens (never the pad id) padded on the right."""
+    g = torch.Generator().manual_seed(seed)
+    T = max(lengths)
+    ids = torch.full((len(lengths), T), pad_id, dtype=torch.long)
+    mask = torch.zeros(len(lengths), T, dtype=torch.long)
+    for row, n in enumerate(lengths):
+        ids[row, :n] = torch.randint(first_id, vocab_size, (n,), generator=g)
+        mask[row, :n] = 1
+    return ids, mask
