@@ -1,0 +1,121 @@
+"""Helpers shared by the kernel launchers: where kernels may run, argument checks, block sizes."""
+import torch
+import triton
+
+# Whether this process runs kernels through the Triton interpreter. Read once, at import, because `triton.jit`
+# decides between the compiler and the interpreter when a kernel module is imported (TRITON_INTERPRET=1 must be set
+# before that).
+INTERPRET = bool(triton.knobs.runtime.interpret)
+
+
+
+def _mend_interpreter() -> None:
+    """Two fixes to the Triton interpreter (the CPU test path); compiled kernels are untouched.
+
+    - Scalars are one-element arrays there, turned into loop bounds with `int(array)`, which NumPy 2.4 made a
+      TypeError: `for i in range(0, n, BLOCK)` with a run-time `n` fails (triton-lang/triton#9171, fixed upstream
+      after 3.6.0 the same way).
+    - bfloat16 is held as raw uint16 bits and `tl.dot` multiplies the bits (triton-lang/triton#11584, "not supported
+      yet"); the operands are widened to float32 first, exactly, as a GPU's bf16 MMA with fp32 accumulation does.
+    - float32 -> bfloat16 casts truncate there; a GPU rounds to nearest even, which is what the tests must see.
+    """
+    import numpy as np
+    from triton.runtime import interpreter
+
+    if getattr(interpreter, "_fastenc_mended", False):
+        return
+    interpreter._fastenc_mended = True
+    patch_tensor = interpreter._patch_lang_tensor
+
+    def patched_tensor(tensor, scope):
+        patch_tensor(tensor, scope)
+        scope.set_attr(tensor, "__index__", lambda self: int(self.handle.data.reshape(-1)[0]))
+
+    interpreter._patch_lang_tensor = patched_tensor
+
+    builder = interpreter.InterpreterBuilder
+    create_dot = builder.create_dot
+
+    def widen(h):
+        if h.dtype.scalar != triton.language.bfloat16:
+            return h
+        data = interpreter._convert_float(h.data, h.dtype.scalar, triton.language.float32, None).view(np.float32)
+        return interpreter.TensorHandle(data, triton.language.float32)
+
+    def patched_dot(self, a, b, d, input_precision, max_num_imprecise_acc):
+        return create_dot(self, widen(a), widen(b), d, input_precision, max_num_imprecise_acc)
+
+    builder.create_dot = patched_dot
+
+    cast_impl = builder.cast_impl
+    bf16, fp32 = triton.language.bfloat16, triton.language.float32
+
+    def patched_cast(self, src, dst_type):
+        if src.dtype.scalar != fp32 or dst_type.scalar != bf16:
+            return cast_impl(self, src, dst_type)
+        bits = np.ascontiguousarray(src.data, dtype=np.float32).view(np.uint32)
+        rounded = ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype(np.uint16)  # round to nearest even
+        nan = np.isnan(src.data)
+        rounded[nan] = (bits[nan] >> 16).astype(np.uint16) | 0x40  # stay NaN (quiet)
+        return interpreter.TensorHandle(rounded, bf16)
+
+    builder.cast_impl = patched_cast
+
+
+if INTERPRET:
+    _mend_interpreter()
+
+FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
+INDEX_DTYPES = (torch.int32, torch.int64)
+
+# Widest row a one-program-per-row kernel holds in registers (LayerNorm, embeddings).
+MAX_FUSED_ROW = 65536
+
+
+def check_device(name: str, t: torch.Tensor, like: torch.Tensor | None = None) -> None:
+    """CUDA tensors run compiled; CPU tensors only through the interpreter. `like`: the tensor `t` must sit beside."""
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+    if t.device.type == "cuda":
+        pass
+    elif t.device.type == "cpu" and INTERPRET:
+        pass
+    elif t.device.type == "cpu":
+        raise ValueError(
+            f"{name} is on the CPU: fastenc.kernels needs CUDA tensors, or TRITON_INTERPRET=1 set before triton is "
+            "imported to run them on the CPU through the Triton interpreter (use fastenc.reference on the CPU)"
+        )
+    else:
+        raise ValueError(f"{name} is on device {t.device}; fastenc.kernels runs on CUDA (or CPU under the interpreter)")
+    if like is not None and t.device != like.device:
+        raise ValueError(f"{name} is on {t.device} but the other inputs are on {like.device}")
+
+
+def check_dtype(name: str, t: torch.Tensor, allowed: tuple) -> None:
+    if t.dtype not in allowed:
+        names = ", ".join(str(d).removeprefix("torch.") for d in allowed)
+        raise TypeError(f"{name} has dtype {t.dtype}; expected one of {names}")
+
+
+def check_shape(name: str, t: torch.Tensor, shape: tuple) -> None:
+    """`shape` entries of None match any size."""
+    if t.dim() != len(shape) or any(want is not None and got != want for got, want in zip(t.shape, shape)):
+        want = "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
+        raise ValueError(f"{name} has shape {tuple(t.shape)}; expected {want}")
+
+
+def check_last_dim_contiguous(name: str, t: torch.Tensor) -> None:
+    if t.dim() > 0 and t.shape[-1] > 1 and t.stride(-1) != 1:
+        raise ValueError(
+            f"{name} must be contiguous in its last dimension (stride 1), got strides {tuple(t.stride())} "
+            f"for shape {tuple(t.shape)}"
+        )
+
+
+def row_settings(n: int) -> tuple[int, int]:
+    """(BLOCK_N, num_warps) for one program holding a whole row of n elements."""
+    block = triton.next_power_of_2(n)
+    if block > MAX_FUSED_ROW:
+        raise ValueError(f"rows of {n} elements exceed the fused-row limit of {MAX_FUSED_ROW}")
+    num_warps = 32 if block >= 32768 else 16 if block >= 8192 else 8 if block >= 2048 else 4
+    return block, num_warps
