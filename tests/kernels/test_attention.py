@@ -1,0 +1,217 @@
+"""fastenc.kernels.attention against fastenc.reference.attention and a float64 oracle."""
+import importlib
+import math
+
+import pytest
+import torch
+
+from conftest import DTYPES
+from fastenc import reference
+
+
+def kernels():
+    import fastenc.kernels as k  # imported late: conftest sets TRITON_INTERPRET first
+
+    return k
+
+
+def oracle(q, k, v, mask=None, scale=None):
+    """Float64 attention, (B, T, nh, hd); masked keys get the most negative finite score, as in the reference."""
+    scale = scale if scale is not None else 1.0 / math.sqrt(q.shape[-1])
+    q, k, v = (t.double().cpu().transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hd)
+    scores = q @ k.transpose(-1, -2) * scale  # (B, nh, T, T)
+    if mask is not None:
+        scores = scores.masked_fill(~mask.cpu().bool()[:, None, None, :], torch.finfo(torch.float64).min)
+    return (scores.softmax(-1) @ v).transpose(1, 2)  # (B, T, nh, hd)
+
+
+def oracle_varlen(q, k, v, cu_seqlens):
+    out = torch.zeros(q.shape, dtype=torch.float64)
+    bounds = cu_seqlens.tolist()
+    for start, end in zip(bounds[:-1], bounds[1:]):
+        if end > start:
+            out[start:end] = oracle(q[None, start:end], k[None, start:end], v[None, start:end])[0]
+    return out
+
+
+def qkv(shape, dtype, device, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randn(shape, generator=g).to(dtype).to(device) for _ in range(3)]
+
+
+def padding_mask(batch, seqlen, device, fully_padded_row=False):
+    """Sequence i keeps a different prefix; the last sequence is all padding when asked."""
+    lengths = [max(1, seqlen - 5 * i) for i in range(batch)]
+    mask = torch.arange(seqlen)[None, :] < torch.tensor(lengths)[:, None]  # (B, T)
+    if fully_padded_row:
+        mask[-1] = False
+    return mask.to(device)
+
+
+SHAPES = [(2, 1, 3, 16), (2, 7, 2, 48), (3, 33, 2, 80), (2, 65, 1, 128), (1, 33, 2, 64)]  # (B, T, nh, hd)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+@pytest.mark.parametrize("masked", [False, True], ids=["nomask", "mask"])
+def test_padded_matches_reference(device, check_error, dtype, shape, masked):
+    q, k, v = qkv(shape, dtype, device)
+    mask = padding_mask(shape[0], shape[1], device) if masked else None
+    out = kernels().attention(q, k, v, key_padding_mask=mask)
+    torch_out = reference.attention(q, k, v, key_padding_mask=mask)
+    # Rows of padded queries may hold anything finite; compare the real ones.
+    rows = mask[:, :, None, None].expand(shape) if masked else None
+    check_error(out, torch_out, oracle(q, k, v, mask), dtype, where=rows)
+    assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("head_dim", [16, 48, 80, 128])
+def test_varlen_matches_reference(device, check_error, dtype, head_dim):
+    lengths = [1, 7, 0, 33, 20]  # an empty sequence included
+    cu_seqlens = torch.tensor([0] + lengths, dtype=torch.int32).cumsum(0, dtype=torch.int32).to(device)
+    q, k, v = qkv((sum(lengths), 2, head_dim), dtype, device)
+    out = kernels().attention(q, k, v, cu_seqlens=cu_seqlens, max_seqlen=max(lengths))
+    torch_out = reference.attention(q, k, v, cu_seqlens=cu_seqlens, max_seqlen=max(lengths))
+    check_error(out, torch_out, oracle_varlen(q, k, v, cu_seqlens.cpu()), dtype)
+
+
+def test_varlen_max_seqlen_computed_when_missing(device):
+    cu_seqlens = torch.tensor([0, 5, 38], dtype=torch.int32, device=device)
+    q, k, v = qkv((38, 2, 32), torch.float32, device)
+    given = kernels().attention(q, k, v, cu_seqlens=cu_seqlens, max_seqlen=33)
+    torch.testing.assert_close(kernels().attention(q, k, v, cu_seqlens=cu_seqlens), given, rtol=0, atol=0)
+
+
+def test_fully_padded_sequence_and_length_one(device):
+    """A sequence with no key to attend stays finite: uniform weights over its keys, as the reference gives."""
+    q, k, v = qkv((3, 5, 2, 16), torch.float16, device)
+    mask = padding_mask(3, 5, device, fully_padded_row=True)
+    out = kernels().attention(q, k, v, key_padding_mask=mask)
+    assert torch.isfinite(out).all()
+    torch.testing.assert_close(out[-1], v[-1].float().mean(0, keepdim=True).expand(5, 2, 16).half(), atol=2e-3,
+                               rtol=0)
+    q1, k1, v1 = (t[:, :1] for t in (q, k, v))  # (B, 1, nh, hd): the output is v itself
+    torch.testing.assert_close(kernels().attention(q1, k1, v1), v1, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("mask_dtype", [torch.bool, torch.int64, torch.int32, torch.float32, torch.float16])
+def test_mask_dtypes_agree(device, mask_dtype):
+    q, k, v = qkv((2, 9, 2, 16), torch.float32, device)
+    mask = padding_mask(2, 9, device)
+    want = kernels().attention(q, k, v, key_padding_mask=mask)
+    got = kernels().attention(q, k, v, key_padding_mask=mask.to(mask_dtype))
+    torch.testing.assert_close(got, want, rtol=0, atol=0)
+
+
+def test_softmax_scale(device, check_error):
+    q, k, v = qkv((1, 12, 2, 32), torch.float32, device)
+    out = kernels().attention(q, k, v, softmax_scale=0.3)
+    check_error(out, reference.attention(q, k, v, softmax_scale=0.3), oracle(q, k, v, scale=0.3), torch.float32)
+
+
+class LaunchSpy:
+    """Stands in for the Triton kernel and records what the launcher hands it."""
+
+    def __init__(self, kernel):
+        self.kernel, self.args = kernel, None
+
+    def __getitem__(self, grid):
+        launch = self.kernel[grid]
+
+        def run(*args, **kwargs):
+            self.args = args
+            return launch(*args, **kwargs)
+
+        return run
+
+
+@pytest.mark.parametrize("varlen", [False, True], ids=["padded", "varlen"])
+def test_fused_qkv_views_reach_the_kernel_without_copies(device, monkeypatch, check_error, varlen):
+    module = importlib.import_module("fastenc.kernels.attention")  # the package's `attention` is the function
+
+    B, T, nh, hd = 2, 9, 2, 48
+    g = torch.Generator().manual_seed(1)
+    x, w = torch.randn(B * T, 40, generator=g), torch.randn(3 * nh * hd, 40, generator=g)
+    fused = (x @ w.T).to(device)  # (B*T, 3*nh*hd), as a fused QKV projection returns
+    if varlen:
+        q, k, v = fused.view(B * T, 3, nh, hd).unbind(1)  # (N, nh, hd) each, row stride 3*nh*hd
+        kwargs = dict(cu_seqlens=torch.tensor([0, 4, B * T], dtype=torch.int32, device=device), max_seqlen=14)
+        want = oracle_varlen(q, k, v, kwargs["cu_seqlens"].cpu())
+    else:
+        q, k, v = fused.view(B, T, 3, nh, hd).unbind(2)  # (B, T, nh, hd) each
+        kwargs = {}
+        want = oracle(q, k, v)
+    assert not q.is_contiguous()
+    spy = LaunchSpy(module._attention_kernel)
+    monkeypatch.setattr(module, "_attention_kernel", spy)
+    out = kernels().attention(q, k, v, **kwargs)
+    for got, view in zip(spy.args[:3], (q, k, v)):
+        assert got.data_ptr() == view.data_ptr() and got.stride() == view.stride()
+    check_error(out, reference.attention(q, k, v, **kwargs), want, torch.float32)
+
+
+def _bad_inputs(device):
+    q, k, v = qkv((2, 5, 2, 16), torch.float16, device)
+    cu = torch.tensor([0, 3, 5], dtype=torch.int32, device=device)
+    flat = q.reshape(10, 2, 16)
+    return [
+        (TypeError, "q has dtype torch.int32", (q.int(), k, v), {}),
+        (TypeError, "share one dtype", (q, k.float(), v), {}),
+        (ValueError, r"expected \(batch, seqlen, heads, head_dim\)", (q[0], k[0], v[0]), {}),
+        (ValueError, "share one shape", (q, k[:, :4], v), {}),
+        (ValueError, "contiguous in its last dimension", (q.transpose(-1, -2), k.transpose(-1, -2),
+                                                          v.transpose(-1, -2)), {}),
+        (ValueError, "head_dim 256", (*(torch.zeros(1, 2, 1, 256, device=device, dtype=torch.half),) * 3,), {}),
+        (ValueError, r"key_padding_mask has shape \(2, 4\); expected \(2, 5\)", (q, k, v),
+         dict(key_padding_mask=torch.ones(2, 4, device=device))),
+        (TypeError, "cu_seqlens has dtype torch.int64", (flat, flat, flat), dict(cu_seqlens=cu.long())),
+        (ValueError, "key_padding_mask is for padded inputs", (flat, flat, flat),
+         dict(cu_seqlens=cu, key_padding_mask=torch.ones(2, 5, device=device))),
+        (ValueError, "device meta", (q.to("meta"), k.to("meta"), v.to("meta")), {}),
+        (ValueError, "k is on", (q, k.to("meta"), v), {}),
+    ]
+
+
+@pytest.mark.parametrize("case", range(11))
+def test_launcher_errors_name_the_argument(device, case):
+    error, message, args, kwargs = _bad_inputs(device)[case]
+    with pytest.raises(error, match=message):
+        kernels().attention(*args, **kwargs)
+
+
+def test_cpu_tensors_need_the_interpreter(monkeypatch):
+    from fastenc.kernels import _utils
+
+    monkeypatch.setattr(_utils, "INTERPRET", False)
+    q = torch.zeros(1, 2, 1, 16)
+    with pytest.raises(ValueError, match="TRITON_INTERPRET=1"):
+        kernels().attention(q, q, q)
+
+
+def test_custom_op_fake_and_opcheck(device):
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    kernels()
+    op = torch.ops.fastenc.attention.default
+    q, k, v = qkv((2, 5, 2, 16), torch.float16, device)
+    mask = padding_mask(2, 5, device)
+    with FakeTensorMode() as mode:
+        fq, fk, fv, fm = (mode.from_tensor(t) for t in (q, k, v, mask))
+        fake = op(fq[:, :, :, :], fk, fv, fm, None, 5, 0.25)
+    assert fake.shape == q.shape and fake.dtype == q.dtype and fake.is_contiguous()
+    torch.library.opcheck(op, (q, k, v, mask, None, 5, 0.25), test_utils=("test_schema", "test_faketensor"))
+    flat = q.reshape(10, 2, 16)
+    cu = torch.tensor([0, 3, 10], dtype=torch.int32, device=device)
+    torch.library.opcheck(op, (flat, flat, flat, None, cu, 7, 0.25), test_utils=("test_schema", "test_faketensor"))
+
+
+def test_compiles_into_one_graph(device):
+    q, k, v = qkv((2, 7, 2, 16), torch.float32, device)
+    mask = padding_mask(2, 7, device)
+
+    def layer(q, k, v, mask):
+        return kernels().attention(q * 2, k, v, key_padding_mask=mask) + 1
+
+    compiled = torch.compile(layer, backend="aot_eager", fullgraph=True)
+    torch.testing.assert_close(compiled(q, k, v, mask), layer(q, k, v, mask), rtol=0, atol=0)
