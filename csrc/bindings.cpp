@@ -1,9 +1,171 @@
-// pybind11 bindings for fastenc._C. The tokenizer core lives in the other files of csrc/ and holds no Python types.
+// pybind11 bindings for fastenc._C: the only file of csrc/ that knows about Python. It converts the configuration
+// once, reads the strings (UTF-8 views into the Python objects, no copies for ASCII), releases the GIL for the
+// work, and returns NumPy arrays whose buffers are owned by capsules.
+#include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <vector>
+
+#include "batch.h"
+#include "thread_pool.h"
+#include "tokenizer.h"
+#include "unicode.h"
 
 namespace py = pybind11;
+using namespace fastenc;
+
+namespace {
+
+using AddedTokenTuple = std::tuple<std::string, int32_t, bool, bool, bool, bool, bool>;
+using TemplateTuple = std::tuple<int32_t, std::vector<int32_t>, int32_t>;
+
+std::vector<TemplatePiece> to_template(const std::vector<TemplateTuple>& pieces) {
+    std::vector<TemplatePiece> out;
+    for (const auto& [sequence, ids, type_id] : pieces) out.push_back({sequence, ids, type_id});
+    return out;
+}
+
+Tokenizer* make_tokenizer(const std::string& model, std::vector<std::pair<std::string, int32_t>> vocab,
+                          std::vector<std::pair<std::string, std::string>> merges, int32_t unk_id,
+                          const std::string& continuing_subword_prefix, uint32_t max_input_chars_per_word,
+                          bool normalizer, bool clean_text, bool handle_chinese_chars, bool strip_accents,
+                          bool lowercase, bool add_prefix_space, bool trim_offsets,
+                          const std::vector<AddedTokenTuple>& added_tokens,
+                          const std::vector<TemplateTuple>& single, const std::vector<TemplateTuple>& pair) {
+    TokenizerConfig config;
+    if (model == "wordpiece")
+        config.model = TokenizerConfig::Model::kWordPiece;
+    else if (model == "byte_level_bpe")
+        config.model = TokenizerConfig::Model::kByteLevelBpe;
+    else
+        throw std::invalid_argument("unknown model kind " + model);
+    config.vocab = std::move(vocab);
+    config.merges = std::move(merges);
+    config.unk_id = unk_id;
+    config.continuing_subword_prefix = continuing_subword_prefix;
+    config.max_input_chars_per_word = max_input_chars_per_word;
+    config.normalizer = {normalizer, clean_text, handle_chinese_chars, strip_accents, lowercase};
+    config.add_prefix_space = add_prefix_space;
+    config.trim_offsets = trim_offsets;
+    for (const auto& [content, id, special, lstrip, rstrip, single_word, normalized] : added_tokens) {
+        AddedToken t;
+        t.content = unicode::utf8_to_u32(content);
+        t.id = id;
+        t.special = special;
+        t.lstrip = lstrip;
+        t.rstrip = rstrip;
+        t.single_word = single_word;
+        t.normalized = normalized;
+        config.added_tokens.push_back(std::move(t));
+    }
+    config.post_processor.single = to_template(single);
+    config.post_processor.pair = to_template(pair);
+    py::gil_scoped_release release;  // building the tries for a large vocabulary takes a while
+    return new Tokenizer(std::move(config));
+}
+
+// UTF-8 views of the strings of a list. The views point into the str objects (CPython caches their UTF-8 form),
+// which the caller's list keeps alive for the whole call.
+std::vector<std::string_view> utf8_views(const py::list& items, const char* name) {
+    std::vector<std::string_view> views;
+    views.reserve(items.size());
+    for (size_t i = 0; i < items.size(); ++i) {
+        PyObject* obj = PyList_GET_ITEM(items.ptr(), static_cast<Py_ssize_t>(i));
+        if (!PyUnicode_Check(obj))
+            throw py::type_error(std::string(name) + "[" + std::to_string(i) + "] must be str, not " +
+                                 Py_TYPE(obj)->tp_name);
+        Py_ssize_t size = 0;
+        const char* data = PyUnicode_AsUTF8AndSize(obj, &size);
+        if (!data) {
+            PyErr_Clear();
+            // The only str that cannot become UTF-8 holds a lone surrogate; say where.
+            Py_ssize_t length = PyUnicode_GetLength(obj), at = -1;
+            Py_UCS4 bad = 0;
+            for (Py_ssize_t k = 0; k < length && at < 0; ++k) {
+                Py_UCS4 c = PyUnicode_ReadChar(obj, k);
+                if (c >= 0xD800 && c <= 0xDFFF) {
+                    at = k;
+                    bad = c;
+                }
+            }
+            char buf[160];
+            std::snprintf(buf, sizeof(buf), "%s[%zu] is not valid Unicode: lone surrogate U+%04X at index %zd", name,
+                          i, static_cast<unsigned>(bad), at);
+            throw py::value_error(buf);
+        }
+        views.emplace_back(data, static_cast<size_t>(size));
+    }
+    return views;
+}
+
+// Hands a vector to NumPy without copying: the capsule owns it and frees it with the array.
+py::array_t<int64_t> to_numpy(std::vector<int64_t>&& values, std::vector<py::ssize_t> shape) {
+    auto* owned = new std::vector<int64_t>(std::move(values));
+    py::capsule owner(owned, [](void* p) { delete static_cast<std::vector<int64_t>*>(p); });
+    return py::array_t<int64_t>(shape, owned->data(), owner);
+}
+
+py::dict encode_batch_py(const Tokenizer& self, const py::list& texts, const py::object& pairs,
+                         bool add_special_tokens, int truncation, size_t max_length, int padding, size_t pad_length,
+                         size_t pad_to_multiple, int32_t pad_id, int32_t pad_type_id, bool pad_left,
+                         bool return_offsets, bool return_special_tokens_mask, size_t max_threads) {
+    std::vector<std::string_view> first = utf8_views(texts, "text");
+    std::vector<std::string_view> second;
+    if (!pairs.is_none()) {
+        second = utf8_views(pairs.cast<py::list>(), "text_pair");
+        if (second.size() != first.size()) throw py::value_error("text and text_pair must have the same length");
+    }
+    BatchOptions options;
+    options.encode.add_special_tokens = add_special_tokens;
+    options.encode.truncation = static_cast<Truncation>(truncation);
+    options.encode.max_length = max_length;
+    options.padding = static_cast<Padding>(padding);
+    options.pad_length = pad_length;
+    options.pad_to_multiple = pad_to_multiple;
+    options.pad_id = pad_id;
+    options.pad_type_id = pad_type_id;
+    options.pad_left = pad_left;
+    options.want_offsets = return_offsets;
+    options.want_special_mask = return_special_tokens_mask;
+    options.max_threads = max_threads;
+    BatchResult result;
+    {
+        py::gil_scoped_release release;
+        encode_batch(self, first, second, options, result);
+    }
+    const auto total = static_cast<py::ssize_t>(result.ids.size());
+    const auto rows = static_cast<py::ssize_t>(result.row_start.size());
+    py::dict out;
+    out["input_ids"] = to_numpy(std::move(result.ids), {total});
+    out["token_type_ids"] = to_numpy(std::move(result.type_ids), {total});
+    out["attention_mask"] = to_numpy(std::move(result.attention_mask), {total});
+    if (return_offsets) out["offset_mapping"] = to_numpy(std::move(result.offsets), {total, 2});
+    if (return_special_tokens_mask) out["special_tokens_mask"] = to_numpy(std::move(result.special_mask), {total});
+    out["row_start"] = to_numpy(std::move(result.row_start), {rows});
+    return out;
+}
+
+}  // namespace
 
 PYBIND11_MODULE(_C, m) {
     m.doc() = "fastenc C++ core (tokenizers)";
     m.attr("__version__") = "0.1.0";
+    m.def("num_threads", [] { return ThreadPool::instance().size(); },
+          "Threads used for batches: all cores, or FASTENC_NUM_THREADS when set (read once, at first use).");
+
+    py::class_<Tokenizer>(m, "Tokenizer")
+        .def(py::init(&make_tokenizer), py::arg("model"), py::arg("vocab"), py::arg("merges"), py::arg("unk_id"),
+             py::arg("continuing_subword_prefix"), py::arg("max_input_chars_per_word"), py::arg("normalizer"),
+             py::arg("clean_text"), py::arg("handle_chinese_chars"), py::arg("strip_accents"), py::arg("lowercase"),
+             py::arg("add_prefix_space"), py::arg("trim_offsets"), py::arg("added_tokens"), py::arg("single"),
+             py::arg("pair"))
+        .def("encode_batch", &encode_batch_py, py::arg("texts"), py::arg("pairs"), py::arg("add_special_tokens"),
+             py::arg("truncation"), py::arg("max_length"), py::arg("padding"), py::arg("pad_length"),
+             py::arg("pad_to_multiple_of"), py::arg("pad_id"), py::arg("pad_type_id"), py::arg("pad_left"),
+             py::arg("return_offsets"), py::arg("return_special_tokens_mask"), py::arg("max_threads"),
+             "Encodes a batch; returns flat int64 arrays and `row_start` (row r is [row_start[r], row_start[r+1])).");
 }

@@ -1,0 +1,58 @@
+"""Tokenizers whose pipeline fastenc's C++ core does not implement (SentencePiece Unigram, WordPiece with other
+normalizers, ...) run through the `tokenizers` library; this adapter gives them the core's batch interface."""
+import threading
+
+import numpy as np
+
+_STRATEGIES = {1: "longest_first", 2: "only_first", 3: "only_second"}
+
+
+class LibraryBackend:
+    def __init__(self, path):
+        from tokenizers import Tokenizer as HFTokenizer
+
+        self.library = HFTokenizer.from_file(str(path))
+        self.library.no_truncation()
+        self.library.no_padding()
+        self._lock = threading.Lock()  # truncation is per-call state on the library object
+
+    def encode_batch(self, texts, pairs, add_special_tokens, truncation, max_length, padding, pad_length,
+                     pad_to_multiple_of, pad_id, pad_type_id, pad_left, return_offsets, return_special_tokens_mask,
+                     max_threads):
+        inputs = list(texts) if pairs is None else list(zip(texts, pairs))
+        with self._lock:
+            if truncation:
+                self.library.enable_truncation(max_length, strategy=_STRATEGIES[truncation])
+            try:
+                encodings = self.library.encode_batch(inputs, add_special_tokens=add_special_tokens)
+            finally:
+                self.library.no_truncation()
+        lengths = [len(e.ids) for e in encodings]
+        longest = max(lengths, default=0)
+
+        def round_up(n):
+            return -(-n // pad_to_multiple_of) * pad_to_multiple_of if pad_to_multiple_of else n
+
+        targets = [n if padding == 0 else round_up(longest) if padding == 1 else max(n, round_up(pad_length))
+                   for n in lengths]
+        row_start = np.zeros(len(encodings) + 1, dtype=np.int64)
+        np.cumsum(targets, out=row_start[1:])
+        total = int(row_start[-1])
+        out = dict(input_ids=np.full(total, pad_id, np.int64), token_type_ids=np.full(total, pad_type_id, np.int64),
+                   attention_mask=np.zeros(total, np.int64))
+        if return_offsets:
+            out["offset_mapping"] = np.zeros((total, 2), np.int64)
+        if return_special_tokens_mask:
+            out["special_tokens_mask"] = np.ones(total, np.int64)
+        for r, e in enumerate(encodings):
+            n = lengths[r]
+            base = int(row_start[r]) + (targets[r] - n if pad_left else 0)
+            out["input_ids"][base:base + n] = e.ids
+            out["token_type_ids"][base:base + n] = e.type_ids
+            out["attention_mask"][base:base + n] = 1
+            if return_offsets and n:
+                out["offset_mapping"][base:base + n] = e.offsets
+            if return_special_tokens_mask:
+                out["special_tokens_mask"][base:base + n] = e.special_tokens_mask
+        out["row_start"] = row_start
+        return out
