@@ -100,7 +100,7 @@ def check_dtype(name: str, t: torch.Tensor, allowed: tuple) -> None:
 def check_shape(name: str, t: torch.Tensor, shape: tuple) -> None:
     """`shape` entries of None match any size."""
     if t.dim() != len(shape) or any(want is not None and got != want for got, want in zip(t.shape, shape)):
-        want = "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
+        want = "(" + ", ".join("*" if s is None else str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
         raise ValueError(f"{name} has shape {tuple(t.shape)}; expected {want}")
 
 

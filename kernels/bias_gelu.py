@@ -27,9 +27,10 @@ def _bias_gelu_kernel(
     x = tl.load(X + row * stride_x + cols, mask=ok, other=0.0).to(tl.float32)
     x += tl.load(Bias + cols, mask=ok, other=0.0).to(tl.float32)
     if TANH:
-        # tanh(u) = 1 - 2 / (1 + exp(2u)); exp overflowing to inf gives tanh = 1, as it should.
+        # 0.5 * (1 + tanh(u)) = sigmoid(2u), from e = exp(-2|u|) <= 1: no overflow, both tails keep their digits.
         u = _SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)
-        y = 0.5 * x * (2.0 - 2.0 / (1.0 + tl.exp(2.0 * u)))
+        e = tl.exp(-2.0 * tl.abs(u))
+        y = x * tl.where(u >= 0, 1.0, e) / (1.0 + e)
     else:
         y = 0.5 * x * (1.0 + tl.math.erf(x * _SQRT_HALF))
     tl.store(Out + row * n_cols + cols, y.to(Out.dtype.element_ty), mask=ok)

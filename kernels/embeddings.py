@@ -132,7 +132,7 @@ def embeddings(input_ids, position_ids, token_type_ids, word, position, token_ty
     if token_type is not None:
         _check_table("token_type", token_type, word)
         _check_ids("token_type_ids", token_type_ids, input_ids)
-    check_norm_params(ln_weight, ln_bias, word.shape[1], like=word)
+    check_norm_params(ln_weight, ln_bias, word.shape[1], like=word, names=("ln_weight", "ln_bias"))
     return _embeddings_op(
         input_ids,
         position_ids if position is not None else None,

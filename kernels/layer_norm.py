@@ -69,9 +69,9 @@ def _(x, weight, bias, eps, residual):
     return x.new_empty(x.shape)
 
 
-def check_norm_params(weight, bias, n: int, like: torch.Tensor) -> None:
-    """weight and bias: (n,) float vectors on `like`'s device."""
-    for name, t in (("weight", weight), ("bias", bias)):
+def check_norm_params(weight, bias, n: int, like: torch.Tensor, names=("weight", "bias")) -> None:
+    """weight and bias: (n,) float vectors on `like`'s device; `names` as the caller's signature spells them."""
+    for name, t in zip(names, (weight, bias)):
         check_device(name, t, like=like)
         check_dtype(name, t, FLOAT_DTYPES)
         check_shape(name, t, (n,))
