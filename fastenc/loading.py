@@ -56,6 +56,8 @@ def load(name_or_path, device=None, dtype=None, backend=None, task=None) -> Enco
     expected = {name: p.shape for name, p in model.named_parameters(remove_duplicate=False)}
     state = checkpoint.convert(tensors, config, expected, dtype, device)
     model.load_state_dict(state, strict=True, assign=True)
+    if model.mlm is not None and config.tie_word_embeddings:
+        model.mlm.decoder = model.embeddings.word.weight  # one Parameter, as transformers ties them
     model.eval().set_backend(backend)
     model.name_or_path = str(name_or_path)
     model.tokenizer = _load_tokenizer(folder)

@@ -60,15 +60,16 @@ def bias_gelu(x, bias, approximate: str = "none"):
 
 
 def embeddings(input_ids, position_ids, token_type_ids, word, position, token_type, ln_weight, ln_bias, eps: float):
-    """word[input_ids] + position[position_ids] + token_type[token_type_ids], then LayerNorm.
+    """word[input_ids] + token_type[token_type_ids] + position[position_ids], then LayerNorm.
 
     `position` and `token_type` may be None (DistilBERT has no token types; a model may have no learned positions).
     """
     x = word[input_ids]  # (..., E)
-    if position is not None:
-        x = x + position[position_ids]
+    # transformers adds token types before positions; the same order gives the same rounding.
     if token_type is not None:
         x = x + token_type[token_type_ids]
+    if position is not None:
+        x = x + position[position_ids]
     return layer_norm(x, ln_weight, ln_bias, eps)
 
 
