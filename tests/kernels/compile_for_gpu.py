@@ -1,0 +1,82 @@
+"""Compile every kernel variant to a cubin for an NVIDIA target, without a GPU: `python compile_for_gpu.py [90]`.
+
+The interpreter proves the math; this proves the same source is valid compiled Triton (types, constexpr branches,
+tl.dot shapes, ptxas) for the shapes the launchers use. Run with TRITON_INTERPRET unset. Prints one line per variant
+and exits 1 if any failed.
+"""
+import importlib
+import itertools
+import sys
+
+import triton
+from triton.backends.compiler import GPUTarget
+from triton.compiler import ASTSource
+
+POINTERS = {"fp16": "*fp16", "bf16": "*bf16", "fp32": "*fp32"}
+
+
+def compile_variant(target, fn, types, constexprs, num_warps=4, num_stages=3):
+    """types: Triton type per run-time argument ("*bf16", "i32", "fp32"); the others default to i32."""
+    signature = {name: "constexpr" if name in constexprs else types.get(name, "i32") for name in fn.arg_names}
+    triton.compile(ASTSource(fn, signature, constexprs), target=target,
+                   options=dict(num_warps=num_warps, num_stages=num_stages))
+
+
+def variants():
+    attention = importlib.import_module("fastenc.kernels.attention")._attention_kernel.fn
+    layer_norm = importlib.import_module("fastenc.kernels.layer_norm")._layer_norm_kernel
+    bias_gelu = importlib.import_module("fastenc.kernels.bias_gelu")._bias_gelu_kernel
+    embeddings = importlib.import_module("fastenc.kernels.embeddings")._embeddings_kernel
+
+    for dt, mode, block_d in itertools.product(["bf16", "fp16"], ["padded", "mask", "varlen"], [16, 128]):
+        p = POINTERS[dt]
+        types = dict(Q=p, K=p, V=p, Out=p, Mask="*i1", CuSeqlens="*i32", qk_scale="fp32")
+        flags = dict(VARLEN=mode == "varlen", HAS_MASK=mode == "mask", IS_FP32=False, BLOCK_D=block_d)
+        yield f"attention {dt} {mode} BLOCK_D={block_d}", attention, types, dict(flags, BLOCK_M=128, BLOCK_N=64), 8, 3
+    p = POINTERS["fp32"]
+    types = dict(Q=p, K=p, V=p, Out=p, Mask="*fp32", CuSeqlens="*i32", qk_scale="fp32")
+    flags = dict(VARLEN=False, HAS_MASK=True, IS_FP32=True, BLOCK_D=128, BLOCK_M=64, BLOCK_N=32)
+    yield "attention fp32 mask BLOCK_D=128", attention, types, flags, 4, 2
+    # 64-bit strides, and the specialisation of arguments equal to 1 (seqlen 1, one head, unit strides).
+    types = {name: "i64" for name in attention.arg_names if name.startswith("stride")}
+    types.update(Q="*bf16", K="*bf16", V="*bf16", Out="*bf16", Mask="*i64", CuSeqlens="*i32", qk_scale="fp32")
+    flags = dict(VARLEN=False, HAS_MASK=True, IS_FP32=False, BLOCK_D=64, BLOCK_M=64, BLOCK_N=32)
+    yield "attention bf16 i64 strides", attention, types, flags, 4, 2
+    yield "attention bf16 seqlen=1", attention, types, dict(flags, seqlen=1, num_heads=1, stride_mt=1), 4, 2
+
+    for dt, residual in itertools.product(["bf16", "fp32"], [False, True]):
+        p = POINTERS[dt]
+        types = dict(X=p, Residual=p, W="*fp32", B="*bf16", Out=p, eps="fp32")
+        yield f"layer_norm {dt} residual={residual}", layer_norm, types, dict(HAS_RESIDUAL=residual, BLOCK_N=1024), 4, 1
+    for dt, tanh in itertools.product(["bf16", "fp16", "fp32"], [False, True]):
+        p = POINTERS[dt]
+        yield f"bias_gelu {dt} tanh={tanh}", bias_gelu, dict(X=p, Bias=p, Out=p), dict(TANH=tanh, BLOCK_N=1024), 4, 1
+    for dt, position, token_type in itertools.product(["bf16", "fp32"], [False, True], [False, True]):
+        p = POINTERS[dt]
+        types = dict(InputIds="*i64", PositionIds="*i32", TokenTypeIds="*i64", Word=p, Position=p, TokenType=p,
+                     W="*fp32", B="*fp32", Out=p, eps="fp32")
+        flags = dict(HAS_POSITION=position, HAS_TOKEN_TYPE=token_type, BLOCK_N=1024)
+        yield f"embeddings {dt} position={position} token_type={token_type}", embeddings, types, flags, 4, 1
+
+
+def main(arch: int) -> int:
+    from fastenc.kernels import _utils
+
+    if _utils.INTERPRET:
+        print("TRITON_INTERPRET is set: the kernels are interpreted functions; run without it")
+        return 2
+    target = GPUTarget("cuda", arch, 32)
+    failed = 0
+    for label, fn, types, constexprs, num_warps, num_stages in variants():
+        try:
+            compile_variant(target, fn, types, constexprs, num_warps, num_stages)
+            print(f"ok   {label}")
+        except Exception as e:  # report every variant, then fail
+            failed += 1
+            print(f"FAIL {label}: {type(e).__name__}: {e}")
+    print(f"{failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(int(sys.argv[1]) if len(sys.argv) > 1 else 90))
