@@ -178,6 +178,9 @@ class Tokenizer:
             if pad_length >= VERY_LARGE_INTEGER:
                 log.warning("padding='max_length' without max_length and no model_max_length; padding to longest")
                 pad_mode, pad_length = 1, 0
+        if trunc_mode and pad_mode and pad_to_multiple_of and max_length and max_length % pad_to_multiple_of:
+            raise ValueError(f"Truncation and padding are both activated but truncation length ({max_length}) is "
+                             f"not a multiple of pad_to_multiple_of ({pad_to_multiple_of}).")
         if pad_mode and self.pad_token_id is None:
             raise ValueError("this tokenizer has no pad_token, so it cannot pad")
 
@@ -274,9 +277,10 @@ def _shape_output(flat, row_start, name, batched, return_tensors):
 
             return torch.from_numpy(array)
         return array
-    values = flat.tolist()
-    if name == "offset_mapping":
-        values = [tuple(pair) for pair in values]
+    if name == "offset_mapping":  # transformers gives (start, end) tuples
+        values = list(zip(flat[:, 0].tolist(), flat[:, 1].tolist()))
+    else:
+        values = flat.tolist()
     bounds = row_start.tolist()
     out = [values[bounds[r]:bounds[r + 1]] for r in range(rows)]
     return out if batched else out[0]
