@@ -1,8 +1,8 @@
 """Kernel tests: compiled on CUDA when present, otherwise on the CPU through the Triton interpreter.
 
-TRITON_INTERPRET=1 must be set before a kernel module is imported (`triton.jit` picks compiler or interpreter then);
-set here for runs of this folder alone, and in tests/conftest.py for whole-suite runs where another folder may import
-the kernels first.
+TRITON_INTERPRET=1 must be set before fastenc.kernels is imported (`triton.jit` picks compiler or interpreter when a
+kernel is defined; importing triton earlier is fine). Set here for runs of this folder alone, and in tests/conftest.py
+for whole-suite runs where another folder may import the kernels first.
 """
 import os
 
@@ -14,7 +14,6 @@ if not torch.cuda.is_available():
 
 # Error allowed on top of twice PyTorch's own error at the same dtype.
 ATOL = {torch.float32: 1e-5, torch.float16: 1e-4, torch.bfloat16: 1e-3}
-DTYPES = [torch.float32, torch.float16, torch.bfloat16]
 
 
 def _device_or_reason():

@@ -5,8 +5,9 @@ import math
 import pytest
 import torch
 
-from conftest import DTYPES
 from fastenc import reference
+
+DTYPES = [torch.float32, torch.float16, torch.bfloat16]
 
 
 def kernels():

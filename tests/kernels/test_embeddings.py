@@ -3,8 +3,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import DTYPES
 from fastenc import reference
+
+DTYPES = [torch.float32, torch.float16, torch.bfloat16]
 
 
 def kernels():
