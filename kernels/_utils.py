@@ -3,14 +3,13 @@ import torch
 import triton
 
 # Whether this process runs kernels through the Triton interpreter. Read once, at import, because `triton.jit`
-# decides between the compiler and the interpreter when a kernel module is imported (TRITON_INTERPRET=1 must be set
-# before that).
+# decides between the compiler and the interpreter when a kernel is defined: TRITON_INTERPRET=1 must be set before
+# fastenc.kernels is imported (importing triton earlier is fine).
 INTERPRET = bool(triton.knobs.runtime.interpret)
 
 
-
 def _mend_interpreter() -> None:
-    """Two fixes to the Triton interpreter (the CPU test path); compiled kernels are untouched.
+    """Three fixes to the Triton interpreter (the CPU test path); compiled kernels are untouched.
 
     - Scalars are one-element arrays there, turned into loop bounds with `int(array)`, which NumPy 2.4 made a
       TypeError: `for i in range(0, n, BLOCK)` with a run-time `n` fails (triton-lang/triton#9171, fixed upstream

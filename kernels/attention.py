@@ -225,8 +225,9 @@ def attention(q, k, v, *, key_padding_mask=None, cu_seqlens=None, max_seqlen=Non
 
     Padded: q, k, v (B, T, nh, hd), strided views welcome (e.g. slices of a fused QKV output); key_padding_mask (B, T)
     with nonzero = attend. Variable-length: q, k, v (N, nh, hd) packed back to back; cu_seqlens (B + 1,) int32;
-    max_seqlen the longest sequence (computed from cu_seqlens, with a host sync, when None). Returns a contiguous
-    tensor of q's shape and dtype; softmax in float32.
+    max_seqlen at least the longest sequence (not checked, which would need a host sync; computed from cu_seqlens,
+    with a sync, when None). Returns a contiguous tensor of q's shape and dtype; softmax in float32. The first call per
+    (sequence-length bucket, head_dim, mode, dtype) autotunes on a GPU: make it before capturing a CUDA graph.
     """
     _check(q, k, v, key_padding_mask, cu_seqlens, max_seqlen)
     if softmax_scale is None:
