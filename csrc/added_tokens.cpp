@@ -69,6 +69,7 @@ void AddedTokenMatcher::split(const char32_t* chars, uint32_t size, std::vector<
             continue;
         }
         const AddedToken& token = tokens_[index];
+        const uint32_t match_begin = pos, match_end = pos + length;
         uint32_t start = pos, stop = pos + length;
         pos = stop;  // the search resumes after the match itself, whatever stripping does below
         if (token.single_word) {
@@ -83,12 +84,12 @@ void AddedTokenMatcher::split(const char32_t* chars, uint32_t size, std::vector<
             while (stop < size && is_whitespace(chars[stop])) ++stop;
         }
         start = std::max(start, emitted);
-        if (emitted < start) out.push_back({emitted, start, -1});
-        out.push_back({start, stop, token.id});
+        if (emitted < start) out.push_back({emitted, start, -1, emitted, start});
+        out.push_back({start, stop, token.id, std::max(match_begin, start), match_end});
         emitted = stop;
         pos = std::max(pos, stop);
     }
-    if (emitted < size) out.push_back({emitted, size, -1});
+    if (emitted < size) out.push_back({emitted, size, -1, emitted, size});
 }
 
 }  // namespace fastenc

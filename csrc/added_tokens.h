@@ -28,11 +28,14 @@ public:
 
     bool empty() const { return tokens_.empty(); }
 
-    // A piece of the input: an added token (id >= 0) or text still to tokenize (id == -1).
+    // A piece of the input: an added token (id >= 0) or text still to tokenize (id == -1). [begin, end) includes
+    // the whitespace lstrip/rstrip absorbed; the token's offsets, as HF reports them, are [match_begin, match_end).
     struct Split {
         uint32_t begin;
         uint32_t end;
         int32_t id;
+        uint32_t match_begin;
+        uint32_t match_end;
     };
 
     // Cuts chars[0, size) into pieces that cover it in order (absorbed whitespace belongs to the token).

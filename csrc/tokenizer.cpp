@@ -82,7 +82,7 @@ void Tokenizer::encode_sequence(std::string_view text, SequenceTokens& out) cons
         raw_tokens_.split(chars.data(), n, splits);
         for (const auto& s : splits) {
             if (s.id >= 0)
-                out.push(s.id, s.begin, s.end);
+                out.push(s.id, s.match_begin, s.match_end);
             else
                 encode_text(chars, s.begin, s.end, out);
         }
@@ -106,7 +106,7 @@ void Tokenizer::encode_text(const std::vector<char32_t>& chars, uint32_t begin, 
     normalized_tokens_.split(text.chars.data(), n, splits);
     for (const auto& s : splits) {
         if (s.id >= 0)
-            out.push(s.id, text.origin[s.begin], text.origin[s.end - 1] + 1);
+            out.push(s.id, text.origin[s.match_begin], text.origin[s.match_end - 1] + 1);
         else
             encode_normalized(text, s.begin, s.end, out);
     }
