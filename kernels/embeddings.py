@@ -33,12 +33,13 @@ def _embeddings_kernel(
     ok = cols < n_cols
     word_id = tl.load(InputIds + b * stride_ib + t * stride_it).to(tl.int64)
     x = tl.load(Word + word_id * stride_word + cols, mask=ok, other=0.0).to(tl.float32)
-    if HAS_POSITION:
-        pos_id = tl.load(PositionIds + b * stride_pb + t * stride_pt).to(tl.int64)
-        x += tl.load(Position + pos_id * stride_pos + cols, mask=ok, other=0.0).to(tl.float32)
+    # Token types before positions, the order transformers (and the reference) add them in.
     if HAS_TOKEN_TYPE:
         type_id = tl.load(TokenTypeIds + b * stride_tb + t * stride_tt).to(tl.int64)
         x += tl.load(TokenType + type_id * stride_type + cols, mask=ok, other=0.0).to(tl.float32)
+    if HAS_POSITION:
+        pos_id = tl.load(PositionIds + b * stride_pb + t * stride_pt).to(tl.int64)
+        x += tl.load(Position + pos_id * stride_pos + cols, mask=ok, other=0.0).to(tl.float32)
     y = normalize_row(x, ok, cols, n_cols, W, B, eps)
     tl.store(Out + token * n_cols + cols, y.to(Out.dtype.element_ty), mask=ok)
 
@@ -111,7 +112,7 @@ def _check_ids(name, ids, input_ids):
 
 
 def embeddings(input_ids, position_ids, token_type_ids, word, position, token_type, ln_weight, ln_bias, eps: float):
-    """word[input_ids] + position[position_ids] + token_type[token_type_ids], then LayerNorm, in one pass.
+    """word[input_ids] + token_type[token_type_ids] + position[position_ids], then LayerNorm, in one pass.
 
     Same contract as `fastenc.reference.embeddings`: `position` / `token_type` may be None (their ids are then
     ignored); ids are int32 or int64, position/token-type ids may broadcast to input_ids' shape (e.g. (1, T)).
