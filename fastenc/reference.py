@@ -3,7 +3,6 @@
 Written for clarity first. Statistics (softmax, LayerNorm) are computed in float32 whatever the input dtype, which is
 what the kernels do too, so a low-precision input gets the same treatment on both sides.
 """
-import math
 
 import torch
 import torch.nn.functional as F
@@ -86,16 +85,16 @@ def attention(q, k, v, *, key_padding_mask=None, cu_seqlens=None, max_seqlen=Non
 
 def _attention_padded(q, k, v, key_padding_mask, softmax_scale):
     B, T, nh, hd = q.shape
-    scale = softmax_scale if softmax_scale is not None else 1.0 / math.sqrt(hd)
-    qh, kh, vh = (t.transpose(1, 2).float() for t in (q, k, v))  # (B, nh, T, hd)
-    scores = (qh @ kh.transpose(-1, -2)) * scale  # (B, nh, T, T)
+    qh, kh, vh = (t.transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hd)
+    bias = None
     if key_padding_mask is not None:
-        # The most negative finite value, as transformers uses: a row with no valid key stays finite (uniform).
+        # Additive mask with the most negative finite value, as transformers uses: a row with no valid key stays
+        # finite (uniform weights) where -inf would give NaN.
         keep = key_padding_mask.to(torch.bool)[:, None, None, :]  # (B, 1, 1, T)
-        scores = scores.masked_fill(~keep, torch.finfo(torch.float32).min)
-    probs = scores.softmax(dim=-1)
-    out = probs @ vh  # (B, nh, T, hd)
-    return out.transpose(1, 2).to(q.dtype)  # (B, T, nh, hd)
+        bias = torch.zeros(keep.shape, dtype=q.dtype, device=q.device).masked_fill(~keep, torch.finfo(q.dtype).min)
+    # PyTorch's fused attention: softmax(q k^T * scale + bias) v with float32 accumulation, no T x T matrix kept.
+    out = F.scaled_dot_product_attention(qh, kh, vh, attn_mask=bias, scale=softmax_scale)  # (B, nh, T, hd)
+    return out.transpose(1, 2)  # (B, T, nh, hd)
 
 
 def _attention_varlen(q, k, v, cu_seqlens, softmax_scale):

@@ -149,3 +149,28 @@ def test_inputs_are_checked(tmp_path):
         model([[5, 6], [7]])
     one = model([5, 6, 7]).last_hidden_state  # a single sequence is a batch of one
     assert one.shape == (1, 3, 48)
+
+
+@pytest.mark.parametrize("family,head", [("bert", "ForPreTraining"), ("roberta", "ForMaskedLM"),
+                                         ("distilbert", "ForSequenceClassification"), ("albert", "ForMaskedLM")])
+def test_triton_backend_matches_torch_backend(tmp_path, family, head):
+    """The fused kernels (compiled on CUDA, interpreted on the CPU) against the reference, end to end."""
+    pytest.importorskip("triton", reason="the triton backend needs triton")
+    import os
+
+    if not torch.cuda.is_available() and os.environ.get("TRITON_INTERPRET") != "1":
+        pytest.skip("no CUDA and the Triton interpreter is off")
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    folder = save(build(family, head), tmp_path / "ckpt")
+    ref = fastenc.load(folder, device=device, dtype=torch.float32, backend="torch")
+    fused = fastenc.load(folder, device=device, dtype=torch.float32, backend="triton")
+    ids, mask = padded_batch(ref.config.vocab_size, [7, 1, 12], ref.config.pad_token_id)
+    a = ref(ids, attention_mask=mask, output_hidden_states=True)
+    b = fused(ids, attention_mask=mask, output_hidden_states=True)
+    keep = mask.to(device).bool()
+    for x, y in zip(a.hidden_states, b.hidden_states, strict=True):
+        assert (x[keep] - y[keep]).abs().max().item() <= 2e-5
+    logits_a, logits_b = (a.logits, b.logits)
+    if logits_a.dim() == 3:
+        logits_a, logits_b = logits_a[keep], logits_b[keep]
+    assert (logits_a - logits_b).abs().max().item() <= 2e-5

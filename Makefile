@@ -1,0 +1,26 @@
+# Two commands do all set-up on a fresh clone:  `make demo` (the main job) and `make test` (the test suite).
+# Both create .venv, install the pinned torch CPU build and fastenc (compiling its C++ tokenizer), then run.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: setup demo test bench clean
+
+setup: $(VENV)/.ready
+
+$(VENV)/.ready: pyproject.toml setup.py constraints.txt $(wildcard csrc/*.cpp csrc/*.h)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q torch
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+demo: setup
+	$(PY) benchmarks/demo.py
+
+test: setup
+	$(PY) -m pytest -m "not slow" -q
+
+clean:
+	rm -rf $(VENV) build *.egg-info fastenc/*.so
