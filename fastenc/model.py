@@ -8,6 +8,7 @@ import importlib
 import torch
 from torch import nn
 
+from .api import EncoderAPI
 from .config import EncoderConfig
 from .embeddings import Embeddings, max_sequence_length
 from .encoder import Encoder
@@ -19,7 +20,7 @@ BACKENDS = {"torch": "fastenc.reference", "triton": "fastenc.kernels"}
 _NEEDS_POOLER = {"pretraining", "next_sentence"}
 
 
-class EncoderModel(nn.Module):
+class EncoderModel(EncoderAPI, nn.Module):
     def __init__(self, config: EncoderConfig, with_pooler: bool = False):
         super().__init__()
         self.config = config
