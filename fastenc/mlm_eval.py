@@ -1,0 +1,85 @@
+"""Masked-LM evaluation as the fine-tuning tutorials run it: mask like DataCollatorForLanguageModeling, report the mean
+cross-entropy over masked positions and its exponential (perplexity).
+
+Masking follows the collator draw for draw (same torch generator calls in the same order on the same padded batch),
+so `masked_batches` with a seed yields exactly what `DataCollatorForLanguageModeling(..., seed=seed)` yields on the
+same batches: a position is chosen with probability `mlm_probability` unless it holds a special token (padding
+included); a chosen token becomes the mask token 80% of the time, a random token 10%, and stays 10%.
+"""
+import math
+
+import torch
+import torch.nn.functional as F
+
+from .batching import (as_text_list, check_texts, chunks, encoder_output, pad_rows, truncation_length)
+from .hub_interface import require_tokenizer
+
+IGNORE_INDEX = -100  # label of unmasked positions, as transformers' losses skip them
+MASK_REPLACE_PROB = 0.8
+RANDOM_REPLACE_PROB = 0.1
+
+
+def mask_tokens(input_ids: torch.Tensor, special_ids, mask_token_id: int, vocab_len: int, mlm_probability: float,
+                generator: torch.Generator):
+    """(B, T) ids -> (masked ids, labels with IGNORE_INDEX where nothing is predicted)."""
+    inputs, labels = input_ids.clone(), input_ids.clone()
+    probability = torch.full(labels.shape, mlm_probability)
+    probability.masked_fill_(torch.isin(labels, torch.tensor(sorted(special_ids), dtype=torch.long)), 0.0)
+    chosen = torch.bernoulli(probability, generator=generator).bool()
+    labels[~chosen] = IGNORE_INDEX
+    to_mask = torch.bernoulli(torch.full(labels.shape, MASK_REPLACE_PROB), generator=generator).bool() & chosen
+    inputs[to_mask] = mask_token_id
+    # Of the chosen tokens not masked (20%), half become random: 0.1 / 0.2 of the remainder.
+    random_share = RANDOM_REPLACE_PROB / (1 - MASK_REPLACE_PROB)
+    to_random = torch.bernoulli(torch.full(labels.shape, random_share), generator=generator).bool() & chosen & ~to_mask
+    random_words = torch.randint(vocab_len, labels.shape, dtype=torch.long, generator=generator)
+    inputs[to_random] = random_words[to_random]
+    return inputs, labels
+
+
+def masked_batches(model, texts, mlm_probability: float = 0.15, seed: int = 0, batch_size: int = 32):
+    """Yields {"input_ids", "attention_mask", "labels"} (B, T) batches of `texts` in input order, truncated to the
+    model's maximum and masked; the same texts, seed and batch_size always give the same batches."""
+    tokenizer = require_tokenizer(model)
+    if tokenizer.mask_token_id is None:
+        raise ValueError("the tokenizer defines no mask token, so it cannot mask")
+    if not 0.0 < mlm_probability < 1.0:
+        raise ValueError(f"mlm_probability must lie in (0, 1), got {mlm_probability}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size}")
+    texts, _ = as_text_list(texts)
+    generator = torch.Generator().manual_seed(seed)
+    special_ids = set(tokenizer.all_special_ids)
+    max_length = truncation_length(model)
+    for chunk in chunks(texts, batch_size):
+        check_texts(chunk)
+        rows = tokenizer(chunk, truncation=True, max_length=max_length)["input_ids"]
+        ids = pad_rows(rows, tokenizer.pad_token_id)  # (B, T)
+        attention_mask = pad_rows([[1] * len(r) for r in rows], 0)  # (B, T)
+        inputs, labels = mask_tokens(ids, special_ids, tokenizer.mask_token_id, len(tokenizer), mlm_probability,
+                                     generator)
+        yield {"input_ids": inputs, "attention_mask": attention_mask, "labels": labels}
+
+
+@torch.inference_mode()
+def mlm_loss(model, texts, mlm_probability: float = 0.15, seed: int = 0, batch_size: int = 32) -> dict:
+    """{"loss": mean cross-entropy over every masked position, "perplexity": exp(loss), "masked_tokens": count}."""
+    if model.mlm is None:
+        raise ValueError(
+            f"this checkpoint has no masked-LM head (task {model.config.task!r}): mlm_loss needs a *ForMaskedLM "
+            "checkpoint"
+        )
+    total, count = 0.0, 0
+    for batch in masked_batches(model, texts, mlm_probability, seed, batch_size):
+        hidden = encoder_output(model, {"input_ids": batch["input_ids"],
+                                        "attention_mask": batch["attention_mask"]}).last_hidden_state  # (B, T, H)
+        predicted = batch["labels"] != IGNORE_INDEX  # (B, T)
+        logits = model.mlm(hidden[predicted.to(hidden.device)], model.ops.layer_norm)  # (M, V): masked only
+        targets = batch["labels"][predicted].to(logits.device)
+        total += F.cross_entropy(logits.float(), targets, reduction="sum").item()
+        count += int(predicted.sum())
+    if count == 0:
+        raise ValueError("no token was masked (no text, or texts too short for this mlm_probability and seed): "
+                         "there is no loss to report")
+    loss = total / count
+    return {"loss": loss, "perplexity": math.exp(loss), "masked_tokens": count}
