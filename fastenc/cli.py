@@ -1,0 +1,230 @@
+"""The `fastenc` command (also `python -m fastenc`): fill-mask, embed, classify, tag, info, bench.
+
+Results go to stdout as JSON lines (one object per input text; `--format table` for a readable table); progress and
+notes go to stderr. A failure prints one line, `fastenc: error: ...`, and exits 1 (`--debug` shows the traceback).
+"""
+import argparse
+import json
+import sys
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2  # argparse's code for bad usage; also "this command is not available"
+
+
+def _common_options() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: CUDA when available)")
+    common.add_argument("--dtype", choices=["float32", "fp32", "float16", "fp16", "bfloat16", "bf16"],
+                        help="weights and activations (default: bf16 on CUDA, fp32 on CPU)")
+    common.add_argument("--debug", action="store_true", help="show the full traceback on errors")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common_options()
+    parser = argparse.ArgumentParser(prog="fastenc", description="Fast inference for BERT-family encoders.",
+                                     parents=[common])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = commands.add_parser("fill-mask", parents=[common], help="predict the mask token(s) of each text")
+    p.add_argument("model", help="local folder or Hugging Face Hub id")
+    p.add_argument("texts", nargs="+", metavar="TEXT", help="text with the model's mask token ([MASK], <mask>)")
+    p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("--format", choices=["jsonl", "table"], default="jsonl")
+
+    p = commands.add_parser("embed", parents=[common], help="embed a file of texts (one per line) into a .npy")
+    p.add_argument("model")
+    p.add_argument("--input", required=True, help="text file, one text per line ('-': standard input)")
+    p.add_argument("--output", required=True, help="where to write the (N, H) float32 array (.npy)")
+    p.add_argument("--pooling", choices=["cls", "mean", "max"], default="cls")
+    p.add_argument("--normalize", action="store_true", help="L2-normalise each embedding")
+    p.add_argument("--batch-size", type=int, help="at most this many texts per forward pass")
+    p.add_argument("--max-batch-tokens", type=int, help="at most this many padded tokens per forward pass")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    p = commands.add_parser("classify", parents=[common], help="sequence classification of each text")
+    p.add_argument("model")
+    p.add_argument("texts", nargs="+", metavar="TEXT")
+    p.add_argument("--pair", nargs="+", metavar="TEXT", help="second texts of pairs, one per TEXT")
+    p.add_argument("--format", choices=["jsonl", "table"], default="jsonl")
+
+    p = commands.add_parser("tag", parents=[common], help="token classification (entities) of each text")
+    p.add_argument("model")
+    p.add_argument("texts", nargs="+", metavar="TEXT")
+    p.add_argument("--format", choices=["jsonl", "table"], default="jsonl")
+
+    p = commands.add_parser("info", parents=[common], help="what a checkpoint is: family, head, sizes, labels")
+    p.add_argument("model")
+    p.add_argument("--format", choices=["jsonl", "table"], default="table")
+
+    commands.add_parser("bench", help="run the benchmarks (arguments go to fastenc.bench)", add_help=False)
+    return parser
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench"]:
+        return _bench(argv[1:])
+    args = build_parser().parse_args(argv)
+    try:
+        return _COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        print("fastenc: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # one line for users; the traceback only on request
+        if args.debug:
+            raise
+        print(f"fastenc: error: {_one_line(e)}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def _one_line(error: Exception) -> str:
+    message = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
+    message = " ".join(str(message).split()) or type(error).__name__
+    return message if isinstance(error, (ValueError, KeyError, OSError)) else f"{type(error).__name__}: {message}"
+
+
+def _load(args):
+    import fastenc
+
+    return fastenc.load(args.model, device=args.device, dtype=args.dtype)
+
+
+def _emit(records, fmt: str, table) -> None:
+    if fmt == "jsonl":
+        for record in records:
+            print(json.dumps(record, ensure_ascii=False))
+    else:
+        table(records)
+
+
+def _fill_mask(args) -> int:
+    model = _load(args)
+    results = model.fill_mask(args.texts, top_k=args.top_k)
+    _emit([{"text": t, "predictions": r} for t, r in zip(args.texts, results)], args.format, _fill_mask_table)
+    return 0
+
+
+def _fill_mask_table(records) -> None:
+    for record in records:
+        print(record["text"])
+        per_mask = record["predictions"]
+        per_mask = per_mask if per_mask and isinstance(per_mask[0], list) else [per_mask]
+        for m, predictions in enumerate(per_mask):
+            if len(per_mask) > 1:
+                print(f"  mask {m + 1}")
+            for rank, p in enumerate(predictions, 1):
+                print(f"  {rank:>3}  {p['score']:.4g}  {p['token_str']!r:<16}  {p['sequence']}")
+
+
+def _embed(args) -> int:
+    import numpy as np
+
+    model = _load(args)
+    with _open_input(args.input) as lines:
+        texts = (line.rstrip("\r\n") for line in lines)
+        embeddings = model.embed(texts, pooling=args.pooling, normalize=args.normalize, batch_size=args.batch_size,
+                                 max_batch_tokens=args.max_batch_tokens, progress=False if args.no_progress else None)
+    np.save(args.output, embeddings.numpy())
+    print(f"fastenc: wrote {tuple(embeddings.shape)} float32 embeddings to {args.output}", file=sys.stderr)
+    return 0
+
+
+def _open_input(path: str):
+    if path == "-":
+        return _NoClose(sys.stdin)
+    return open(path, encoding="utf-8")
+
+
+class _NoClose:
+    def __init__(self, stream):
+        self.stream = stream
+
+    def __enter__(self):
+        return self.stream
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _classify(args) -> int:
+    model = _load(args)
+    if args.pair is not None and len(args.pair) != len(args.texts):
+        raise ValueError(f"{len(args.texts)} texts but {len(args.pair)} --pair texts: give one pair text per text")
+    results = model.classify(args.texts, text_pairs=args.pair)
+    records = [{"text": t, **r} for t, r in zip(args.texts, results)]
+    _emit(records, args.format, _classify_table)
+    return 0
+
+
+def _classify_table(records) -> None:
+    width = max(len(r["label"]) for r in records)
+    for r in records:
+        print(f"{r['label']:<{width}}  {r['score']:.4f}  {r['text']}")
+
+
+def _tag(args) -> int:
+    model = _load(args)
+    results = model.tag(args.texts)
+    _emit([{"text": t, "entities": r} for t, r in zip(args.texts, results)], args.format, _tag_table)
+    return 0
+
+
+def _tag_table(records) -> None:
+    for record in records:
+        print(record["text"])
+        for e in record["entities"]:
+            print(f"  {e['entity_group']:<8}  {e['score']:.4f}  [{e['start']}:{e['end']}]  {e['word']}")
+
+
+def _info(args) -> int:
+    model = _load(args)
+    config = model.config
+    info = {
+        "model": args.model,
+        "model_type": config.model_type,
+        "family": config.family,
+        "task": config.task,
+        "layers": config.num_layers,
+        "hidden_size": config.hidden_size,
+        "heads": config.num_heads,
+        "vocab_size": config.vocab_size,
+        "max_length": model.max_length,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "device": str(model.device),
+        "dtype": str(model.dtype).removeprefix("torch."),
+        "backend": model.backend,
+        "tokenizer": repr(model.tokenizer) if model.tokenizer is not None else None,
+        "classification_heads": model.classification_head_names,
+    }
+    if config.task in ("sequence_classification", "token_classification"):
+        info["labels"] = [config.id2label.get(i, f"LABEL_{i}") for i in range(config.num_labels)]
+    if args.format == "jsonl":
+        print(json.dumps(info, ensure_ascii=False))
+    else:
+        width = max(len(k) for k in info)
+        for key, value in info.items():
+            print(f"{key:<{width}}  {value}")
+    return 0
+
+
+def _bench(argv) -> int:
+    """Forwards to fastenc.bench.main(argv), the benchmark runner, when it exists."""
+    import importlib
+
+    try:
+        bench = importlib.import_module("fastenc.bench")
+    except ModuleNotFoundError as e:
+        if e.name != "fastenc.bench":
+            raise
+        print("fastenc: error: the bench command is not available in this build (no fastenc.bench module); "
+              "run the scripts in benchmarks/ directly", file=sys.stderr)
+        return EXIT_USAGE
+    return int(bench.main(argv) or 0)
+
+
+_COMMANDS = {"fill-mask": _fill_mask, "embed": _embed, "classify": _classify, "tag": _tag, "info": _info}
+
+
+if __name__ == "__main__":
+    sys.exit(main())
