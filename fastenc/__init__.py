@@ -4,7 +4,8 @@ from .hub import ModelNotFoundError
 from .loading import load
 from .model import EncoderModel
 from .outputs import EncoderOutput
+from .tokenizer import Tokenizer
 from .weights import WeightsError
 
 __version__ = "0.1.0"
-__all__ = ["load", "EncoderModel", "EncoderConfig", "EncoderOutput", "ConfigError", "ModelNotFoundError", "WeightsError"]
+__all__ = ["load", "Tokenizer", "EncoderModel", "EncoderConfig", "EncoderOutput", "ConfigError", "ModelNotFoundError", "WeightsError"]

@@ -26,10 +26,15 @@ class Embeddings(nn.Module):
             return (torch.cumsum(real, dim=1).type_as(real) * real).long() + pad
         return torch.arange(T, device=input_ids.device).expand(B, T)
 
-    def forward(self, input_ids, token_type_ids, ops):
+    def forward(self, input_ids, token_type_ids, ops, packing=None):
+        """(B, T) ids -> (B, T, E), or (N, E) for the real tokens only when `packing` is given."""
+        position_ids = self.position_ids(input_ids)  # from the padded layout: RoBERTa counts along each row
+        if packing is not None:
+            input_ids, position_ids = packing.pack(input_ids), packing.pack(position_ids)  # (N,) each
+            token_type_ids = packing.pack(token_type_ids) if token_type_ids is not None else None
         return ops.embeddings(
             input_ids,
-            self.position_ids(input_ids),
+            position_ids,
             token_type_ids,
             self.word.weight,
             self.position.weight,

@@ -27,14 +27,18 @@ class Encoder(nn.Module):
         factorised = config.embedding_size != config.hidden_size or config.family == "albert"
         self.project_in = nn.Linear(config.embedding_size, config.hidden_size) if factorised else None
 
-    def forward(self, x, attention_args: dict, ops, output_hidden_states: bool = False):
-        """Returns the last hidden state and, when asked, every hidden state from the embeddings on."""
+    def forward(self, x, attention_args: dict, ops, output_hidden_states: bool = False, output_attentions: bool = False):
+        """Returns the last hidden state, every hidden state from the embeddings on (when asked, else None), and
+        every layer's attention weights (when asked, else None)."""
         if self.project_in is not None:
             x = F.linear(x, self.project_in.weight, self.project_in.bias)
         hidden_states = [x] if output_hidden_states else None
+        attentions = [] if output_attentions else None
         for step in self.schedule:
             for index in step:
-                x = self.layers[index](x, attention_args, ops)
+                x, probs = self.layers[index](x, attention_args, ops, output_attentions)
                 if output_hidden_states:
                     hidden_states.append(x)
-        return x, hidden_states
+                if output_attentions:
+                    attentions.append(probs)
+        return x, hidden_states, attentions

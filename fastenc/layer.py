@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import EncoderConfig
-from .reference import GELU_APPROXIMATIONS, activation
+from .reference import GELU_APPROXIMATIONS, activation, attention_probs
 
 
 class EncoderLayer(nn.Module):
@@ -25,11 +25,17 @@ class EncoderLayer(nn.Module):
         self.gelu_approximate = GELU_APPROXIMATIONS.get(config.hidden_act)
         self.act = activation(config.hidden_act)
 
-    def forward(self, x, attention_args: dict, ops):
+    def forward(self, x, attention_args: dict, ops, return_attention: bool = False):
+        """Returns the layer's output and, when asked (padded inputs only), its (B, nh, T, T) attention weights."""
         lead = x.shape[:-1]  # (B, T) padded or (N,) packed
         qkv = F.linear(x, self.qkv.weight, self.qkv.bias)  # (*lead, 3H)
         q, k, v = qkv.view(*lead, 3, self.num_heads, self.head_dim).unbind(-3)  # each (*lead, nh, hd), no copies
-        context = ops.attention(q, k, v, **attention_args)  # (*lead, nh, hd)
+        probs = None
+        if return_attention:  # the weights must exist as a matrix: take the explicit reference path
+            probs = attention_probs(q, k, attention_args.get("key_padding_mask"))  # (B, nh, T, T)
+            context = (probs @ v.transpose(1, 2).float()).transpose(1, 2).to(x.dtype)  # (B, T, nh, hd)
+        else:
+            context = ops.attention(q, k, v, **attention_args)  # (*lead, nh, hd)
         attn = F.linear(context.reshape(*lead, -1), self.attn_out.weight, self.attn_out.bias)  # (*lead, H)
         x = ops.layer_norm(attn, self.attn_norm.weight, self.attn_norm.bias, self.attn_norm.eps, residual=x)
 
@@ -39,4 +45,4 @@ class EncoderLayer(nn.Module):
         else:
             h = self.act(h + self.ffn_in.bias)
         y = F.linear(h, self.ffn_out.weight, self.ffn_out.bias)  # (*lead, H)
-        return ops.layer_norm(y, self.ffn_norm.weight, self.ffn_norm.bias, self.ffn_norm.eps, residual=x)
+        return ops.layer_norm(y, self.ffn_norm.weight, self.ffn_norm.bias, self.ffn_norm.eps, residual=x), probs

@@ -15,6 +15,7 @@ from .encoder import Encoder
 from .heads import MaskedLMHead, Pooler, SequenceClassifier
 from .inputs import prepare_inputs
 from .outputs import EncoderOutput
+from .padding import Packing
 
 BACKENDS = {"torch": "fastenc.reference", "triton": "fastenc.kernels"}
 _NEEDS_POOLER = {"pretraining", "next_sentence"}
@@ -36,6 +37,7 @@ class EncoderModel(EncoderAPI, nn.Module):
         self.classifier = SequenceClassifier(config, config.num_labels) if task == "sequence_classification" else None
         self.token_classifier = nn.Linear(H, config.num_labels) if task == "token_classification" else None
         self.qa = nn.Linear(H, 2) if task == "question_answering" else None
+        self.padding_free = True  # pack real tokens when a batch has padding; False forces the padded path
         self.set_backend("torch")
 
     @property
@@ -58,21 +60,45 @@ class EncoderModel(EncoderAPI, nn.Module):
         return self
 
     @torch.inference_mode()
-    def forward(self, input_ids, attention_mask=None, token_type_ids=None, output_hidden_states: bool = False):
+    def forward(
+        self,
+        input_ids,
+        attention_mask=None,
+        token_type_ids=None,
+        output_hidden_states: bool = False,
+        output_attentions: bool = False,
+        run_head: bool = True,
+    ) -> EncoderOutput:
+        """input_ids (B, T) or (T,); attention_mask 1 = token, 0 = padding. Outputs are (B, T, ...) with padded
+        positions left free (zeros on the padding-free path). `run_head=False` stops after the encoder."""
         input_ids, attention_mask, token_type_ids = prepare_inputs(self, input_ids, attention_mask, token_type_ids)
-        x = self.embeddings(input_ids, token_type_ids, self.ops)  # (B, T, E)
-        attention_args = {"key_padding_mask": attention_mask}
-        x, hidden_states = self.encoder(x, attention_args, self.ops, output_hidden_states)  # (B, T, H)
-        out = EncoderOutput(last_hidden_state=x, hidden_states=tuple(hidden_states) if hidden_states else None)
-        if self.pooler is not None:
-            out.pooler_output = self.pooler(x)  # (B, H)
-        self._run_head(out)
+        packing = None
+        if self.padding_free and attention_mask is not None and not output_attentions:
+            if not bool(attention_mask.all()):  # one host sync per batch decides the path
+                packing = Packing.from_mask(attention_mask)
+        x = self.embeddings(input_ids, token_type_ids, self.ops, packing)  # (B, T, E) or (N, E)
+        attention_args = packing.attention_args if packing else {"key_padding_mask": attention_mask}
+        x, hidden_states, attentions = self.encoder(
+            x, attention_args, self.ops, output_hidden_states, output_attentions
+        )  # (B, T, H) or (N, H)
+        repad = packing.unpack if packing else (lambda t: t)
+        out = EncoderOutput(
+            last_hidden_state=repad(x),
+            hidden_states=tuple(repad(h) for h in hidden_states) if hidden_states else None,
+            attentions=tuple(attentions) if attentions else None,
+        )
+        if run_head:
+            self._run_head(out, x, repad)
         return out
 
-    def _run_head(self, out: EncoderOutput) -> None:
+    def _run_head(self, out: EncoderOutput, tokens, repad) -> None:
+        """Per-token heads run on `tokens` (packed real tokens when padding-free) and are re-padded; sequence heads
+        read the first token of the padded output."""
         x, task = out.last_hidden_state, self.config.task
+        if self.pooler is not None:
+            out.pooler_output = self.pooler(x)  # (B, H)
         if self.mlm is not None:
-            out.logits = self.mlm(x, self.ops.layer_norm)  # (B, T, V)
+            out.logits = repad(self.mlm(tokens, self.ops.layer_norm))  # (B, T, V)
         if self.sentence_pair is not None:
             pair_logits = self.sentence_pair(out.pooler_output)  # (B, 2)
             if task == "next_sentence":
@@ -82,7 +108,7 @@ class EncoderModel(EncoderAPI, nn.Module):
         if self.classifier is not None:
             out.logits = self.classifier(x, out.pooler_output)  # (B, num_labels)
         if self.token_classifier is not None:
-            out.logits = self.token_classifier(x)  # (B, T, num_labels)
+            out.logits = repad(self.token_classifier(tokens))  # (B, T, num_labels)
         if self.qa is not None:
-            start, end = self.qa(x).unbind(-1)  # (B, T) each
+            start, end = repad(self.qa(tokens)).unbind(-1)  # (B, T) each
             out.start_logits, out.end_logits = start.contiguous(), end.contiguous()

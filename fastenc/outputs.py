@@ -9,6 +9,7 @@ class EncoderOutput:
     last_hidden_state: torch.Tensor  # (B, T, H)
     pooler_output: torch.Tensor | None = None  # (B, H), families with a pooler
     hidden_states: tuple | None = None  # embeddings + every layer, each (B, T, H), when asked
+    attentions: tuple | None = None  # every layer's attention weights, each (B, heads, T, T), when asked
     logits: torch.Tensor | None = None  # the task head: MLM (B, T, V), classification (B, L), tagging (B, T, L)
     seq_relationship_logits: torch.Tensor | None = None  # (B, 2): NSP (BERT) or sentence order (ALBERT) in pre-training
     start_logits: torch.Tensor | None = None  # (B, T), extractive QA

@@ -79,7 +79,7 @@ def attention(q, k, v, *, key_padding_mask=None, cu_seqlens=None, max_seqlen=Non
     Variable-length: q, k, v (N, nh, hd) packed back to back; cu_seqlens (B + 1,) int32 offsets. Returns (N, nh, hd).
     """
     if cu_seqlens is not None:
-        return _attention_varlen(q, k, v, cu_seqlens, softmax_scale)
+        return _attention_varlen(q, k, v, cu_seqlens, max_seqlen, softmax_scale)
     return _attention_padded(q, k, v, key_padding_mask, softmax_scale)
 
 
@@ -97,12 +97,32 @@ def _attention_padded(q, k, v, key_padding_mask, softmax_scale):
     return out.transpose(1, 2)  # (B, T, nh, hd)
 
 
-def _attention_varlen(q, k, v, cu_seqlens, softmax_scale):
-    out = torch.empty_like(q)
-    bounds = cu_seqlens.tolist()
-    for start, end in zip(bounds[:-1], bounds[1:]):
-        if end > start:
-            seq = slice(start, end)
-            # (L, nh, hd) -> (1, L, nh, hd) and back
-            out[seq] = _attention_padded(q[None, seq], k[None, seq], v[None, seq], None, softmax_scale)[0]
-    return out
+def attention_probs(q, k, key_padding_mask=None, softmax_scale=None):
+    """The attention weights themselves, (B, nh, T, T) in float32, for callers that want to look at them.
+
+    q, k: (B, T, nh, hd). Fused attention never forms this matrix; this does, so use it only when asked.
+    """
+    hd = q.shape[-1]
+    scale = softmax_scale if softmax_scale is not None else hd**-0.5
+    qh, kh = (t.transpose(1, 2).float() for t in (q, k))  # (B, nh, T, hd)
+    scores = (qh @ kh.transpose(-1, -2)) * scale  # (B, nh, T, T)
+    if key_padding_mask is not None:
+        keep = key_padding_mask.to(torch.bool)[:, None, None, :]  # (B, 1, 1, T)
+        scores = scores.masked_fill(~keep, torch.finfo(torch.float32).min)
+    return scores.softmax(dim=-1)
+
+
+def _attention_varlen(q, k, v, cu_seqlens, max_seqlen, softmax_scale):
+    # Scatter the packed tokens into a (B, S) padded layout, run padded attention, gather back. On the CPU this is one
+    # batched fused call instead of a loop over sequences, and each row sees exactly the keys and mask it would see
+    # in a batch padded to its longest sequence: results equal the padded path's to the bit.
+    lengths = (cu_seqlens[1:] - cu_seqlens[:-1]).long()  # (B,)
+    B = lengths.shape[0]
+    S = int(max_seqlen) if max_seqlen is not None else int(lengths.max()) if B else 0
+    seq = torch.repeat_interleave(torch.arange(B, device=q.device), lengths)  # (N,) sequence of each token
+    pos = torch.arange(q.shape[0], device=q.device) - cu_seqlens[:-1].long()[seq]  # (N,) position in its sequence
+    padded = [t.new_zeros(B, S, *t.shape[1:]) for t in (q, k, v)]  # (B, S, nh, hd) each
+    for dst, src in zip(padded, (q, k, v)):
+        dst[seq, pos] = src
+    mask = torch.arange(S, device=q.device)[None, :] < lengths[:, None]  # (B, S)
+    return _attention_padded(*padded, mask, softmax_scale)[seq, pos]  # (N, nh, hd)
