@@ -69,6 +69,10 @@ def classify(model, texts, text_pairs=None, batch_size=None, max_batch_tokens=No
 def _paired(texts, pairs):
     if pairs is None:
         return ((t, None) for t in texts)
+    return _zip_same_length(texts, pairs)
+
+
+def _zip_same_length(texts, pairs):
     for t, p in itertools.zip_longest(texts, pairs, fillvalue=_MISSING):
         if t is _MISSING or p is _MISSING:
             raise ValueError("texts and text_pairs have different lengths")
