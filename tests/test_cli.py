@@ -1,0 +1,126 @@
+"""The fastenc command: outputs equal the Python API's, errors are one line with a non-zero exit."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import fastenc
+from fastenc.cli import main
+from real_vocab_checkpoints import build_with_tokenizer
+
+
+@pytest.fixture(scope="module")
+def mlm_folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("roberta-mlm")
+    build_with_tokenizer("roberta", "ForMaskedLM", folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def classifier_folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("ckpts") / "bert-base-uncased-mnli"
+    build_with_tokenizer("bert", "ForSequenceClassification", folder, seed=6)
+    return folder
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_fill_mask_json_lines(capsys, mlm_folder):
+    texts = ["Hello <mask>!", "The <mask> is <mask>."]
+    code, out, err = run(capsys, "fill-mask", mlm_folder, *texts, "--top-k", 3)
+    assert code == 0, err
+    records = [json.loads(line) for line in out.splitlines()]
+    expected = fastenc.load(mlm_folder).fill_mask(texts, top_k=3)
+    assert [r["text"] for r in records] == texts
+    assert [r["predictions"] for r in records] == json.loads(json.dumps(expected))
+
+
+def test_fill_mask_table(capsys, mlm_folder):
+    code, out, _ = run(capsys, "fill-mask", mlm_folder, "Hello <mask>!", "--format", "table", "--top-k", 2)
+    top = fastenc.load(mlm_folder).fill_mask("Hello <mask>!", top_k=2)
+    assert code == 0 and out.splitlines()[0] == "Hello <mask>!"
+    assert [line.split()[0] for line in out.splitlines()[1:]] == ["1", "2"]
+    assert top[0]["sequence"] in out.splitlines()[1]
+
+
+def test_embed_writes_npy(capsys, mlm_folder, tmp_path):
+    texts = ["first line", "", "a third, longer line of text", "last"]
+    source = tmp_path / "texts.txt"
+    source.write_text("\n".join(texts) + "\n", encoding="utf-8")
+    target = tmp_path / "out.npy"
+    code, _, err = run(capsys, "embed", mlm_folder, "--input", source, "--output", target, "--pooling", "mean",
+                       "--batch-size", 2, "--no-progress")
+    assert code == 0, err
+    assert "(4, 32)" in err
+    saved = np.load(target)
+    assert saved.dtype == np.float32
+    expected = fastenc.load(mlm_folder).embed(texts, pooling="mean")
+    assert np.abs(saved - expected.numpy()).max() <= 1e-5
+
+
+def test_classify_and_info(capsys, classifier_folder):
+    code, out, err = run(capsys, "classify", classifier_folder, "I agree.", "No way.", "--pair", "Yes.", "Sure.")
+    assert code == 0, err
+    records = [json.loads(line) for line in out.splitlines()]
+    expected = fastenc.load(classifier_folder).classify(["I agree.", "No way."], text_pairs=["Yes.", "Sure."])
+    assert [r["label"] for r in records] == [e["label"] for e in expected]
+    assert max(abs(r["score"] - e["score"]) for r, e in zip(records, expected)) <= 1e-6
+    code, out, _ = run(capsys, "info", classifier_folder, "--format", "jsonl")
+    info = json.loads(out)
+    assert code == 0 and info["task"] == "sequence_classification" and info["family"] == "bert"
+    assert info["classification_heads"] == ["mnli"] and info["labels"] == [f"LABEL_{i}" for i in range(5)]
+    code, out, _ = run(capsys, "info", classifier_folder)
+    assert code == 0 and out.splitlines()[0].split() == ["model", str(classifier_folder)]
+
+
+def test_errors_are_one_line_without_traceback(capsys, mlm_folder, tmp_path):
+    code, out, err = run(capsys, "fill-mask", tmp_path / "no-such-model", "a <mask>")
+    assert code == 1 and out == ""
+    assert err.startswith("fastenc: error: no model folder at") and err.count("\n") == 1
+    code, _, err = run(capsys, "fill-mask", mlm_folder, "no mask here")
+    assert code == 1 and err == "fastenc: error: text 0 has no mask token: write '<mask>' where a word should go\n"
+    code, _, err = run(capsys, "embed", mlm_folder, "--input", tmp_path / "missing.txt", "--output", tmp_path / "o.npy")
+    assert code == 1 and "missing.txt" in err and "Traceback" not in err
+    code, _, err = run(capsys, "classify", mlm_folder, "text")
+    assert code == 1 and "no sequence-classification head" in err
+    with pytest.raises(ValueError, match="has no mask token"):  # --debug: the real exception, traceback and all
+        main(["fill-mask", str(mlm_folder), "no mask here", "--debug"])
+
+
+def test_usage_errors_exit_2(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fill-mask"])
+    assert exit_info.value.code == 2
+    with pytest.raises(SystemExit) as exit_info:
+        main([])
+    assert exit_info.value.code == 2
+
+
+def test_bench_without_runner_says_so(capsys):
+    try:
+        import fastenc.bench  # noqa: F401
+    except ModuleNotFoundError:
+        code, _, err = run(capsys, "bench", "--anything")
+        assert code == 2 and "fastenc.bench" in err
+    else:
+        pytest.skip("fastenc.bench exists: bench forwards to it (its own tests cover it)")
+
+
+def test_python_dash_m_entry_point(mlm_folder):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run([sys.executable, "-m", "fastenc", "fill-mask", str(mlm_folder), "Hi <mask>.", "--top-k", "1"],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    (record,) = [json.loads(line) for line in done.stdout.splitlines()]
+    assert record["predictions"][0]["token"] == fastenc.load(mlm_folder).fill_mask("Hi <mask>.", top_k=1)[0]["token"]
+    missing = subprocess.run([sys.executable, "-m", "fastenc", "info", "/no/such/model"], capture_output=True,
+                             text=True, env=env, timeout=120)
+    assert missing.returncode == 1 and missing.stderr.startswith("fastenc: error:") and "Traceback" not in missing.stderr
