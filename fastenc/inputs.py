@@ -1,9 +1,13 @@
-"""Check and normalise what users pass to a forward call, so bad input fails with a message instead of a crash."""
+"""Check and normalise what users pass to a forward call, so bad input fails with a message instead of a crash.
+
+Checks run where the input already is (usually the CPU, where the tokenizer left it) before it moves to the model's
+device: range checks on a GPU tensor would stall the host on every call.
+"""
 import numpy as np
 import torch
 
 
-def _as_tensor(value, name: str, device) -> torch.Tensor:
+def _as_tensor(value, name: str) -> torch.Tensor:
     if isinstance(value, torch.Tensor):
         tensor = value
     elif isinstance(value, (list, tuple, np.ndarray)):
@@ -21,13 +25,14 @@ def _as_tensor(value, name: str, device) -> torch.Tensor:
         tensor = tensor[None]  # one sequence -> a batch of one
     if tensor.dim() != 2:
         raise ValueError(f"{name} must have shape (batch, seq_len) or (seq_len,), got {tuple(tensor.shape)}")
-    return tensor.to(device=device, dtype=torch.long, non_blocking=True)
+    return tensor.long()
 
 
 def prepare_inputs(model, input_ids, attention_mask, token_type_ids):
-    """Returns (input_ids, attention_mask or None, token_type_ids or None) as (B, T) long tensors on the model's device."""
-    config, device = model.config, model.device
-    input_ids = _as_tensor(input_ids, "input_ids", device)
+    """Returns (input_ids, attention_mask or None, token_type_ids or None) as checked (B, T) long tensors, still on
+    the device they came on; `to_model_device` moves them."""
+    config = model.config
+    input_ids = _as_tensor(input_ids, "input_ids")
     B, T = input_ids.shape
     if B == 0 or T == 0:
         raise ValueError(f"input_ids is empty (shape {(B, T)}): nothing to encode")
@@ -40,13 +45,13 @@ def prepare_inputs(model, input_ids, attention_mask, token_type_ids):
     if low < 0 or high >= config.vocab_size:
         raise ValueError(f"input_ids must lie in [0, {config.vocab_size}), found values in [{low}, {high}]")
     if attention_mask is not None:
-        attention_mask = _as_tensor(attention_mask, "attention_mask", device)
+        attention_mask = _as_tensor(attention_mask, "attention_mask")
         if attention_mask.shape != input_ids.shape:
             raise ValueError(
                 f"attention_mask has shape {tuple(attention_mask.shape)}, input_ids {tuple(input_ids.shape)}"
             )
     if token_type_ids is not None:
-        token_type_ids = _as_tensor(token_type_ids, "token_type_ids", device)
+        token_type_ids = _as_tensor(token_type_ids, "token_type_ids")
         if token_type_ids.shape != input_ids.shape:
             raise ValueError(
                 f"token_type_ids has shape {tuple(token_type_ids.shape)}, input_ids {tuple(input_ids.shape)}"
@@ -59,3 +64,15 @@ def prepare_inputs(model, input_ids, attention_mask, token_type_ids):
     elif config.type_vocab_size:
         token_type_ids = torch.zeros_like(input_ids)
     return input_ids, attention_mask, token_type_ids
+
+
+def to_model_device(device, *tensors):
+    """Move (possibly None) tensors to `device` without blocking the host (pinned when coming from the CPU)."""
+    moved = []
+    for t in tensors:
+        if t is not None and t.device != device:
+            if t.device.type == "cpu" and device.type == "cuda":
+                t = t.pin_memory()
+            t = t.to(device, non_blocking=True)
+        moved.append(t)
+    return moved

@@ -13,7 +13,7 @@ from .config import EncoderConfig
 from .embeddings import Embeddings, max_sequence_length
 from .encoder import Encoder
 from .heads import MaskedLMHead, Pooler, SequenceClassifier
-from .inputs import prepare_inputs
+from .inputs import prepare_inputs, to_model_device
 from .outputs import EncoderOutput
 from .padding import Packing
 
@@ -74,8 +74,12 @@ class EncoderModel(EncoderAPI, nn.Module):
         input_ids, attention_mask, token_type_ids = prepare_inputs(self, input_ids, attention_mask, token_type_ids)
         packing = None
         if self.padding_free and attention_mask is not None and not output_attentions:
-            if not bool(attention_mask.all()):  # one host sync per batch decides the path
-                packing = Packing.from_mask(attention_mask)
+            # Bookkeeping once per batch, on the mask's own device (the CPU, straight from the tokenizer: no sync).
+            if not bool(attention_mask.all()):
+                packing = Packing.from_mask(attention_mask).to(self.device)
+        input_ids, attention_mask, token_type_ids = to_model_device(
+            self.device, input_ids, attention_mask, token_type_ids
+        )
         x = self.embeddings(input_ids, token_type_ids, self.ops, packing)  # (B, T, E) or (N, E)
         attention_args = packing.attention_args if packing else {"key_padding_mask": attention_mask}
         x, hidden_states, attentions = self.encoder(

@@ -32,6 +32,10 @@ class Packing:
             seqlen=T,
         )
 
+    def to(self, device) -> "Packing":
+        return Packing(self.indices.to(device, non_blocking=True), self.cu_seqlens.to(device, non_blocking=True),
+                       self.max_seqlen, self.batch, self.seqlen)
+
     @property
     def attention_args(self) -> dict:
         return {"cu_seqlens": self.cu_seqlens, "max_seqlen": self.max_seqlen}
