@@ -126,9 +126,11 @@ def test_bert_pair_predict_uses_token_types(bert_classifier):
     enc = hf_tok(*PAIR, return_tensors="pt")
     assert enc["token_type_ids"].sum() > 0
     with torch.no_grad():
-        logits = hf_model(**enc).logits
+        ref = hf_model(**enc, output_hidden_states=True)
     ours = model.predict("sentence_classification_head", model.encode(*PAIR), return_logits=True)
-    assert (ours - logits).abs().max().item() <= ATOL
+    assert (ours - ref.logits).abs().max().item() <= ATOL
+    features = model.extract_features(model.encode(*PAIR))
+    assert (features - ref.hidden_states[-1]).abs().max().item() <= ATOL
 
 
 def test_registered_head(roberta):
