@@ -3,7 +3,6 @@
 For each mask: the top_k tokens with `score` (softmax probability), `token` (id), `token_str` (the token decoded alone)
 and `sequence` (the text with the prediction in place, decoded as the pipeline decodes it).
 """
-import torch
 
 from .batching import (as_text_list, check_texts, chunks, encoder_output, model_inputs, token_budget_batches)
 from .hub_interface import require_tokenizer

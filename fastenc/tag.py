@@ -1,7 +1,6 @@
 """Token classification (NER) with the word-level grouping of transformers' token-classification pipeline under
 `aggregation_strategy="simple"`: each token takes its best label, adjacent tokens of one entity type (B-X then I-X)
 merge into a group scored by the mean of their scores, and groups labelled "O" are dropped."""
-import torch
 
 from .batching import (as_text_list, check_texts, chunks, model_inputs, token_budget_batches, truncation_length)
 from .classify import label_names
