@@ -3,6 +3,7 @@ import json
 import os
 import subprocess
 import sys
+import types
 
 import numpy as np
 import pytest
@@ -104,14 +105,19 @@ def test_usage_errors_exit_2(capsys):
     assert exit_info.value.code == 2
 
 
-def test_bench_without_runner_says_so(capsys):
-    try:
-        import fastenc.bench  # noqa: F401
-    except ModuleNotFoundError:
-        code, _, err = run(capsys, "bench", "--anything")
-        assert code == 2 and "fastenc.bench" in err
-    else:
-        pytest.skip("fastenc.bench exists: bench forwards to it (its own tests cover it)")
+def test_bench_forwards_its_arguments(capsys, monkeypatch):
+    seen = []
+    runner = types.ModuleType("fastenc.bench")
+    runner.main = lambda argv: seen.append(argv) or 0
+    monkeypatch.setitem(sys.modules, "fastenc.bench", runner)
+    code, _, _ = run(capsys, "bench", "--model", "x", "--help")
+    assert code == 0 and seen == [["--model", "x", "--help"]]
+
+
+def test_bench_without_runner_says_so(capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "fastenc.bench", None)  # as if the module were not installed
+    code, out, err = run(capsys, "bench", "--anything")
+    assert code == 2 and out == "" and "no fastenc.bench module" in err and err.count("\n") == 1
 
 
 def test_python_dash_m_entry_point(mlm_folder):
