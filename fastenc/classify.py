@@ -17,7 +17,7 @@ _MISSING = object()
 
 def score_function(config):
     """The pipeline's choice of function from logits to scores, by problem type and label count."""
-    problem_type = getattr(config, "problem_type", None)
+    problem_type = config.problem_type
     if problem_type == "regression":
         return lambda logits: logits
     if problem_type == "multi_label_classification" or config.num_labels == 1:

@@ -61,6 +61,8 @@ class EncoderConfig:
     tie_word_embeddings: bool = True  # MLM decoder shares the word-embedding matrix
     num_labels: int = 2
     id2label: dict = field(default_factory=dict)
+    problem_type: str | None = None  # how classification scores are read: None/"single_label_classification" softmax,
+    # "multi_label_classification" sigmoid, "regression" raw
     architecture: str | None = None
 
     def __post_init__(self):
@@ -115,6 +117,7 @@ class EncoderConfig:
             id2label=id2label,
             num_labels=len(id2label) or int(raw.get("num_labels", 2)),
             tie_word_embeddings=bool(raw.get("tie_word_embeddings", True)),
+            problem_type=raw.get("problem_type"),
             pad_token_id=int(raw["pad_token_id"]),
             **fields,
         )

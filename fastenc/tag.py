@@ -74,24 +74,8 @@ def _merge(tokenizer, group: list) -> dict:
     return {
         "entity_group": group[0]["entity"].split("-", 1)[-1],
         "score": sum(t["score"] for t in group) / len(group),
-        "word": tokens_to_string(tokenizer, [t["word"] for t in group]),
+        "word": tokenizer.convert_tokens_to_string([t["word"] for t in group]),
         "start": group[0]["start"],
         "end": group[-1]["end"],
     }
 
-
-def tokens_to_string(tokenizer, tokens: list) -> str:
-    """Token strings joined as the tokenizer's decoder joins them (transformers' convert_tokens_to_string)."""
-    if hasattr(tokenizer, "convert_tokens_to_string"):
-        return tokenizer.convert_tokens_to_string(tokens)
-    # Until fastenc.Tokenizer has convert_tokens_to_string: the same decoders its `decode` uses.
-    from ._tokenizer_decode import decode_byte_level, decode_wordpiece
-
-    if not tokenizer.is_native:
-        return tokenizer._backend.library.decoder.decode(tokens)
-    decoder = tokenizer._spec.decoder
-    if decoder.get("type") == "WordPiece":
-        return decode_wordpiece(tokens, decoder.get("prefix", "##"), decoder.get("cleanup", True))
-    if decoder.get("type") == "ByteLevel":
-        return decode_byte_level(tokens)
-    return " ".join(tokens)

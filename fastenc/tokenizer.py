@@ -207,20 +207,25 @@ class Tokenizer:
     # ----------------------------------------------------------------------------------------------------------
     # Decoding
 
+    def convert_tokens_to_string(self, tokens: list) -> str:
+        """Token strings joined by the tokenizer's decoder alone (no clean-up), as transformers does."""
+        if not self._spec.native:
+            return self._backend.library.decoder.decode(tokens)
+        decoder = self._spec.decoder
+        if decoder.get("type") == "WordPiece":
+            return decode_wordpiece(tokens, decoder.get("prefix", "##"), decoder.get("cleanup", True))
+        if decoder.get("type") == "ByteLevel":
+            return decode_byte_level(tokens)
+        return " ".join(tokens)
+
     def decode(self, token_ids, skip_special_tokens: bool = False, clean_up_tokenization_spaces=None) -> str:
         ids = _as_id_list(token_ids)
-        decoder = self._spec.decoder
         if not self._spec.native:
             text = self._backend.library.decode(ids, skip_special_tokens=skip_special_tokens)
         else:
             tokens = [self._id_to_token[i] for i in ids
                       if i in self._id_to_token and not (skip_special_tokens and i in self._special_added_ids)]
-            if decoder.get("type") == "WordPiece":
-                text = decode_wordpiece(tokens, decoder.get("prefix", "##"), decoder.get("cleanup", True))
-            elif decoder.get("type") == "ByteLevel":
-                text = decode_byte_level(tokens)
-            else:
-                text = " ".join(tokens)
+            text = self.convert_tokens_to_string(tokens)
         cleanup = self.clean_up_tokenization_spaces if clean_up_tokenization_spaces is None \
             else clean_up_tokenization_spaces
         return clean_up_tokenization(text) if cleanup else text
