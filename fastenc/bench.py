@@ -93,7 +93,7 @@ def make_batch(lengths, vocab_size: int, pad_id: int, seed: int = 0):
 
 def measure_peak(device: torch.device, dtype: torch.dtype) -> float:
     """Matrix-product FLOP/s of this device at `dtype` (bf16 on GPUs, as the issue asks), measured now."""
-    n = 8192 if device.type == "cuda" else 1024
+    n = 8192 if device.type == "cuda" else 2048
     a, b = (torch.randn(n, n, device=device).to(dtype) for _ in range(2))
     seconds = time_call(lambda: a @ b, device, repeats=10 if device.type == "cuda" else 5)[0]
     return 2 * n**3 / seconds
