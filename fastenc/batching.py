@@ -4,6 +4,7 @@ Large jobs (millions of texts) never sit in memory whole: the input is read CHUN
 sorted by token count so a batch holds texts of similar length (little padding), and results go back in input order.
 """
 import itertools
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
@@ -17,6 +18,27 @@ def chunks(iterable, size: int = CHUNK_SIZE):
     iterator = iter(iterable)
     while chunk := list(itertools.islice(iterator, size)):
         yield chunk
+
+
+def encoded_chunks(items, encode, size: int = CHUNK_SIZE):
+    """(chunk, rows) per chunk of `items`, rows[i] being the dict of token lists `encode(chunk)` made for chunk[i].
+
+    The next chunk is encoded on a worker thread while the caller runs the model on this one: the C++ tokenizer
+    releases the GIL, so tokenization overlaps the forward passes.
+    """
+    def encode_rows(chunk):
+        encoded = encode(chunk)
+        return [{name: encoded[name][i] for name in encoded} for i in range(len(chunk))]
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fastenc-tokenize") as worker:
+        pending = None
+        for chunk in chunks(items, size):
+            submitted = (chunk, worker.submit(encode_rows, chunk))
+            if pending is not None:
+                yield pending[0], pending[1].result()
+            pending = submitted
+        if pending is not None:
+            yield pending[0], pending[1].result()
 
 
 def as_text_list(texts, name: str = "texts"):

@@ -8,7 +8,7 @@ import itertools
 
 import torch
 
-from .batching import (as_text_list, check_texts, chunks, known_length, model_inputs, token_budget_batches,
+from .batching import (as_text_list, check_texts, encoded_chunks, known_length, model_inputs, token_budget_batches,
                        truncation_length)
 from .hub_interface import require_tokenizer
 
@@ -50,14 +50,16 @@ def classify(model, texts, text_pairs=None, batch_size=None, max_batch_tokens=No
     labels, to_scores = label_names(model.config), score_function(model.config)
     max_length = truncation_length(model)
     results = []
-    for chunk in chunks(_paired(texts, pairs)):
+
+    def encode(chunk):
         firsts = [t for t, _ in chunk]
         seconds = None if pairs is None else [p for _, p in chunk]
         check_texts(firsts)
         if seconds is not None:
             check_texts(seconds, "text_pairs")
-        encoded = tokenizer(firsts, seconds, truncation=True, max_length=max_length)
-        rows = [{name: encoded[name][i] for name in encoded} for i in range(len(chunk))]
+        return tokenizer(firsts, seconds, truncation=True, max_length=max_length)
+
+    for _, rows in encoded_chunks(_paired(texts, pairs), encode):
         scores = torch.empty(len(rows), len(labels))
         for batch in token_budget_batches([len(r["input_ids"]) for r in rows], max_batch_tokens, batch_size):
             logits = model(**model_inputs(model, [rows[i] for i in batch])).logits  # (B, num_labels)

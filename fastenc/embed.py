@@ -5,8 +5,8 @@ as sentence-transformers averages), "max" the element-wise maximum over real tok
 """
 import torch
 
-from .batching import (Progress, as_text_list, check_texts, chunks, encoder_output, known_length, model_inputs,
-                       token_budget_batches, truncation_length)
+from .batching import (Progress, as_text_list, check_texts, encoded_chunks, encoder_output, known_length,
+                       model_inputs, token_budget_batches, truncation_length)
 from .hub_interface import require_tokenizer
 
 POOLINGS = ("cls", "mean", "max")
@@ -38,10 +38,12 @@ def embed(model, texts, pooling: str = "cls", normalize: bool = False, batch_siz
     bar = Progress(known_length(texts), progress, desc="embed")
     outputs = []
     try:
-        for chunk in chunks(texts):
+        def encode(chunk):
             check_texts(chunk)
-            outputs.append(_embed_chunk(model, tokenizer, chunk, pooling, max_length, batch_size, max_batch_tokens,
-                                        bar))
+            return tokenizer(chunk, truncation=True, max_length=max_length)
+
+        for _, rows in encoded_chunks(texts, encode):
+            outputs.append(_embed_rows(model, rows, pooling, batch_size, max_batch_tokens, bar))
     finally:
         bar.close()
     if not outputs:
@@ -50,9 +52,7 @@ def embed(model, texts, pooling: str = "cls", normalize: bool = False, batch_siz
     return torch.nn.functional.normalize(out, dim=-1) if normalize else out
 
 
-def _embed_chunk(model, tokenizer, chunk, pooling, max_length, batch_size, max_batch_tokens, bar) -> torch.Tensor:
-    encoded = tokenizer(chunk, truncation=True, max_length=max_length)
-    rows = [{name: encoded[name][i] for name in encoded} for i in range(len(chunk))]
+def _embed_rows(model, rows, pooling, batch_size, max_batch_tokens, bar) -> torch.Tensor:
     out = torch.empty(len(rows), model.config.hidden_size)
     lengths = [len(r["input_ids"]) for r in rows]
     for batch in token_budget_batches(lengths, max_batch_tokens, batch_size):

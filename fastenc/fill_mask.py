@@ -4,7 +4,7 @@ For each mask: the top_k tokens with `score` (softmax probability), `token` (id)
 and `sequence` (the text with the prediction in place, decoded as the pipeline decodes it).
 """
 
-from .batching import (as_text_list, check_texts, chunks, encoder_output, model_inputs, token_budget_batches)
+from .batching import (as_text_list, check_texts, encoded_chunks, encoder_output, model_inputs, token_budget_batches)
 from .hub_interface import require_tokenizer
 
 
@@ -23,15 +23,16 @@ def fill_mask(model, texts, top_k: int = 5, batch_size=None, max_batch_tokens=No
         raise ValueError(f"top_k must be a positive int, got {top_k!r}")
     texts, single = as_text_list(texts)
     results = []
-    for chunk in chunks(texts):
+    def encode(chunk):
         check_texts(chunk)
-        results.extend(_fill_chunk(model, tokenizer, chunk, len(results), top_k, batch_size, max_batch_tokens))
+        return tokenizer(chunk)
+
+    for _, rows in encoded_chunks(texts, encode):
+        results.extend(_fill_rows(model, tokenizer, rows, len(results), top_k, batch_size, max_batch_tokens))
     return results[0] if single else results
 
 
-def _fill_chunk(model, tokenizer, chunk, first_index, top_k, batch_size, max_batch_tokens) -> list:
-    encoded = tokenizer(chunk)
-    rows = [{name: encoded[name][i] for name in encoded} for i in range(len(chunk))]
+def _fill_rows(model, tokenizer, rows, first_index, top_k, batch_size, max_batch_tokens) -> list:
     for i, row in enumerate(rows):
         _check_row(model, tokenizer, row["input_ids"], first_index + i)
     results = [None] * len(rows)

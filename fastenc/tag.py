@@ -2,7 +2,7 @@
 `aggregation_strategy="simple"`: each token takes its best label, adjacent tokens of one entity type (B-X then I-X)
 merge into a group scored by the mean of their scores, and groups labelled "O" are dropped."""
 
-from .batching import (as_text_list, check_texts, chunks, model_inputs, token_budget_batches, truncation_length)
+from .batching import (as_text_list, check_texts, encoded_chunks, model_inputs, token_budget_batches, truncation_length)
 from .classify import label_names
 from .hub_interface import require_tokenizer
 
@@ -20,11 +20,13 @@ def tag(model, texts, batch_size=None, max_batch_tokens=None):
     texts, single = as_text_list(texts)
     labels, max_length = label_names(model.config), truncation_length(model)
     results = []
-    for chunk in chunks(texts):
+
+    def encode(chunk):
         check_texts(chunk)
-        encoded = tokenizer(chunk, truncation=True, max_length=max_length, return_offsets_mapping=True,
-                            return_special_tokens_mask=True)
-        rows = [{name: encoded[name][i] for name in encoded} for i in range(len(chunk))]
+        return tokenizer(chunk, truncation=True, max_length=max_length, return_offsets_mapping=True,
+                         return_special_tokens_mask=True)
+
+    for chunk, rows in encoded_chunks(texts, encode):
         entities = [None] * len(rows)
         for batch in token_budget_batches([len(r["input_ids"]) for r in rows], max_batch_tokens, batch_size):
             logits = model(**model_inputs(model, [rows[i] for i in batch])).logits  # (B, T, num_labels)

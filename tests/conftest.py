@@ -26,3 +26,12 @@ def shared_data() -> Path:
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+def pytest_terminal_summary(terminalreporter):
+    from parity_log import MAX_ERROR
+
+    if MAX_ERROR:
+        terminalreporter.section("fp32 parity with transformers: largest error per family")
+        for family, error in sorted(MAX_ERROR.items()):
+            terminalreporter.write_line(f"{family:12} {error:.2e}")

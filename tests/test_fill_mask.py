@@ -2,7 +2,6 @@
 import socket
 
 import pytest
-import torch
 import transformers
 
 import fastenc

@@ -3,6 +3,7 @@ import pytest
 import torch
 
 import fastenc
+from parity_log import record
 from tiny_checkpoints import ALL, FAMILY_CONFIGS, build, padded_batch, save
 
 ATOL = 1e-5
@@ -49,6 +50,7 @@ def compare(model, hf_model, ids, mask, type_ids=None):
         errors["end_logits"] = max_error_on_tokens(out.end_logits, ref.end_logits, mask)
     bad = {k: v for k, v in errors.items() if not v <= ATOL}
     assert not bad, f"errors above {ATOL}: {bad}"
+    record(model.config.model_type, max(errors.values()))
     return max(errors.values())
 
 
