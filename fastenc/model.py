@@ -38,6 +38,7 @@ class EncoderModel(EncoderAPI, nn.Module):
         self.token_classifier = nn.Linear(H, config.num_labels) if task == "token_classification" else None
         self.qa = nn.Linear(H, 2) if task == "question_answering" else None
         self.padding_free = True  # pack real tokens when a batch has padding; False forces the padded path
+        self.graphs = None  # a GraphRunner once enable_cuda_graphs() is called
         self.set_backend("torch")
 
     @property
@@ -59,6 +60,24 @@ class EncoderModel(EncoderAPI, nn.Module):
         self.backend = backend
         return self
 
+    def enable_cuda_graphs(self, max_batch: int = 32, max_tokens: int = 8192, length_step: int = 32):
+        """Replay CUDA graphs for small batches (at most `max_batch` rows and `max_tokens` padded tokens): one graph
+        per (batch, length) bucket, captured on first use; `self.graphs.capture_seconds` says what each cost."""
+        from .cuda_graphs import GraphRunner
+
+        self.graphs = GraphRunner(self, max_batch, max_tokens, length_step)
+        return self
+
+    def padded_forward(self, input_ids, attention_mask, token_type_ids, run_head: bool = True) -> EncoderOutput:
+        """The padded path on checked (B, T) tensors already on the model's device: no host sync, fixed shapes,
+        so it can be captured in a CUDA graph."""
+        x = self.embeddings(input_ids, token_type_ids, self.ops)  # (B, T, E)
+        x, _, _ = self.encoder(x, {"key_padding_mask": attention_mask}, self.ops)  # (B, T, H)
+        out = EncoderOutput(last_hidden_state=x)
+        if run_head:
+            self._run_head(out, x, lambda t: t)
+        return out
+
     @torch.inference_mode()
     def forward(
         self,
@@ -72,6 +91,8 @@ class EncoderModel(EncoderAPI, nn.Module):
         """input_ids (B, T) or (T,); attention_mask 1 = token, 0 = padding. Outputs are (B, T, ...) with padded
         positions left free (zeros on the padding-free path). `run_head=False` stops after the encoder."""
         input_ids, attention_mask, token_type_ids = prepare_inputs(self, input_ids, attention_mask, token_type_ids)
+        if self.graphs is not None and not (output_hidden_states or output_attentions) and self.graphs.fits(input_ids):
+            return self.graphs(input_ids, attention_mask, token_type_ids, run_head)
         packing = None
         if self.padding_free and attention_mask is not None and not output_attentions:
             # Bookkeeping once per batch, on the mask's own device (the CPU, straight from the tokenizer: no sync).
