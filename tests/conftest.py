@@ -1,5 +1,7 @@
 """Shared test set-up: where the shared data lives, and the Triton interpreter on machines without CUDA."""
+import functools
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,21 @@ def shared_data() -> Path:
             f"shared test data not found at {data}: the tests expect the project's shared/ folder beside the checkout"
         )
     return data
+
+
+@functools.cache
+def hub_reachable() -> bool:
+    try:
+        socket.create_connection(("huggingface.co", 443), timeout=3).close()
+        return True
+    except OSError:
+        return False
+
+
+def pytest_runtest_setup(item):
+    """Tests marked `hub` need the live Hugging Face Hub: skipped, with the reason, where it is unreachable."""
+    if item.get_closest_marker("hub") and not hub_reachable():
+        pytest.skip("the Hugging Face Hub is unreachable from this machine")
 
 
 @pytest.fixture(autouse=True)
