@@ -19,8 +19,9 @@ from pathlib import Path
 
 import torch
 
-RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "data" / "corpus"
+_REPO = Path(__file__).resolve().parents[1]  # the checkout, when fastenc is installed from one in editable mode
+RESULTS = _REPO / "benchmarks" / "results" if (_REPO / "benchmarks").is_dir() else Path.cwd() / "fastenc-results"
+CORPUS = _REPO.parent / "shared" / "data" / "corpus"
 
 # Model shapes (random weights): the four in the issue. "minilm" is the real all-MiniLM-L6-v2 checkpoint.
 PRESETS = {
