@@ -164,7 +164,7 @@ def _call(runner, ids, mask):
         return runner(input_ids=ids, attention_mask=mask).last_hidden_state
 
 
-def run(args) -> list:
+def run(args) -> tuple:
     device = torch.device(args.device)
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[args.dtype]
     peak = measure_peak(device, dtype)

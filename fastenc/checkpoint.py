@@ -10,7 +10,7 @@ import torch
 
 from .config import EncoderConfig
 from .embeddings import sinusoidal_table
-from .encoder import layer_schedule
+from .encoder import num_distinct_layers
 from .weights import WeightsError
 
 log = logging.getLogger(__name__)
@@ -130,8 +130,7 @@ def source_names(config: EncoderConfig) -> dict:
     """Our parameter name -> checkpoint name template (a list for fused tensors, "a|b" for alternatives)."""
     table = dict(_EMBEDDINGS)
     parts = _LAYER_PARTS[config.family]
-    num_distinct = max(max(step) for step in layer_schedule(config)) + 1
-    for index in range(num_distinct):
+    for index in range(num_distinct_layers(config)):
         if config.family == "albert":
             group, inner = divmod(index, config.inner_group_num)
             fill = f"{group}.albert_layers.{inner}"

@@ -11,8 +11,8 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2  # argparse's code for bad usage; also "this command is not available"
 
 
-def _common_options() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+def _common_options(argument_default=None) -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False, argument_default=argument_default)
     common.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: CUDA when available)")
     common.add_argument("--dtype", choices=["float32", "fp32", "float16", "fp16", "bfloat16", "bf16"],
                         help="weights and activations (default: bf16 on CUDA, fp32 on CPU)")
@@ -21,9 +21,11 @@ def _common_options() -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = _common_options()
+    # The options are accepted before and after the command; after it, unset ones must not overwrite the values
+    # given before it, hence no defaults in the commands' copy.
     parser = argparse.ArgumentParser(prog="fastenc", description="Fast inference for BERT-family encoders.",
-                                     parents=[common])
+                                     parents=[_common_options()])
+    common = _common_options(argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = commands.add_parser("fill-mask", parents=[common], help="predict the mask token(s) of each text")

@@ -85,13 +85,13 @@ class EncoderConfig:
         return self.pad_token_id + 1 if self.family == "roberta" else 0
 
     @classmethod
-    def from_file(cls, path) -> "EncoderConfig":
+    def from_file(cls, path, task: str | None = None) -> "EncoderConfig":
         path = Path(path)
         try:
             raw = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError) as e:
             raise ConfigError(f"cannot read model config {str(path)!r}: {e}") from e
-        return cls.from_dict(raw, source=str(path))
+        return cls.from_dict(raw, source=str(path), task=task)
 
     @classmethod
     def from_dict(cls, raw: dict, source: str = "config", task: str | None = None) -> "EncoderConfig":
@@ -102,7 +102,7 @@ class EncoderConfig:
             )
         family = FAMILIES[model_type]
         architecture = (raw.get("architectures") or [None])[0]
-        task = task or _task_of(model_type, architecture, source)
+        task = task or _task_of(model_type, architecture, source)  # an explicit task overrides `architectures`
         if task not in TASKS:
             raise ConfigError(f"{source}: unknown task {task!r}; expected one of {TASKS}")
         reader = {"distilbert": _distilbert_fields}.get(family, _bert_fields)

@@ -23,7 +23,7 @@ def bucket_of(batch: int, seqlen: int, length_step: int, max_length: int) -> tup
 class _Graph:
     """One captured forward with its static input and output tensors."""
 
-    def __init__(self, model, rows: int, positions: int, run_head: bool):
+    def __init__(self, model, rows: int, positions: int, run_head: bool, pool):
         device, config = model.device, model.config
         self.pad_id = config.pad_token_id
         self.per_token_logits = config.task in ("masked_lm", "pretraining", "token_classification")
@@ -38,7 +38,7 @@ class _Graph:
             model.padded_forward(*args)  # warm-up: allocator pools, Triton autotuning
         torch.cuda.current_stream().wait_stream(stream)
         self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph), torch.inference_mode():
+        with torch.cuda.graph(self.graph, pool=pool), torch.inference_mode():
             self.output = model.padded_forward(*args)
 
     def __call__(self, input_ids, attention_mask, token_type_ids) -> EncoderOutput:
@@ -78,6 +78,11 @@ class GraphRunner:
         self.model, self.max_batch, self.max_tokens, self.length_step = model, max_batch, max_tokens, length_step
         self.graphs: dict = {}
         self.capture_seconds: dict = {}
+        self.pool = torch.cuda.graph_pool_handle()  # one memory pool for every bucket's graph, not one each
+
+    def clear(self) -> None:
+        self.graphs.clear()
+        self.capture_seconds.clear()
 
     def fits(self, input_ids) -> bool:
         B, T = input_ids.shape
@@ -89,10 +94,10 @@ class GraphRunner:
         key = (*bucket_of(B, T, self.length_step, self.model.max_length), run_head)
         if key not in self.graphs:
             start = time.perf_counter()
-            self.graphs[key] = _Graph(self.model, key[0], key[1], run_head)
+            with torch.cuda.device(self.model.device):
+                self.graphs[key] = _Graph(self.model, key[0], key[1], run_head, self.pool)
             self.capture_seconds[key] = time.perf_counter() - start
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
-        device = self.model.device
-        return self.graphs[key](input_ids.to(device, non_blocking=True), attention_mask.to(device, non_blocking=True),
-                                None if token_type_ids is None else token_type_ids.to(device, non_blocking=True))
+        with torch.cuda.device(self.model.device):  # copy_ takes host or device tensors straight into the buffers
+            return self.graphs[key](input_ids, attention_mask, token_type_ids)

@@ -17,15 +17,19 @@ def layer_schedule(config: EncoderConfig) -> list[list[int]]:
     return [[(i // steps_per_group) * inner + j for j in range(inner)] for i in range(config.num_layers)]
 
 
+def num_distinct_layers(config: EncoderConfig) -> int:
+    """How many layers have weights of their own (ALBERT shares a few across all steps)."""
+    return max(max(step) for step in layer_schedule(config)) + 1
+
+
 class Encoder(nn.Module):
     def __init__(self, config: EncoderConfig):
         super().__init__()
         self.schedule = layer_schedule(config)
-        num_distinct = max(max(step) for step in self.schedule) + 1
-        self.layers = nn.ModuleList(EncoderLayer(config) for _ in range(num_distinct))
-        # ALBERT's embeddings are narrower than the hidden size; this maps them up once, before the first layer.
-        factorised = config.embedding_size != config.hidden_size or config.family == "albert"
-        self.project_in = nn.Linear(config.embedding_size, config.hidden_size) if factorised else None
+        self.layers = nn.ModuleList(EncoderLayer(config) for _ in range(num_distinct_layers(config)))
+        # ALBERT's embeddings may be narrower than the hidden size; this maps them up once, before the first layer.
+        albert = config.family == "albert"
+        self.project_in = nn.Linear(config.embedding_size, config.hidden_size) if albert else None
 
     def forward(self, x, attention_args: dict, ops, output_hidden_states: bool = False, output_attentions: bool = False):
         """Returns the last hidden state, every hidden state from the embeddings on (when asked, else None), and

@@ -21,7 +21,6 @@ class EncoderLayer(nn.Module):
         self.ffn_in = nn.Linear(H, I)
         self.ffn_out = nn.Linear(I, H)
         self.ffn_norm = nn.LayerNorm(H, eps=config.layer_norm_eps)
-        self.hidden_act = config.hidden_act
         self.gelu_approximate = GELU_APPROXIMATIONS.get(config.hidden_act)
         self.act = activation(config.hidden_act)
 

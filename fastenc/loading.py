@@ -37,11 +37,7 @@ def load(name_or_path, device=None, dtype=None, backend=None, task=None) -> Enco
     folder = resolve_folder(name_or_path)
     if not (folder / "config.json").is_file():
         raise ConfigError(f"no config.json in {str(folder)!r}: not a Hugging Face model folder")
-    config = EncoderConfig.from_file(folder / "config.json")
-    if task is not None:
-        config = EncoderConfig.from_dict(
-            {**_raw_config(folder), "architectures": None}, source=str(folder / "config.json"), task=task
-        )
+    config = EncoderConfig.from_file(folder / "config.json", task=task)
     device = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dtype = _pick_dtype(dtype, device)
     if backend is None:
@@ -58,17 +54,12 @@ def load(name_or_path, device=None, dtype=None, backend=None, task=None) -> Enco
     model.load_state_dict(state, strict=True, assign=True)
     if model.mlm is not None and config.tie_word_embeddings:
         model.mlm.decoder = model.embeddings.word.weight  # one Parameter, as transformers ties them
+    model.requires_grad_(False)  # an inference engine: no autograd graph behind any output
     model.eval().set_backend(backend)
     model.name_or_path = str(name_or_path)
     model.tokenizer = _load_tokenizer(folder)
     log.debug("loaded %s (%s, %s) from %s on %s as %s", config.model_type, config.task, backend, folder, device, dtype)
     return model
-
-
-def _raw_config(folder) -> dict:
-    import json
-
-    return json.loads((folder / "config.json").read_text())
 
 
 def _load_tokenizer(folder):

@@ -3,6 +3,7 @@
 `backend` picks where the fused operations run: "torch" (fastenc.reference, any device) or "triton"
 (fastenc.kernels, CUDA or the Triton interpreter). Both take the same arguments, so the data path below is one.
 """
+import contextlib
 import importlib
 
 import torch
@@ -58,6 +59,8 @@ class EncoderModel(EncoderAPI, nn.Module):
             raise ValueError(f"backend must be one of {sorted(BACKENDS)}, got {backend!r}")
         self.ops = importlib.import_module(BACKENDS[backend])
         self.backend = backend
+        if getattr(self, "graphs", None) is not None:
+            self.graphs.clear()  # captured graphs replay the old backend's kernels
         return self
 
     def enable_cuda_graphs(self, max_batch: int = 32, max_tokens: int = 8192, length_step: int = 32):
@@ -95,12 +98,20 @@ class EncoderModel(EncoderAPI, nn.Module):
             return self.graphs(input_ids, attention_mask, token_type_ids, run_head)
         packing = None
         if self.padding_free and attention_mask is not None and not output_attentions:
-            # Bookkeeping once per batch, on the mask's own device (the CPU, straight from the tokenizer: no sync).
-            if not bool(attention_mask.all()):
-                packing = Packing.from_mask(attention_mask).to(self.device)
+            # Bookkeeping once per batch on the CPU (where the tokenizer leaves the mask; one copy if it is not).
+            host_mask = attention_mask.cpu()
+            # Left padding keeps the padded path: sequence heads read position 0, which packing would leave empty.
+            if not bool(host_mask.all()) and bool(host_mask[:, 0].all()):
+                packing = Packing.from_mask(host_mask).to(self.device)
         input_ids, attention_mask, token_type_ids = to_model_device(
             self.device, input_ids, attention_mask, token_type_ids
         )
+        with torch.cuda.device(self.device) if self.device.type == "cuda" else contextlib.nullcontext():
+            return self._encode(input_ids, attention_mask, token_type_ids, packing, output_hidden_states,
+                                output_attentions, run_head)
+
+    def _encode(self, input_ids, attention_mask, token_type_ids, packing, output_hidden_states, output_attentions,
+                run_head) -> EncoderOutput:
         x = self.embeddings(input_ids, token_type_ids, self.ops, packing)  # (B, T, E) or (N, E)
         attention_args = packing.attention_args if packing else {"key_padding_mask": attention_mask}
         x, hidden_states, attentions = self.encoder(

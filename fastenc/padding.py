@@ -1,6 +1,6 @@
 """Padding-free batches: keep only real tokens, packed back to back, and the bookkeeping to put them back.
 
-Computed once per batch from the attention mask (one host sync, for the longest length), then every layer works on
+Computed once per batch from the attention mask on the CPU, then moved to the model's device; every layer works on
 (N, H) packed tokens and attention runs in variable-length mode: no FLOPs spent on padding.
 """
 from dataclasses import dataclass

@@ -84,11 +84,7 @@ def attention(q, k, v, *, key_padding_mask=None, cu_seqlens=None, max_seqlen=Non
 
 
 def _attention_padded(q, k, v, key_padding_mask, softmax_scale):
-    return _attention_padded_kv(q, k, v, key_padding_mask, softmax_scale)
-
-
-def _attention_padded_kv(q, k, v, key_padding_mask, softmax_scale):
-    """q (B, Tq, nh, hd) against k, v (B, T, nh, hd); key_padding_mask (B, T)."""
+    """q (B, Tq, nh, hd) against k, v (B, T, nh, hd); key_padding_mask (B, T). Tq may be shorter than T."""
     qh, kh, vh = (t.transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hd)
     bias = None
     if key_padding_mask is not None:
@@ -134,7 +130,7 @@ def _attention_varlen(q, k, v, cu_seqlens, max_seqlen, softmax_scale):
         rows = (starts[:, None] + pos[None, :]).clamp(max=q.shape[0] - 1)  # (b, S) packed row of each slot
         qb = q[rows[:, :Sq]]  # (b, Sq, nh, hd): queries only as long as the bucket's longest
         kb, vb = k[rows], v[rows]  # (b, S, nh, hd): keys laid out as in the padded batch, the rest masked
-        result = _attention_padded_kv(qb, kb, vb, keep, softmax_scale)  # (b, Sq, nh, hd)
+        result = _attention_padded(qb, kb, vb, keep, softmax_scale)  # (b, Sq, nh, hd)
         out[rows[:, :Sq][keep[:, :Sq]]] = result[keep[:, :Sq]]
     return out
 

@@ -1,6 +1,7 @@
 """Read a checkpoint folder's tensors: safetensors (single or sharded) first, pickled `.bin` only as weights."""
 import json
 import logging
+import zipfile
 from pathlib import Path
 
 import torch
@@ -45,7 +46,8 @@ def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
 def _read_torch_bin(path: Path) -> dict[str, torch.Tensor]:
     # weights_only: a pickle may hold arbitrary code; we accept tensors and plain containers, nothing else.
     try:
-        state = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
+        # mmap only works for the zip format; checkpoints saved by PyTorch before 1.6 are read whole.
+        state = torch.load(str(path), map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
     except Exception as e:  # torch raises several types for bad pickles and refused globals
         raise WeightsError(f"cannot read {str(path)!r} as a weights-only PyTorch checkpoint: {e}") from e
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):

@@ -109,3 +109,8 @@ def test_weights_are_not_duplicated(tmp_path):
     assert all(p.device.type == "cpu" for p in model.parameters())
     pointers = [p.data_ptr() for p in model.parameters()]  # parameters() yields the tied decoder once
     assert len(pointers) == len(set(pointers))
+
+
+def test_loaded_parameters_need_no_gradients(tmp_path):
+    model = fastenc.load(save(build("bert", "ForMaskedLM"), tmp_path / "ckpt"))
+    assert not any(p.requires_grad for p in model.parameters())

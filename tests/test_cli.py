@@ -129,3 +129,13 @@ def test_python_dash_m_entry_point(mlm_folder):
     missing = subprocess.run([sys.executable, "-m", "fastenc", "info", "/no/such/model"], capture_output=True,
                              text=True, env=env, timeout=120)
     assert missing.returncode == 1 and missing.stderr.startswith("fastenc: error:") and "Traceback" not in missing.stderr
+
+
+def test_options_before_the_command_are_kept():
+    from fastenc.cli import build_parser
+
+    parser = build_parser()
+    before = parser.parse_args(["--device", "cpu", "--dtype", "fp16", "--debug", "info", "some/model"])
+    assert (before.device, before.dtype, before.debug) == ("cpu", "fp16", True)
+    after = parser.parse_args(["info", "some/model", "--dtype", "bf16"])
+    assert (after.device, after.dtype, after.debug) == (None, "bf16", False)

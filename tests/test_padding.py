@@ -44,3 +44,15 @@ def test_head_less_call_skips_the_heads(tmp_path):
     model = fastenc.load(save(build("bert", "ForMaskedLM"), tmp_path / "ckpt"))
     out = model(torch.tensor([[5, 6, 7]]), run_head=False)
     assert out.logits is None and out.last_hidden_state.shape == (1, 3, 48)
+
+
+def test_left_padded_batch_keeps_position_zero_for_the_pooler(tmp_path):
+    """Sequence heads read position 0; with left padding that is a pad token, which packing would drop."""
+    hf_model = build("bert", "ForSequenceClassification")
+    model = fastenc.load(save(hf_model, tmp_path / "ckpt"))
+    ids, mask = padded_batch(model.config.vocab_size, [6, 3], 0)
+    ids, mask = ids.flip(1), mask.flip(1)  # left padding
+    with torch.no_grad():
+        ref = hf_model(ids, attention_mask=mask)
+    out = model(ids, attention_mask=mask)
+    assert (out.logits - ref.logits).abs().max().item() <= 1e-5

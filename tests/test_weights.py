@@ -58,3 +58,9 @@ def test_legacy_bin_is_read(tmp_path):
     folder = save(build("bert", "ForMaskedLM"), tmp_path / "ckpt", layout="legacy_bin")
     tensors = read_tensors(folder)
     assert "bert.embeddings.LayerNorm.gamma" in tensors
+
+
+def test_pre_zip_pickle_format_is_read(tmp_path):
+    """Checkpoints saved by PyTorch before 1.6 are not zip files and cannot be memory-mapped."""
+    torch.save({"w": torch.arange(3.0)}, tmp_path / "pytorch_model.bin", _use_new_zipfile_serialization=False)
+    assert torch.equal(read_tensors(tmp_path)["w"], torch.arange(3.0))
