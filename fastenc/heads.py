@@ -14,8 +14,8 @@ class Pooler(nn.Module):
         super().__init__()
         self.dense = nn.Linear(config.hidden_size, config.hidden_size)
 
-    def forward(self, hidden):  # (B, T, H) -> (B, H)
-        return torch.tanh(self.dense(hidden[:, 0]))
+    def forward(self, first_token):  # (B, H) -> (B, H)
+        return torch.tanh(self.dense(first_token))
 
 
 class MaskedLMHead(nn.Module):
@@ -52,7 +52,7 @@ class SequenceClassifier(nn.Module):
         self.dense_act = torch.relu if config.family == "distilbert" else torch.tanh
         self.out = nn.Linear(H, num_outputs)
 
-    def forward(self, hidden, pooled):  # (B, T, H), (B, H) or None -> (B, num_outputs)
+    def forward(self, first_token, pooled):  # (B, H), (B, H) or None -> (B, num_outputs)
         if self.from_pooler:
             return self.out(pooled)
-        return self.out(self.dense_act(self.dense(hidden[:, 0])))
+        return self.out(self.dense_act(self.dense(first_token)))

@@ -184,11 +184,10 @@ def predict(model, head: str, tokens, return_logits: bool = False) -> torch.Tens
     """(B, num_classes) log-probabilities (float32), or raw logits with `return_logits`."""
     _check_head(model, head)
     inputs = _as_batch(model, tokens)
-    features = model(**inputs, run_head=False).last_hidden_state  # (B, T, H)
     if head in registered_heads(model):
+        features = model(**inputs, run_head=False).last_hidden_state  # (B, T, H)
         logits = registered_heads(model)[head](features)
-    else:  # the checkpoint's head: BERT/ALBERT classify the pooler output, the others the first token
-        pooled = model.pooler(features) if model.pooler is not None else None
-        logits = model.classifier(features, pooled)
+    else:  # the checkpoint's own sequence-classification head
+        logits = model(**inputs).logits  # (B, num_classes)
     logits = logits.float()
     return logits if return_logits else F.log_softmax(logits, dim=-1)

@@ -78,7 +78,7 @@ class EncoderModel(EncoderAPI, nn.Module):
         x, _, _ = self.encoder(x, {"key_padding_mask": attention_mask}, self.ops)  # (B, T, H)
         out = EncoderOutput(last_hidden_state=x)
         if run_head:
-            self._run_head(out, x, lambda t: t)
+            self._run_head(out, x, x[:, 0], lambda t: t)
         return out
 
     @torch.inference_mode()
@@ -90,9 +90,12 @@ class EncoderModel(EncoderAPI, nn.Module):
         output_hidden_states: bool = False,
         output_attentions: bool = False,
         run_head: bool = True,
+        packed_output: bool = False,
     ) -> EncoderOutput:
         """input_ids (B, T) or (T,); attention_mask 1 = token, 0 = padding. Outputs are (B, T, ...) with padded
-        positions left free (zeros on the padding-free path). `run_head=False` stops after the encoder."""
+        positions left free (zeros on the padding-free path). `run_head=False` stops after the encoder.
+        `packed_output=True` hands back per-token outputs as (N, ...) real tokens only, with `out.cu_seqlens`, when
+        the batch ran padding-free (a batch without padding comes back padded, with `cu_seqlens` None)."""
         input_ids, attention_mask, token_type_ids = prepare_inputs(self, input_ids, attention_mask, token_type_ids)
         if self.graphs is not None and not (output_hidden_states or output_attentions) and self.graphs.fits(input_ids):
             return self.graphs(input_ids, attention_mask, token_type_ids, run_head)
@@ -108,31 +111,34 @@ class EncoderModel(EncoderAPI, nn.Module):
         )
         with torch.cuda.device(self.device) if self.device.type == "cuda" else contextlib.nullcontext():
             return self._encode(input_ids, attention_mask, token_type_ids, packing, output_hidden_states,
-                                output_attentions, run_head)
+                                output_attentions, run_head, packed_output)
 
     def _encode(self, input_ids, attention_mask, token_type_ids, packing, output_hidden_states, output_attentions,
-                run_head) -> EncoderOutput:
+                run_head, packed_output) -> EncoderOutput:
         x = self.embeddings(input_ids, token_type_ids, self.ops, packing)  # (B, T, E) or (N, E)
         attention_args = packing.attention_args if packing else {"key_padding_mask": attention_mask}
         x, hidden_states, attentions = self.encoder(
             x, attention_args, self.ops, output_hidden_states, output_attentions
         )  # (B, T, H) or (N, H)
-        repad = packing.unpack if packing else (lambda t: t)
+        repad = packing.unpack if packing and not packed_output else (lambda t: t)
         out = EncoderOutput(
             last_hidden_state=repad(x),
             hidden_states=tuple(repad(h) for h in hidden_states) if hidden_states else None,
             attentions=tuple(attentions) if attentions else None,
+            cu_seqlens=packing.cu_seqlens if packing and packed_output else None,
         )
         if run_head:
-            self._run_head(out, x, repad)
+            # Each sequence's first token: packed, it sits at its sequence's offset (rows start with a real token).
+            first = x.index_select(0, packing.cu_seqlens[:-1].long()) if packing else x[:, 0]  # (B, H)
+            self._run_head(out, x, first, repad)
         return out
 
-    def _run_head(self, out: EncoderOutput, tokens, repad) -> None:
-        """Per-token heads run on `tokens` (packed real tokens when padding-free) and are re-padded; sequence heads
-        read the first token of the padded output."""
-        x, task = out.last_hidden_state, self.config.task
+    def _run_head(self, out: EncoderOutput, tokens, first, repad) -> None:
+        """Per-token heads run on `tokens` (packed real tokens when padding-free) and are re-padded unless packed
+        output was asked for; sequence heads read `first`, each sequence's first token (B, H)."""
+        task = self.config.task
         if self.pooler is not None:
-            out.pooler_output = self.pooler(x)  # (B, H)
+            out.pooler_output = self.pooler(first)  # (B, H)
         if self.mlm is not None:
             out.logits = repad(self.mlm(tokens, self.ops.layer_norm))  # (B, T, V)
         if self.sentence_pair is not None:
@@ -142,7 +148,7 @@ class EncoderModel(EncoderAPI, nn.Module):
             else:
                 out.seq_relationship_logits = pair_logits
         if self.classifier is not None:
-            out.logits = self.classifier(x, out.pooler_output)  # (B, num_labels)
+            out.logits = self.classifier(first, out.pooler_output)  # (B, num_labels)
         if self.token_classifier is not None:
             out.logits = repad(self.token_classifier(tokens))  # (B, T, num_labels)
         if self.qa is not None:

@@ -14,6 +14,7 @@ class EncoderOutput:
     seq_relationship_logits: torch.Tensor | None = None  # (B, 2): NSP (BERT) or sentence order (ALBERT) in pre-training
     start_logits: torch.Tensor | None = None  # (B, T), extractive QA
     end_logits: torch.Tensor | None = None  # (B, T), extractive QA
+    cu_seqlens: torch.Tensor | None = None  # (B + 1,) int32 offsets, set when per-token outputs come back packed
 
     def __getitem__(self, key: str):
         return getattr(self, key)

@@ -56,3 +56,20 @@ def test_left_padded_batch_keeps_position_zero_for_the_pooler(tmp_path):
         ref = hf_model(ids, attention_mask=mask)
     out = model(ids, attention_mask=mask)
     assert (out.logits - ref.logits).abs().max().item() <= 1e-5
+
+
+@pytest.mark.parametrize("family,head", [("bert", "ForSequenceClassification"), ("roberta", "ForMaskedLM")])
+def test_packed_output_hands_back_real_tokens_only(tmp_path, family, head):
+    model = fastenc.load(save(build(family, head), tmp_path / "ckpt"))
+    ids, mask = padded_batch(model.config.vocab_size, [9, 1, 4], model.config.pad_token_id)
+    padded = model(ids, attention_mask=mask, output_hidden_states=True)
+    packed = model(ids, attention_mask=mask, output_hidden_states=True, packed_output=True)
+    keep = mask.bool()
+    assert packed.cu_seqlens.tolist() == [0, 9, 10, 14] and padded.cu_seqlens is None
+    assert packed.last_hidden_state.shape == (14, model.config.hidden_size)
+    assert torch.equal(packed.last_hidden_state, padded.last_hidden_state[keep])
+    assert torch.equal(packed.hidden_states[1], padded.hidden_states[1][keep])
+    if packed.logits.dim() == 2 and model.config.task == "masked_lm":
+        assert torch.equal(packed.logits, padded.logits[keep])  # (N, V) per-token logits
+    else:
+        assert torch.equal(packed.logits, padded.logits)  # (B, labels) sequence logits
