@@ -5,13 +5,12 @@ a small speed comparison beside transformers on the same machine, in the same ru
 """
 import argparse
 import platform
-import statistics
-import time
 from pathlib import Path
 
 import torch
 
 import fastenc
+from fastenc.bench import time_call
 
 SHARED_CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "corpus"
 PAIRS = [
@@ -21,31 +20,6 @@ PAIRS = [
     "Shares dropped at the start of the week.",
     "Ein Mann spielt Gitarre.",
 ]
-
-
-def mean_pool(hidden, mask):  # (B, T, H), (B, T) -> (B, H), unit length
-    mask = mask[..., None].to(hidden.dtype)
-    return torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1)
-
-
-def embed(model, texts, device):
-    batch = model.tokenizer(texts, padding=True, truncation=True, max_length=256, return_tensors="pt")
-    ids, mask = batch["input_ids"].to(device), batch["attention_mask"].to(device)
-    return mean_pool(model(ids, attention_mask=mask).last_hidden_state, mask)
-
-
-def timed(fn, repeats):
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        fn()
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def corpus_sentences(count):
@@ -68,7 +42,7 @@ def main():
     model = fastenc.load(folder, device=args.device, dtype=torch.float32)
     print(f"fastenc {fastenc.__version__}: all-MiniLM-L6-v2 on {args.device} (fp32, backend={model.backend})\n")
 
-    vectors = embed(model, PAIRS, args.device)
+    vectors = model.embed(PAIRS, pooling="mean", normalize=True)  # (5, H), as sentence-transformers pools MiniLM
     similarity = vectors @ vectors.T
     print("cosine similarity of sentence embeddings:")
     for i, text in enumerate(PAIRS):
@@ -96,7 +70,8 @@ def main():
 
     keep = mask.bool()
     error = (run_fastenc()[keep] - run_hf()[keep]).abs().max().item()
-    hf_s, ours_s = timed(run_hf, args.repeats), timed(run_fastenc, args.repeats)
+    device = torch.device(args.device)
+    hf_s, ours_s = time_call(run_hf, device, args.repeats)[0], time_call(run_fastenc, device, args.repeats)[0]
     real_tokens = int(mask.sum())
     print(f"\nspeed: {len(texts)} corpus sentences in one padded batch {tuple(ids.shape)}, {real_tokens} real tokens,"
           f" median of {args.repeats} ({platform.processor() or platform.machine()}, torch {torch.__version__})")

@@ -82,6 +82,7 @@ def corpus_lengths(tokenizer, count: int, max_length: int, seed: int = 0) -> lis
 
 
 def make_batch(lengths, vocab_size: int, pad_id: int, seed: int = 0):
+    """(input_ids, attention_mask) of random ids >= 5 (clear of the usual special and pad ids), right-padded."""
     g = torch.Generator().manual_seed(seed)
     T = max(lengths)
     ids = torch.full((len(lengths), T), pad_id, dtype=torch.long)

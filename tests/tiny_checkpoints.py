@@ -8,6 +8,8 @@ from pathlib import Path
 import torch
 import transformers
 
+from fastenc.bench import make_batch
+
 # Small shapes chosen to be awkward: head dims 16/32/48, hidden sizes that are not powers of two.
 FAMILY_CONFIGS = {
     "bert": (transformers.BertConfig, dict(
@@ -97,13 +99,6 @@ def rewrite_config(folder: Path, **changes) -> None:
     path.write_text(json.dumps(raw))
 
 
-def padded_batch(vocab_size: int, lengths, pad_id: int, seed: int = 0, first_id: int = 5):
+def padded_batch(vocab_size: int, lengths, pad_id: int, seed: int = 0):
     """(input_ids, attention_mask) of random real tokens (never the pad id) padded on the right."""
-    g = torch.Generator().manual_seed(seed)
-    T = max(lengths)
-    ids = torch.full((len(lengths), T), pad_id, dtype=torch.long)
-    mask = torch.zeros(len(lengths), T, dtype=torch.long)
-    for row, n in enumerate(lengths):
-        ids[row, :n] = torch.randint(first_id, vocab_size, (n,), generator=g)
-        mask[row, :n] = 1
-    return ids, mask
+    return make_batch(lengths, vocab_size, pad_id, seed)
