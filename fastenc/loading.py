@@ -46,6 +46,7 @@ def load(name_or_path, device=None, dtype=None, backend=None, task=None) -> Enco
         raise ValueError(f"backend must be one of {sorted(BACKENDS)}, got {backend!r}")
 
     tensors = checkpoint.normalise_names(read_tensors(folder), config)
+    _check_config_fits(config, tensors, folder)
     # Built on the meta device: parameters take no memory until the checkpoint's tensors are assigned to them.
     with torch.device("meta"):
         model = EncoderModel(config, with_pooler=checkpoint.has_pooler(tensors, config))
@@ -60,6 +61,19 @@ def load(name_or_path, device=None, dtype=None, backend=None, task=None) -> Enco
     model.tokenizer = _load_tokenizer(folder)
     log.debug("loaded %s (%s, %s) from %s on %s as %s", config.model_type, config.task, backend, folder, device, dtype)
     return model
+
+
+def _check_config_fits(config, tensors: dict, folder) -> None:
+    """Refuse a config.json whose sizes the checkpoint cannot hold, before building anything from them: a hostile
+    vocab_size=10**12 must not become a 10**12-row table. The bound is loose (x2): only absurd configs trip it."""
+    stored = sum(t.numel() for t in tensors.values())
+    needed = config.minimum_parameters()
+    if needed > 2 * stored:
+        raise ConfigError(
+            f"{str(folder / 'config.json')!r} describes a model of at least {needed:,} parameters (vocab_size="
+            f"{config.vocab_size}, hidden_size={config.hidden_size}, {config.num_layers} layers, intermediate_size="
+            f"{config.intermediate_size}) but the checkpoint's tensors hold {stored:,}: its sizes are wrong"
+        )
 
 
 def _load_tokenizer(folder):
