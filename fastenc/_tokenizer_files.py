@@ -102,9 +102,7 @@ def _check_vocab(spec: TokenizerSpec, source: Path) -> None:
     """The C++ core takes str -> non-negative int vocabularies; anything else is a broken file, said here."""
     if not spec.native:
         return  # the tokenizers library checks its own input
-    if not isinstance(spec.vocab, dict) or not all(
-            isinstance(k, str) and type(v) is int and v >= 0 for k, v in spec.vocab.items()):
-        raise TokenizerFileError(f"{str(source)!r}: the vocabulary must map token strings to non-negative int ids")
+    _check_vocab_ids(spec.vocab, source)
     if not all(isinstance(t, dict) and isinstance(t.get("content"), str) and type(t.get("id")) is int
                for t in spec.added_tokens):
         raise TokenizerFileError(f"{str(source)!r}: added tokens need a str content and an int id")
@@ -155,6 +153,12 @@ def _post_processor_step(pp, spec: TokenizerSpec) -> bool:
     else:
         return False
     return True
+
+
+def _check_vocab_ids(vocab, source: Path) -> None:
+    if not isinstance(vocab, dict) or not all(isinstance(k, str) and type(v) is int and v >= 0
+                                              for k, v in vocab.items()):
+        raise TokenizerFileError(f"{str(source)!r}: the vocabulary must map token strings to non-negative int ids")
 
 
 def from_tokenizer_json(path: Path) -> TokenizerSpec:
@@ -263,6 +267,7 @@ def from_vocab_txt(path: Path, config: dict) -> TokenizerSpec:
 
 def from_vocab_json(vocab_path: Path, merges_path: Path, config: dict) -> TokenizerSpec:
     vocab = read_json_file(vocab_path, TokenizerFileError)
+    _check_vocab_ids(vocab, vocab_path)
     merges = []
     for line in read_text_file(merges_path, TokenizerFileError).splitlines():
         if line.startswith("#version") or not line.strip():
