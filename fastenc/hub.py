@@ -102,10 +102,19 @@ def resolve_folder(name_or_path, files=None, need_weights: bool = True) -> Path:
     `files` is the allow-list of file patterns to fetch from the Hub; by default the config, the tokenizer files and
     the weights (safetensors first; the pickled `.bin` only when a repository has no safetensors).
     """
+    if not isinstance(name_or_path, (str, os.PathLike)):
+        raise TypeError(f"name_or_path must be a str (a folder or a Hub id) or a path, not "
+                        f"{type(name_or_path).__name__}")
+    if not str(name_or_path).strip():
+        raise ValueError("name_or_path is empty: give a model folder or a Hugging Face Hub id")
     path = Path(os.path.expanduser(str(name_or_path)))
-    if path.is_dir():
-        return path
-    if path.exists():
+    try:
+        if path.is_dir():
+            return path
+        exists = path.exists()
+    except OSError as e:  # a name too long for the file system, for instance
+        raise ModelNotFoundError(f"no model folder at {str(name_or_path)[:200]!r}: {e.strerror}") from e
+    if exists:
         raise ModelNotFoundError(f"{str(name_or_path)!r} is a file; expected a model folder or a Hugging Face Hub id")
     repo_id = canonical_repo_id(str(name_or_path))
     if repo_id.count("/") > 1 or str(name_or_path).startswith((".", "/", "~")):

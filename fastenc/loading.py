@@ -15,6 +15,18 @@ DTYPES = {"float32": torch.float32, "fp32": torch.float32, "float16": torch.floa
           "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
 
 
+def _pick_device(device) -> torch.device:
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or a torch.device, got {device!r}") from e
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {str(device)!r} asked for, but this machine has no usable CUDA GPU")
+    return device
+
+
 def _pick_dtype(dtype, device: torch.device) -> torch.dtype:
     if dtype is None:
         return torch.bfloat16 if device.type == "cuda" else torch.float32
@@ -38,11 +50,11 @@ def load(name_or_path, device=None, dtype=None, backend=None, task=None) -> Enco
     if not (folder / "config.json").is_file():
         raise ConfigError(f"no config.json in {str(folder)!r}: not a Hugging Face model folder")
     config = EncoderConfig.from_file(folder / "config.json", task=task)
-    device = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = _pick_device(device)
     dtype = _pick_dtype(dtype, device)
     if backend is None:
         backend = "triton" if device.type == "cuda" else "torch"
-    if backend not in BACKENDS:
+    if not isinstance(backend, str) or backend not in BACKENDS:
         raise ValueError(f"backend must be one of {sorted(BACKENDS)}, got {backend!r}")
 
     tensors = checkpoint.normalise_names(read_tensors(folder), config)

@@ -323,3 +323,39 @@ def test_cli_long_line_and_empty_lines_embed(folders, tmp_path):
     result = fastenc_cli("embed", folders / "mlm", "--input", source, "--output", tmp_path / "out.npy")
     assert result.returncode == 0, result.stderr
     assert np.load(tmp_path / "out.npy").shape == (2, 32)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# fastenc.load and Tokenizer.from_pretrained arguments
+
+LOAD_CASES = {
+    "None": (dict(name_or_path=None), TypeError, "name_or_path must be a str"),
+    "int": (dict(name_or_path=5), TypeError, "name_or_path must be a str"),
+    "bytes": (dict(name_or_path=b"models/bert"), TypeError, "name_or_path must be a str"),
+    "list": (dict(name_or_path=["bert"]), TypeError, "name_or_path must be a str"),
+    "empty": (dict(name_or_path=""), ValueError, "name_or_path is empty"),
+    "10**5 characters": (dict(name_or_path="x" * 100_000), fastenc.ModelNotFoundError, "no model folder at"),
+    "special tokens": (dict(name_or_path="[CLS] [SEP]"), fastenc.ModelNotFoundError, "not a valid Hub id"),
+    "device": (dict(device="gpu0"), ValueError, "device must be 'cpu', 'cuda', 'cuda:N'"),
+    "dtype": (dict(dtype="int8"), ValueError, "dtype must be one of"),
+    "backend": (dict(backend=["torch"]), ValueError, "backend must be one of"),
+    "task": (dict(task=5), fastenc.ConfigError, "unknown task 5"),
+}
+
+
+@pytest.mark.parametrize("case", LOAD_CASES)
+def test_load_arguments(folders, case, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    kwargs, error, message = LOAD_CASES[case]
+    kwargs = {"name_or_path": folders / "mlm", **kwargs}
+    with pytest.raises(error, match=message):
+        fastenc.load(**kwargs)
+    if case in ("None", "int", "bytes", "empty"):
+        with pytest.raises(error, match=message):
+            fastenc.Tokenizer.from_pretrained(kwargs["name_or_path"])
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on machines without CUDA")
+def test_load_on_cuda_without_a_gpu(folders):
+    with pytest.raises(ValueError, match="device 'cuda' asked for, but this machine has no usable CUDA GPU"):
+        fastenc.load(folders / "mlm", device="cuda")
