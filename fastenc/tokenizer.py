@@ -40,7 +40,13 @@ class Tokenizer:
         self.num_threads = None  # None: every thread of the pool (all cores, or FASTENC_NUM_THREADS)
         self._spec = spec
         config = spec.config
-        self.model_max_length = int(config.get("model_max_length") or VERY_LARGE_INTEGER)
+        self.model_max_length = config.get("model_max_length") or VERY_LARGE_INTEGER
+        if isinstance(self.model_max_length, float) and self.model_max_length.is_integer():
+            self.model_max_length = int(self.model_max_length)  # some configs write 1e30 or 512.0
+        if isinstance(self.model_max_length, bool) or not isinstance(self.model_max_length, int) \
+                or self.model_max_length < 1:
+            raise ValueError(f"{name_or_path}: tokenizer_config.json's model_max_length must be a positive int, got "
+                             f"{self.model_max_length!r}")
         self.padding_side = config.get("padding_side", "right")
         self.clean_up_tokenization_spaces = bool(config.get("clean_up_tokenization_spaces", False))
         self.model_input_names = spec.model_input_names

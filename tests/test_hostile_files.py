@@ -105,6 +105,8 @@ def tokenizer_folder(tmp_path):
     ("tokenizer.json", '{"model": {"type": "Unigram"}}', "tokenizer.json': the tokenizers library cannot read it"),
     ("tokenizer_config.json", "{oops", "tokenizer_config.json' is not valid JSON"),
     ("special_tokens_map.json", "[]", "special_tokens_map.json' must hold a JSON object"),
+    ("tokenizer_config.json", '{"model_max_length": "512"}', "model_max_length must be a positive int, got '512'"),
+    ("tokenizer_config.json", '{"model_max_length": -1}', "model_max_length must be a positive int, got -1"),
 ])
 def test_broken_tokenizer_files(tokenizer_folder, name, content, message):
     if name == "tokenizer.json":
@@ -245,11 +247,18 @@ class _RunsCode:
         return (os.system, (f"touch {self.marker}",))
 
 
-def test_bin_carrying_code_is_refused_without_running_it(folder, tmp_path):
+@pytest.mark.parametrize("layout", ["zip", "legacy pickle"])
+def test_bin_carrying_code_is_refused_without_running_it(folder, tmp_path, layout):
+    import torch
+
     marker = tmp_path / "code-ran"
     (folder / "model.safetensors").unlink()
-    with open(folder / "pytorch_model.bin", "wb") as f:
-        pickle.dump({"bert.embeddings.word_embeddings.weight": _RunsCode(marker)}, f)
+    state = {"bert.embeddings.word_embeddings.weight": _RunsCode(marker)}
+    if layout == "zip":  # what torch.save writes
+        torch.save(state, folder / "pytorch_model.bin")
+    else:
+        with open(folder / "pytorch_model.bin", "wb") as f:
+            pickle.dump(state, f, protocol=2)
     with pytest.raises(WeightsError, match="pytorch_model.bin' as a weights-only PyTorch checkpoint"):
         fastenc.load(folder)
     assert not marker.exists()
