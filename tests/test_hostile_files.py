@@ -262,3 +262,19 @@ def test_bin_carrying_code_is_refused_without_running_it(folder, tmp_path, layou
     with pytest.raises(WeightsError, match="pytorch_model.bin' as a weights-only PyTorch checkpoint"):
         fastenc.load(folder)
     assert not marker.exists()
+
+
+def test_hub_cache_layout_shards_are_read(tmp_path):
+    """A Hub-cache snapshot holds symlinks into the repository's blobs/ folder: those stay readable."""
+    built = save(build("bert", "ForMaskedLM"), tmp_path / "built", layout="sharded")
+    repo = tmp_path / "hub" / "models--org--tiny"
+    snapshot, blobs = repo / "snapshots" / "0123abc", repo / "blobs"
+    snapshot.mkdir(parents=True)
+    blobs.mkdir()
+    for i, file in enumerate(sorted(built.iterdir())):
+        shutil.copy(file, blobs / f"blob{i}")
+        os.symlink(f"../../blobs/blob{i}", snapshot / file.name)
+    assert fastenc.load(snapshot).config.task == "masked_lm"
+    point_index_at(snapshot, str(tmp_path / "built" / sorted(built.glob("model-*.safetensors"))[0].name))
+    with pytest.raises(WeightsError, match="lies outside the model folder"):
+        fastenc.load(snapshot)
