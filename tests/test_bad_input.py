@@ -107,6 +107,22 @@ def test_only_special_tokens(models):
     assert len(only_mask) == 3 and all(p["sequence"] == p["token_str"] for p in only_mask)
 
 
+def test_only_special_tokens_byte_level_bpe(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("roberta-mlm")
+    build_with_tokenizer("roberta", "ForMaskedLM", folder)
+    model = fastenc.load(folder)
+    tok = model.tokenizer
+    assert tok.encode("<s></s>") == [tok.bos_token_id, tok.bos_token_id, tok.eos_token_id, tok.eos_token_id]
+    assert model.encode("<s></s>").tolist() == tok.encode("<s></s>")
+    assert model.embed("<s></s>").shape == (1, model.config.hidden_size)
+    with pytest.raises(ValueError, match="text 0 has no mask token"):
+        model.fill_mask("<s></s>")
+    with pytest.raises(ValueError, match="no token of texts was masked"):
+        model.mlm_loss(["<s></s>"])
+    only_mask = model.fill_mask("<mask>", top_k=2)
+    assert len(only_mask) == 2 and all(p["sequence"] == p["token_str"] for p in only_mask)
+
+
 def test_a_million_characters(models):
     mlm, tok = models["mlm"], models["mlm"].tokenizer
     assert len(tok.encode(LONG_TEXT)) == 200_002
@@ -119,6 +135,9 @@ def test_a_million_characters(models):
         mlm.fill_mask(LONG_TEXT + "[MASK]")
     with pytest.raises(ValueError, match="tokens exceeds maximum length: 200002"):
         mlm.extract_features(mlm.encode(LONG_TEXT))
+    with pytest.raises(ValueError, match="tokens exceeds maximum length: 200002"):
+        models["cls"].predict("sentence_classification_head", models["cls"].encode(LONG_TEXT))
+    assert mlm.mlm_loss([LONG_TEXT])["masked_tokens"] > 0  # truncated to the model's maximum
 
 
 def test_a_hundred_thousand_texts_on_the_tokenizer(models):
