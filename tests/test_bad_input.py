@@ -311,29 +311,47 @@ def fastenc_cli(*argv, stdin=None):
                           input=stdin, timeout=120)
 
 
-def test_cli_bad_input(folders, tmp_path):
+def cli_cases(folders, tmp_path):
     mlm = folders / "mlm"
     not_utf8 = tmp_path / "latin1.txt"
     not_utf8.write_bytes("caf\xe9\n".encode("latin-1"))
     long_line = tmp_path / "long.txt"
     long_line.write_text(LONG_TEXT + "\n\n")
-    cases = [
+    return [  # (argv, exit code, message); the first four also run in a subprocess
         (["fill-mask", mlm, ""], 1, "text 0 has no mask token"),
-        (["fill-mask", mlm, "a [MASK]", "--top-k", "0"], 1, "top_k must be a positive int"),
         (["fill-mask", mlm, "a [MASK]", "--top-k", "x"], 2, "argument --top-k: invalid int value"),
-        (["classify", folders / "cls", "a", "b", "--pair", "c"], 1, "2 texts but 1 --pair texts"),
         (["embed", mlm, "--input", not_utf8, "--output", tmp_path / "x.npy"], 1, "--input .* is not UTF-8 text"),
+        (["info", tmp_path / "nowhere"], 1, "no model folder at"),
+        (["fill-mask", mlm, "a [MASK]", "--top-k", "0"], 1, "top_k must be a positive int"),
+        (["classify", folders / "cls", "a", "b", "--pair", "c"], 1, "2 texts but 1 --pair texts"),
         (["embed", mlm, "--input", long_line, "--output", tmp_path / "x.npy", "--batch-size", "0"], 1,
          "batch_size must be a positive int"),
-        (["info", tmp_path / "nowhere"], 1, "no model folder at"),
     ]
-    for argv, code, message in cases:
+
+
+def check_cli_error(argv, code, message, returncode, stderr):
+    assert returncode == code, (argv, stderr)
+    last = stderr.strip().splitlines()[-1]
+    assert re.match(r"fastenc( [\w-]+)?: error: ", last), (argv, stderr)  # argparse names the command
+    assert "Traceback" not in stderr
+    assert re.search(message, last), (argv, last)
+
+
+def test_cli_bad_input_in_a_subprocess(folders, tmp_path):
+    for argv, code, message in cli_cases(folders, tmp_path)[:4]:  # a few: each subprocess imports torch
         result = fastenc_cli(*argv)
-        assert result.returncode == code, (argv, result.stderr)
-        last = result.stderr.strip().splitlines()[-1]
-        assert re.match(r"fastenc( [\w-]+)?: error: ", last), (argv, result.stderr)  # argparse names the command
-        assert "Traceback" not in result.stderr
-        assert re.search(message, last), (argv, last)
+        check_cli_error(argv, code, message, result.returncode, result.stderr)
+
+
+def test_cli_bad_input(folders, tmp_path, capsys):
+    from fastenc.cli import main
+
+    for argv, code, message in cli_cases(folders, tmp_path):
+        try:
+            returncode = main([str(a) for a in argv])
+        except SystemExit as e:  # argparse's usage errors
+            returncode = e.code
+        check_cli_error(argv, code, message, returncode, capsys.readouterr().err)
 
 
 def test_cli_long_line_and_empty_lines_embed(folders, tmp_path):
