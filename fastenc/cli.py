@@ -125,8 +125,12 @@ def _embed(args) -> int:
     model = _load(args)
     with _open_input(args.input) as lines:
         texts = (line.rstrip("\r\n") for line in lines)
-        embeddings = model.embed(texts, pooling=args.pooling, normalize=args.normalize, batch_size=args.batch_size,
-                                 max_batch_tokens=args.max_batch_tokens, progress=False if args.no_progress else None)
+        try:
+            embeddings = model.embed(texts, pooling=args.pooling, normalize=args.normalize,
+                                     batch_size=args.batch_size, max_batch_tokens=args.max_batch_tokens,
+                                     progress=False if args.no_progress else None)
+        except UnicodeDecodeError as e:  # the message alone would not say which file
+            raise ValueError(f"--input {args.input!r} is not UTF-8 text: {e}") from e
     np.save(args.output, embeddings.numpy())
     print(f"fastenc: wrote {tuple(embeddings.shape)} float32 embeddings to {args.output}", file=sys.stderr)
     return 0
