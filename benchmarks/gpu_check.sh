@@ -66,21 +66,17 @@ pytest_phase() {  # pytest_phase NAME LIMIT ARGS...: pytest with JUnit XML, in p
         "${parallel[@]}" "$@"
 }
 
-setup() {
-    "$PY" - <<'PY' && return 0
-import fastenc, fastenc._C, fastenc.kernels, torch, triton, transformers
-print("fastenc at", fastenc.__file__, "| torch", torch.__version__, "| triton", triton.__version__,
-      "| transformers", transformers.__version__, "| CUDA:", torch.cuda.is_available() and torch.cuda.get_device_name())
-PY
-    echo "installing fastenc (editable, no build isolation, no dependencies)"
-    "$PY" -m pip install --no-build-isolation --no-deps -e . && "$PY" -c "import fastenc._C, fastenc.kernels"
-}
+# setup: install fastenc (editable, no build isolation, no dependencies) unless it imports, then print versions.
+SETUP='"$1" -c "import fastenc._C, fastenc.kernels" 2>/dev/null || "$1" -m pip install --no-build-isolation --no-deps -e .
+"$1" -c "import fastenc, fastenc._C, fastenc.kernels, torch, triton, transformers as t
+print(\"fastenc at\", fastenc.__file__, \"| torch\", torch.__version__, \"| triton\", triton.__version__,
+      \"| transformers\", t.__version__, \"| CUDA:\", torch.cuda.is_available() and torch.cuda.get_device_name())"'
 
 # Separate Triton caches: the tests autotune under contention (parallel workers), the benchmarks must not reuse that.
 TEST_CACHE=$(mktemp -d) BENCH_CACHE=$(mktemp -d)
 trap 'rm -rf "$TEST_CACHE" "$BENCH_CACHE"' EXIT
 
-phase setup 90 setup
+phase setup 90 bash -c "$SETUP" setup "$PY"
 if [[ $DRY == 1 ]]; then
     # The interpreter is slow: one test file per kernel family, the first failure stops it.
     KERNEL_TESTS=(tests/kernels/test_layer_norm.py tests/kernels/test_bias_gelu.py tests/kernels/test_bench_kernels.py)
