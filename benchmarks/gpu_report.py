@@ -87,7 +87,7 @@ def build_report(out_dir: Path, command: str, dry_run: bool, now=None) -> dict:
     models = load_json(raw / "models.json") or {}
     report = {
         "gpu": found["gpu"] or ("cpu (dry run)" if dry_run else None), "driver": found["driver"],
-        "cuda": found["cuda"], "torch": found["torch"], "triton": found["triton"],
+        "cuda": found["cuda"], "cpu": cpu_model(), "torch": found["torch"], "triton": found["triton"],
         "transformers": found["transformers"], "date": now.isoformat(timespec="seconds"), "command": command,
         "dry_run": dry_run, "phases": read_phases(raw),
         "matmul_peak_tflops": models.get("matmul_peak_tflops"), "compile_backend": models.get("compile_backend"),
@@ -99,14 +99,29 @@ def build_report(out_dir: Path, command: str, dry_run: bool, now=None) -> dict:
 
 
 def file_stem(report: dict) -> str:
+    """gpu-<gpu>-<date>, or gpu-check-dryrun-cpu-<date> for the CPU dry run."""
+    if report["dry_run"]:
+        return f"gpu-check-dryrun-cpu-{report['date'][:10]}"
     gpu = "".join(c if c.isalnum() else "-" for c in (report["gpu"] or "unknown")).strip("-").lower()
-    prefix = "gpu-check-dryrun" if report["dry_run"] else "gpu"
-    return f"{prefix}-{gpu}-{report['date'][:10]}"
+    return f"gpu-{gpu}-{report['date'][:10]}"
+
+
+def cpu_model() -> str:
+    """The host's CPU model (as lscpu names it) and core count."""
+    import os
+
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"{line.split(':', 1)[1].strip()}, {os.cpu_count()} cores"
+    except OSError:
+        pass
+    return f"unknown, {os.cpu_count()} cores"
 
 
 def summary(report: dict) -> str:
     lines = [f"GPU check{' (DRY RUN on the CPU: plumbing only, not a measurement)' if report['dry_run'] else ''}",
-             f"gpu: {report['gpu']}  driver: {report['driver']}  cuda: {report['cuda']}",
+             f"gpu: {report['gpu']}  driver: {report['driver']}  cuda: {report['cuda']}  cpu: {report['cpu']}",
              f"torch {report['torch']}  triton {report['triton']}  transformers {report['transformers']}",
              f"date: {report['date']}", f"command: {report['command']}", "", "phases:"]
     for name, p in report["phases"].items():

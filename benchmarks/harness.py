@@ -1,4 +1,6 @@
-"""Model benchmark harness (`fastenc bench`, benchmarks/bench_models.py): fastenc beside transformers (eager, sdpa, torch.compile) on the same device, inputs and dtype.
+"""Model benchmark harness (`fastenc bench`, bench_models.py): fastenc beside transformers on one device and dtype.
+
+Runners: fastenc, transformers eager, sdpa and torch.compile, on the same inputs.
 
 Prints a table and writes JSON under benchmarks/results/. Figures: sequences/s, real tokens/s, p50/p90 latency, peak
 memory, MFU against a matrix-product peak measured in the same run, and each runner's error against an fp32 reference.

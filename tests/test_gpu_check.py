@@ -46,7 +46,7 @@ def test_dry_run_writes_records_then_the_report(bench_modules, tmp_path):
     gpu_bench, gpu_report, _ = bench_modules
     raw = tmp_path / "raw"
     assert gpu_bench.main(["--out", str(raw / "models.json"), "--dry-run", "--cases", "1x128", "--repeats", "1",
-                           "--warmup", "0"]) == 0
+                           "--warmup", "0", "--compile-all"]) == 0
     (raw / "gpu-tests.xml").write_text(
         '<testsuites><testsuite tests="3" failures="1" errors="0" skipped="1">'
         '<testcase classname="tests.gpu.t" name="a"/><testcase classname="tests.gpu.t" name="b"><failure/></testcase>'
