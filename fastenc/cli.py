@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model")
     p.add_argument("--format", choices=["jsonl", "table"], default="table")
 
-    commands.add_parser("bench", help="run the model benchmark (arguments go to benchmarks/harness.py; needs a checkout)", add_help=False)
+    commands.add_parser("bench", help="run the model benchmark (benchmarks/harness.py of a checkout)", add_help=False)
     return parser
 
 
