@@ -4,8 +4,9 @@ import pytest
 from gpu_helpers import DRY, LARGE, TINY_LARGE, gpu_device, minilm_folder
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def device():
+    """Session-scoped so that the module fixtures building large models depend on it and skip before building."""
     found = gpu_device()
     if found is None:
         pytest.skip("needs a CUDA GPU (FASTENC_GPU_CHECK_DRY=1 runs it on the CPU through the Triton interpreter)")

@@ -78,7 +78,7 @@ def test_fp32_parity_head_dim_64_long_sequences(tmp_path, device):
 
 
 @pytest.fixture(scope="module")
-def large(tmp_path_factory, large_shape):
+def large(tmp_path_factory, large_shape, device):
     """roberta-large-shaped random weights (transformers' own initialisation) and the folder fastenc loads."""
     torch.manual_seed(0)
     config = transformers.RobertaConfig(**large_shape, pad_token_id=1, bos_token_id=0, eos_token_id=2)
@@ -103,7 +103,7 @@ def test_low_precision_roberta_large_shape(large, device, dtype):
 
 
 @pytest.fixture(scope="module")
-def minilm_batch(minilm):
+def minilm_batch(minilm, device):
     tokenizer = fastenc.Tokenizer.from_pretrained(minilm)
     # The dry run interprets every kernel program on the CPU (about 10 ms each): three short sentences, 16 tokens.
     sentences = corpus_sentences(1)[:3] if DRY else corpus_sentences(20)

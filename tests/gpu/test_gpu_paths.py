@@ -23,7 +23,7 @@ def assert_same(got, want, mask, dtype):
 
 
 @pytest.fixture(scope="module")
-def folder(tmp_path_factory):
+def folder(tmp_path_factory, device):
     return save(build("roberta", "ForMaskedLM", **SHAPE), tmp_path_factory.mktemp("roberta-mlm"))
 
 
