@@ -5,10 +5,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import _C, hub
-from ._tokenizer_decode import clean_up_tokenization, decode_byte_level, decode_wordpiece
-from ._tokenizer_fallback import LibraryBackend
-from ._tokenizer_files import ROLES, TokenizerSpec, read_folder
+from .. import _C, hub
+from .decode import clean_up_tokenization, decode_byte_level, decode_wordpiece
+from .fallback import LibraryBackend
+from .files import ROLES, TokenizerSpec, read_folder
 
 log = logging.getLogger(__name__)
 
