@@ -140,6 +140,8 @@ void encode_batch(const Tokenizer& tokenizer, const std::vector<TextView>& texts
                 target = std::max(n, round_up(options.pad_length, options.pad_to_multiple));
             size_t r = t * per_task + k;
             out.row_start[r + 1] = out.row_start[r] + static_cast<int64_t>(target);
+            if (r == 0) out.width = static_cast<int64_t>(target);
+            if (out.width != static_cast<int64_t>(target)) out.width = -1;
         }
     }
 

@@ -69,6 +69,7 @@ struct BatchResult {
     Buffer<int64_t> special_mask;
     Buffer<int8_t> special_mask8;
     Buffer<int64_t> row_start;
+    int64_t width = 0;  // the length of every row, or -1 when they differ (0 for no rows)
 };
 
 // `pairs` is empty or as long as `texts`. Throws std::invalid_argument (truncation errors; a lone surrogate, named

@@ -143,6 +143,7 @@ py::dict encode_batch_py(const Tokenizer& self, const py::list& texts, const py:
     if (return_offsets) out["offset_mapping"] = to_numpy(std::move(result.offsets), {total, 2});
     if (return_special_tokens_mask) out["special_tokens_mask"] = to_numpy(std::move(result.special_mask), {total});
     out["row_start"] = to_numpy(std::move(result.row_start), {rows});
+    out["width"] = result.width;
     return out;
 }
 
@@ -189,7 +190,8 @@ PYBIND11_MODULE(_C, m) {
              py::arg("truncation"), py::arg("max_length"), py::arg("padding"), py::arg("pad_length"),
              py::arg("pad_to_multiple_of"), py::arg("pad_id"), py::arg("pad_type_id"), py::arg("pad_left"),
              py::arg("return_offsets"), py::arg("return_special_tokens_mask"), py::arg("max_threads"),
-             "Encodes a batch; returns flat int64 arrays and `row_start` (row r is [row_start[r], row_start[r+1])).")
+             "Encodes a batch; returns flat int64 arrays, `row_start` (row r is [row_start[r], row_start[r+1])) and "
+             "`width` (every row's length, or -1 when they differ).")
         .def("encode_packed", &encode_packed_py, py::arg("texts"), py::arg("pairs"), py::arg("truncation"),
              py::arg("max_length"), py::arg("return_offsets"), py::arg("return_special_tokens_mask"),
              py::arg("max_threads"),

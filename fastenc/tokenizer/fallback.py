@@ -85,6 +85,7 @@ class LibraryBackend:
             if return_special_tokens_mask:
                 out["special_tokens_mask"][base:base + n] = e.special_tokens_mask
         out["row_start"] = row_start
+        out["width"] = targets[0] if targets and all(t == targets[0] for t in targets) else (-1 if targets else 0)
         return out
 
 
