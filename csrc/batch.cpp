@@ -12,6 +12,11 @@ namespace fastenc {
 
 namespace {
 
+// Below these sizes waking the pool costs more than the work it would share (a few microseconds per wake-up against
+// ~60 ns per input character and ~1 ns per output element).
+constexpr size_t kMinParallelUnits = 1024;     // code units of input, all rows
+constexpr size_t kMinParallelOutput = 1 << 15;  // tokens of output, padding included
+
 size_t round_up(size_t n, size_t multiple) { return multiple == 0 ? n : (n + multiple - 1) / multiple * multiple; }
 
 // Rows per task: several tasks per thread so that uneven rows balance, at most 64 rows so that a task's block
@@ -92,7 +97,12 @@ void encode_batch(const Tokenizer& tokenizer, const std::vector<TextView>& texts
                   const BatchOptions& options, BatchResult& out) {
     ThreadPool& pool = ThreadPool::instance();
     const size_t rows = texts.size();
-    const size_t threads = options.max_threads == 0 ? pool.size() : std::min(options.max_threads, pool.size());
+    size_t units = 0;  // input size, to keep tiny batches on the calling thread
+    for (const TextView& t : texts) units += t.length;
+    for (const TextView& t : pairs) units += t.length;
+    const size_t threads = units < kMinParallelUnits ? 1
+                           : options.max_threads == 0 ? pool.size()
+                                                      : std::min(options.max_threads, pool.size());
     const size_t per_task = rows_per_task(rows, threads);
     const size_t tasks = (rows + per_task - 1) / per_task;
 
@@ -121,7 +131,7 @@ void encode_batch(const Tokenizer& tokenizer, const std::vector<TextView>& texts
                 block.end.push_back(block.rows.ids.size());
             }
         },
-        options.max_threads);
+        threads);
     for (const std::exception_ptr& error : errors)
         if (error) std::rethrow_exception(error);
 
@@ -164,7 +174,7 @@ void encode_batch(const Tokenizer& tokenizer, const std::vector<TextView>& texts
             }
             blocks[task] = Block();  // free as we go
         },
-        options.max_threads);
+        total < kMinParallelOutput ? 1 : threads);
 }
 
 }  // namespace fastenc
