@@ -22,7 +22,7 @@ extension = Pybind11Extension(
 )
 
 setup(
-    packages=["fastenc", "fastenc.kernels"],
+    packages=["fastenc", "fastenc.kernels", "fastenc.tokenizer"],
     package_dir={"fastenc": "fastenc", "fastenc.kernels": "kernels"},
     ext_modules=[extension],
     cmdclass={"build_ext": build_ext},

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import _C, hub
-from ._tokenizer_decode import clean_up_tokenization, decode_byte_level, decode_wordpiece
-from ._tokenizer_fallback import LibraryBackend
-from ._tokenizer_files import ROLES, TokenizerSpec, read_folder
+from .. import _C, hub
+from .decode import clean_up_tokenization, decode_byte_level, decode_wordpiece
+from .fallback import LibraryBackend
+from .files import ROLES, TokenizerSpec, read_folder
 
 log = logging.getLogger(__name__)
 
@@ -149,24 +149,7 @@ class Tokenizer:
                  max_length=None, pad_to_multiple_of=None, return_tensors=None, return_token_type_ids=None,
                  return_attention_mask=None, return_offsets_mapping: bool = False,
                  return_special_tokens_mask: bool = False) -> BatchEncoding:
-        batched = isinstance(text, (list, tuple))
-        if batched:
-            texts = list(text)
-            pairs = None
-            if text_pair is not None:
-                if not isinstance(text_pair, (list, tuple)):
-                    raise TypeError(f"text_pair must be a list of str when text is a list, not "
-                                    f"{type(text_pair).__name__}")
-                pairs = list(text_pair)
-                if len(pairs) != len(texts):
-                    raise ValueError(f"text has {len(texts)} items but text_pair has {len(pairs)}")
-        else:
-            _check_str(text, "text", batch_ok=True)
-            texts = [text]
-            pairs = None
-            if text_pair is not None:
-                _check_str(text_pair, "text_pair")
-                pairs = [text_pair]
+        batched, texts, pairs = _as_batch(text, text_pair)
         if return_tensors not in (None, "np", "pt"):
             raise ValueError(f"return_tensors must be None, 'np' or 'pt', not {return_tensors!r}")
 
@@ -211,8 +194,33 @@ class Tokenizer:
             names.append("offset_mapping")
         if return_special_tokens_mask:
             names.append("special_tokens_mask")
-        return BatchEncoding({name: _shape_output(result[name], result["row_start"], name, batched, return_tensors)
-                              for name in names})
+        if return_tensors is not None:
+            width = result["width"]  # every row's length, or -1 when they differ
+            if width < 0:
+                raise ValueError(f"cannot make a tensor of {names[0]}: rows have different lengths; use padding=True "
+                                 "or padding='max_length' with truncation=True")
+            rows = len(result["row_start"]) - 1
+            return BatchEncoding({name: _as_tensor(result[name], rows, width, return_tensors) for name in names})
+        bounds = result["row_start"].tolist()
+        return BatchEncoding({name: _as_lists(result[name], bounds, name, batched) for name in names})
+
+    def encode_packed(self, texts, text_pairs=None, *, max_length=None, return_offsets: bool = False,
+                      return_special_tokens_mask: bool = False) -> dict:
+        """Encodes a batch into flat NumPy arrays, the rows laid end to end without padding.
+
+        Returns "input_ids" and "token_type_ids" (N,) int64 and "cu_seqlens" (B+1,) int64 (row i is tokens
+        cu_seqlens[i]:cu_seqlens[i+1]); with the flags, "offset_mapping" (N, 2) int64 and "special_tokens_mask"
+        (N,) int8. Special tokens are added; `max_length` truncates as `tokenizer(texts, text_pairs,
+        truncation=True, max_length=max_length)` does (longest_first for pairs); None means no truncation.
+        """
+        _, texts, pairs = _as_batch(texts, text_pairs, "texts", "text_pairs")
+        if max_length is not None and (isinstance(max_length, bool) or not isinstance(max_length, (int, np.integer))
+                                       or max_length <= 0):
+            raise ValueError(f"max_length must be a positive int or None, not {max_length!r}")
+        return self._backend.encode_packed(
+            texts, pairs, truncation=0 if max_length is None else 1, max_length=int(max_length or 0),
+            return_offsets=bool(return_offsets), return_special_tokens_mask=bool(return_special_tokens_mask),
+            max_threads=int(self.num_threads or 0))
 
     # ----------------------------------------------------------------------------------------------------------
     # Decoding
@@ -248,6 +256,26 @@ class Tokenizer:
         return f"Tokenizer({self.name_or_path!r}, {engine}, vocab_size={self.vocab_size})"
 
 
+def _as_batch(text, text_pair, text_name="text", pair_name="text_pair"):
+    """(batched, texts, pairs or None) from a str or a list of str and its optional pair(s)."""
+    if isinstance(text, (list, tuple)):
+        texts = list(text)
+        pairs = None
+        if text_pair is not None:
+            if not isinstance(text_pair, (list, tuple)):
+                raise TypeError(f"{pair_name} must be a list of str when {text_name} is a list, not "
+                                f"{type(text_pair).__name__}")
+            pairs = list(text_pair)
+            if len(pairs) != len(texts):
+                raise ValueError(f"{text_name} has {len(texts)} items but {pair_name} has {len(pairs)}")
+        return True, texts, pairs
+    _check_str(text, text_name, batch_ok=True)
+    if text_pair is not None:
+        _check_str(text_pair, pair_name)
+        return False, [text], [text_pair]
+    return False, [text], None
+
+
 def _check_str(value, name, batch_ok=False):
     if not isinstance(value, str):
         expected = "a str or a list of str" if batch_ok else "a str"
@@ -278,26 +306,22 @@ def _truncation_mode(truncation, max_length, pad_mode) -> int:
                      f"not {truncation!r}")
 
 
-def _shape_output(flat, row_start, name, batched, return_tensors):
-    rows = len(row_start) - 1
-    lengths = np.diff(row_start)
-    if return_tensors is not None:
-        if rows and np.any(lengths != lengths[0]):
-            raise ValueError(f"cannot make a tensor of {name}: rows have different lengths; use padding=True or "
-                             "padding='max_length' with truncation=True")
-        width = int(lengths[0]) if rows else 0
-        array = flat.reshape((rows, width) + flat.shape[1:])
-        if return_tensors == "pt":
-            import torch
+def _as_tensor(flat, rows, width, return_tensors):
+    """(rows * width, ...) -> (rows, width, ...), a view; torch shares the buffer."""
+    array = flat.reshape((rows, width) + flat.shape[1:])
+    if return_tensors == "pt":
+        import torch
 
-            return torch.from_numpy(array)
-        return array
+        return torch.from_numpy(array)
+    return array
+
+
+def _as_lists(flat, bounds, name, batched):
     if name == "offset_mapping":  # transformers gives (start, end) tuples
         values = list(zip(flat[:, 0].tolist(), flat[:, 1].tolist()))
     else:
         values = flat.tolist()
-    bounds = row_start.tolist()
-    out = [values[bounds[r]:bounds[r + 1]] for r in range(rows)]
+    out = [values[bounds[r]:bounds[r + 1]] for r in range(len(bounds) - 1)]
     return out if batched else out[0]
 
 
