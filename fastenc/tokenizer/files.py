@@ -9,7 +9,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .hub import check_file_size, read_json_file, read_text_file
+from ..hub import check_file_size, read_json_file, read_text_file
 
 log = logging.getLogger(__name__)
 
