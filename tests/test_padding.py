@@ -21,7 +21,8 @@ def test_pack_and_unpack_round_trip():
 
 @pytest.mark.parity
 @pytest.mark.parametrize("family,head", [("bert", "ForTokenClassification"), ("roberta", "ForMaskedLM"),
-                                         ("albert", "ForQuestionAnswering"), ("distilbert", "ForSequenceClassification")])
+                                         ("albert", "ForQuestionAnswering"),
+                                         ("distilbert", "ForSequenceClassification")])
 def test_padding_free_equals_padded_path(tmp_path, family, head):
     hf_model = build(family, head)
     model = fastenc.load(save(hf_model, tmp_path / "ckpt"))
