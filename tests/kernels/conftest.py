@@ -47,8 +47,15 @@ def check_error(request):
         assert out.dtype == dtype
         err, torch_err = parity.errors(out, torch_out, oracle, where)
         kernel = request.module.__name__.rpartition(".")[2].removeprefix("test_")
-        parity.check(f"kernel {kernel}", f"{request.node.name} {dtype}", err, torch_err,
+        parity.check(f"kernel {kernel} {str(dtype).removeprefix('torch.')}", request.node.name, err, torch_err,
                      parity.magnitude(oracle, where), ATOL[dtype])
         return err, torch_err
 
     return check
+
+
+def pytest_collection_modifyitems(items):
+    """A kernel test that checks errors with check_error is a parity test: `pytest -m parity` reruns it."""
+    for item in items:
+        if "check_error" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.parity)
