@@ -17,9 +17,9 @@ import torch
 
 # Why 1e-6, scaled by the output's largest magnitude when that exceeds 1: err(transformers) can be ~0 by luck where an
 # output comes from few operations (the embedding LayerNorm, a single probability or loss value), while fastenc rounds
-# differently in the last bits. 1e-6 is ~8 fp32 ulp at the output's largest value (ulp(1) = 1.2e-7), enough for
-# a few roundings in another order, yet 10x below the 1e-5 errors a wrong operation order or a dropped term produces
-# on these tiny models. Scaling keeps it ~8 ulp for logits and losses of 10-30 (1 ulp at 16 is 1.9e-6).
+# differently in the last bits. 1e-6 is 8-16 fp32 ulp of the output's largest value (ulp(1) = 1.2e-7): room for a few
+# roundings in another order, and still 10x tighter than the fixed 1e-5 the suite used before. Unscaled, it would be
+# under one ulp for the logits and losses of 10-30 these tests see (1 ulp at 16 is 1.9e-6).
 ATOL = 1e-6
 
 # family -> [largest fastenc error, transformers' error on that same output, largest err / bound over every check]
