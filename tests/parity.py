@@ -119,8 +119,8 @@ def assert_valid_top_k(chosen, oracle_scores, tolerance: float, what: str = "ran
 
 
 def summary_lines() -> list[str]:
-    lines = [f"{'family':17} {'fastenc err':>11} {'transformers err':>16} {'ratio':>6} {'worst err/bound':>15}"]
+    lines = [f"{'family':26} {'fastenc err':>11} {'transformers err':>16} {'ratio':>6} {'worst err/bound':>15}"]
     for family, (err, ref_err, used) in sorted(LOG.items()):
         ratio = f"{err / ref_err:6.2f}" if ref_err > 0 else f"{'inf' if err > 0 else '-':>6}"
-        lines.append(f"{family:17} {err:11.2e} {ref_err:16.2e} {ratio} {used:15.2f}")
+        lines.append(f"{family:26} {err:11.2e} {ref_err:16.2e} {ratio} {used:15.2f}")
     return lines
