@@ -18,7 +18,14 @@ void truncate(SequenceTokens& a, SequenceTokens* b, const PostProcessor& post, c
     size_t max_length = options.max_length;
     if (options.add_special_tokens) {
         size_t added = post.added_tokens(b != nullptr);
-        max_length = max_length > added ? max_length - added : 0;
+        // HF computes max_length - added in usize, which wraps when max_length is smaller: no limit, no error.
+        if (max_length < added) return;
+        max_length -= added;
+    }
+    if (max_length == 0) {  // HF empties both sequences whatever the strategy, without raising
+        a.truncate(0);
+        if (b) b->truncate(0);
+        return;
     }
     size_t total = a.size() + (b ? b->size() : 0);
     if (total <= max_length) return;
