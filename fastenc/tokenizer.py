@@ -160,7 +160,7 @@ class Tokenizer:
             pairs = None
             if text_pair is not None:
                 _check_str(text_pair, "text_pair")
-                pairs = [text_pair]
+                pairs = [text_pair] if text_pair else None  # transformers: an empty pair string means no pair
         if return_tensors not in (None, "np", "pt"):
             raise ValueError(f"return_tensors must be None, 'np' or 'pt', not {return_tensors!r}")
 
