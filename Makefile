@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench fuzz clean
 
 setup: $(VENV)/.ready
 
@@ -21,6 +21,10 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest -m "not slow" -q
+
+# A million random inputs on every core against HF tokenizers (see scripts/fuzz_tokenizer.py; FUZZ_ARGS=--count 20000).
+fuzz: setup
+	$(PY) scripts/fuzz_tokenizer.py $(FUZZ_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info fastenc/*.so

@@ -21,8 +21,8 @@ Mapped decomposition(char32_t cp) {
 uint8_t combining_class(char32_t cp) {
     const auto* table = unicode_tables::combining_class;
     const auto* end = table + unicode_tables::combining_class_size;
-    const auto* it = std::lower_bound(table, end, cp,
-                                      [](const unicode_tables::CombiningClass& e, char32_t c) { return e.code_point < c; });
+    const auto* it = std::lower_bound(
+        table, end, cp, [](const unicode_tables::CombiningClass& e, char32_t c) { return e.code_point < c; });
     return it == end || it->code_point != cp ? 0 : it->value;
 }
 
