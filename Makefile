@@ -22,7 +22,8 @@ demo: setup
 test: setup
 	$(PY) -m pytest -m "not slow" -q
 
-# A million random inputs on every core against HF tokenizers (see scripts/fuzz_tokenizer.py; FUZZ_ARGS=--count 20000).
+# A million random inputs on every core against HF tokenizers (scripts/fuzz_tokenizer.py; e.g. FUZZ_ARGS="--count 20000").
+# The committed record: make fuzz FUZZ_ARGS="--record benchmarks/results/fuzz-tokenizer-DATE.txt"
 fuzz: setup
 	$(PY) scripts/fuzz_tokenizer.py $(FUZZ_ARGS)
 

@@ -34,6 +34,37 @@ VOCAB_NAMES = ("bert-base-uncased", "bert-base-multilingual-cased", "roberta-bas
 CHUNK = 1000
 SLOW_SECONDS = 1.0
 MAX_SHRINK_CALLS = 3000
+LOG = []  # every line printed, for --record
+
+
+def say(line):
+    print(line, flush=True)
+    LOG.append(line)
+
+
+def machine_header(argv):
+    """Command, date, CPU, load, versions and commit: what a committed record of a run must say."""
+    import platform
+
+    import tokenizers
+    import transformers
+
+    def run_text(cmd):
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT).stdout.strip()
+        except OSError:
+            return "?"
+    cpu = next((line.split(":", 1)[1].strip() for line in run_text(["lscpu"]).splitlines()
+                if line.startswith("Model name")), platform.processor())
+    dirty = " (plus uncommitted changes)" if run_text(["git", "status", "--porcelain", "--untracked-files=no"]) else ""
+    return [f"command: {' '.join(argv)}",
+            f"date: {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}",
+            f"cpu: {cpu}, {os.cpu_count()} cores; load average at start {os.getloadavg()[0]:.1f}; "
+            f"niceness {os.nice(0)}",
+            "note: wall time and inputs/s depend on the machine's load; they record this run, they are no benchmark",
+            f"versions: python {platform.python_version()}, tokenizers {tokenizers.__version__}, "
+            f"transformers {transformers.__version__}",
+            f"fastenc commit: {run_text(['git', 'rev-parse', 'HEAD'])}{dirty}"]
 
 
 def load_pair(name, reference=True):
@@ -168,8 +199,8 @@ def run(args):
         if time.perf_counter() - last_report > 30:
             last_report = time.perf_counter()
             rate = inputs / max(last_report - start, 1e-9)
-            print(f"  {inputs:>9,} inputs, {done_chunks}/{chunks} chunks, {rate:,.0f} inputs/s, "
-                  f"{len(failures)} failures", flush=True)
+            say(f"  {inputs:>9,} inputs, {done_chunks}/{chunks} chunks, {rate:,.0f} inputs/s, "
+                f"{len(failures)} failures")
         if crashes:
             for p, _ in procs:
                 p.kill()
@@ -265,16 +296,30 @@ def main(argv=None):
     parser.add_argument("--hang-seconds", type=float, default=300.0)
     parser.add_argument("--failures", default=str(ROOT / "build" / "fuzz-failures.txt"))
     parser.add_argument("--minimize", type=int, default=5, help="failures to minimize (the rest are listed as found)")
+    parser.add_argument("--record", help="also write everything printed, after a header (command, CPU, versions, "
+                        "commit), to this file")
     args = parser.parse_args(argv)
-    print(f"fuzz: {args.count:,} inputs x {len(args.vocabs)} vocabularies ({', '.join(args.vocabs)}), "
-          f"seed {args.seed}, {args.workers} workers", flush=True)
+    python = os.path.relpath(sys.executable, ROOT) if sys.executable.startswith(str(ROOT)) else sys.executable
+    header = machine_header([python, "scripts/fuzz_tokenizer.py"] + (sys.argv[1:] if argv is None else argv))
+    for line in header:
+        say(line)
+    say(f"fuzz: {args.count:,} inputs x {len(args.vocabs)} vocabularies ({', '.join(args.vocabs)}), "
+        f"seed {args.seed}, {args.workers} workers")
     inputs, wall, failures, crashes = run(args)
     rate = inputs / wall if wall > 0 else 0.0
     kinds = {k: sum(f["kind"] == k for f in failures) for k in ("mismatch", "slow")}
-    print(f"fuzz: {inputs:,} inputs ({inputs * len(args.vocabs):,} comparisons) in {wall:.1f} s wall = "
-          f"{rate:,.0f} inputs/s; mismatches {kinds['mismatch']}, crashes {len(crashes)}, slow {kinds['slow']}")
+    say(f"fuzz: {inputs:,} inputs ({inputs * len(args.vocabs):,} comparisons) in {wall:.1f} s wall = "
+        f"{rate:,.0f} inputs/s; mismatches {kinds['mismatch']}, crashes {len(crashes)}, slow {kinds['slow']}; "
+        f"load average at end {os.getloadavg()[0]:.1f}")
+    status = finish(args, inputs, failures, crashes)
+    if args.record:
+        Path(args.record).write_text("\n".join(LOG) + "\n")
+    return status
+
+
+def finish(args, inputs, failures, crashes):
     if inputs < args.count and not crashes:
-        print(f"fuzz: only {inputs:,} of {args.count:,} inputs were checked")
+        say(f"fuzz: only {inputs:,} of {args.count:,} inputs were checked")
         return 1
     if not failures and not crashes:
         return 0
@@ -286,9 +331,9 @@ def main(argv=None):
     out = Path(args.failures)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("".join(repr(r) + "\n" for r in reports))
-    print(f"fuzz: FAILED; minimal reproducers (also in {out}):")
+    say(f"fuzz: FAILED; minimal reproducers (also in {out}):")
     for r in reports[:args.minimize + len(crashes)]:
-        print("  " + repr(r))
+        say("  " + repr(r))
     return 1
 
 
