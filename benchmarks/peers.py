@@ -5,6 +5,7 @@ A runner takes right-padded numpy (ids, mask) batches: `feed` converts them to w
 a careful user of that engine does (mean pooling, normalized). Every peer is imported only when it is built, so this
 file imports without them; a peer that is missing or fails to build is skipped with the reason.
 """
+import importlib
 import os
 from pathlib import Path
 
@@ -13,6 +14,10 @@ import torch
 
 JOB_BATCH = 32  # the peers' batching in the job: length-sorted batches of this many texts
 NAMES = ("fastenc", "transformers-sdpa", "ort", "ort-optimized", "openvino-fp32", "openvino-bf16", "ctranslate2")
+# The packages each peer needs (the `bench` extra), checked before building it.
+REQUIRES = {"ort": ("onnx", "onnxruntime"), "ort-optimized": ("onnx", "onnxruntime"),
+            "openvino-fp32": ("onnx", "openvino"), "openvino-bf16": ("onnx", "openvino"),
+            "ctranslate2": ("ctranslate2",)}
 INSTALL_HINT = "pip install -e '.[bench]' (make bench-peers)"
 
 
@@ -244,6 +249,8 @@ def build(names, folder: Path, workdir: Path, threads: int, config):
     }
     for name in (n for n in NAMES if n in names):
         try:
+            for module in REQUIRES.get(name, ()):  # before any export or conversion work
+                importlib.import_module(module)
             runners[name] = makers[name]()
         except ImportError as e:
             skipped[name] = f"not installed ({e.name or e}): {INSTALL_HINT}"
