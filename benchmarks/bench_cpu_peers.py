@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +31,10 @@ from harness import RESULTS, find_corpus, make_batch, mixed_lengths  # noqa: E40
 import peers  # noqa: E402
 
 MODELS = ("minilm", "bert-base")
-BERT_BASE = dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072)
+# bert-base-uncased's shape; its config.json also names the position embedding type, which CTranslate2's converter
+# reads and transformers 5's BertConfig no longer sets by default.
+BERT_BASE = dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
+                 position_embedding_type="absolute")
 # Tolerances against transformers fp32: fp32 runners must agree to float rounding; bf16 runners to the issue's cosine.
 TOLERANCE = {"fp32": {"max_abs": 1e-3, "min_cos": 0.99999}, "bf16": {"max_abs": None, "min_cos": 0.999}}
 FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8")
@@ -120,10 +123,11 @@ def add_ratios(rows) -> None:
 
 
 def ratio_table(rows) -> str:
-    """One block per model: a line per runner, a column per workload; a cell is 'ms (ratio)', or the status."""
+    """One block per model: a line per runner, a column per workload; a cell is 'ms (ratio)', or the status. Runners
+    that were not built (workload "-") are listed under the block with the reason."""
     lines = []
     for model in dict.fromkeys(r.model for r in rows):
-        mine = [r for r in rows if r.model == model]
+        mine = [r for r in rows if r.model == model and r.workload != "-"]
         workloads = list(dict.fromkeys(r.workload for r in mine))
         lines.append(f"{model}: ms (runner time / fastenc time)")
         lines.append(f"  {'runner':18} {'precision':9} " + " ".join(f"{w:>26}" for w in workloads))
@@ -142,6 +146,7 @@ def ratio_table(rows) -> str:
                 cells.append(f"{cell:>26}")
             precision = next(x.precision for x in mine if x.runner == runner)
             lines.append(f"  {runner:18} {precision:9} " + " ".join(cells))
+        lines += [f"  {r.runner} skipped: {r.reason}" for r in rows if r.model == model and r.workload == "-"]
     return "\n".join(lines)
 
 
@@ -299,7 +304,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     sizes = QUICK if args.quick else Sizes()
     if args.repeats is not None:
-        sizes.repeats = args.repeats
+        sizes = replace(sizes, repeats=args.repeats)
     if find_corpus() is None:
         print("no corpus found: set FASTENC_CORPUS or put shared/data/corpus beside the checkout", file=sys.stderr)
         return 2
@@ -325,7 +330,7 @@ def main(argv=None) -> int:
             workdir = Path(tmp) / model
             workdir.mkdir()
             rows += run_model(model, args, sizes, workdir, log)
-    log("\n" + ratio_table([r for r in rows if r.workload != "-"]))
+    log("\n" + ratio_table(rows))
     batching = dict.fromkeys((r.runner, r.batching) for r in rows if r.workload.startswith("(c)"))
     log("\n(c) batching: " + "; ".join(f"{n}: {b}" for n, b in batching))
     args.output.mkdir(parents=True, exist_ok=True)

@@ -95,9 +95,10 @@ def test_ratio_table(bench):
             Row("minilm", "(c) job2000", "fastenc", "fp32", "ok", ms=1000.0),
             Row("minilm", "(c) job2000", "ort", "fp32", "ok", ms=1500.0),
             Row("minilm", "(c) job2000", "ctranslate2", "fp32", "error"),
-            Row("bert-base", "(a) corpus64", "ort", "fp32", "ok", ms=50.0)]  # no fastenc row: no ratio
+            Row("bert-base", "(a) corpus64", "ort", "fp32", "ok", ms=50.0),  # no fastenc row: no ratio
+            Row("bert-base", "-", "openvino-bf16", "-", "skipped", "not installed (openvino)")]
     bench.add_ratios(rows)
-    assert [r.ratio for r in rows] == [1.0, 0.5, None, 1.0, 1.5, None, None]
+    assert [r.ratio for r in rows] == [1.0, 0.5, None, 1.0, 1.5, None, None, None]
     table = bench.ratio_table(rows)
     lines = table.splitlines()
     ort = next(l for l in lines if l.strip().startswith("ort"))
@@ -105,6 +106,7 @@ def test_ratio_table(bench):
     ct2 = next(l for l in lines if l.strip().startswith("ctranslate2"))
     assert "wrong, cos 0.9812" in ct2 and ct2.rstrip().endswith("error")
     assert "bert-base:" in table and "50.0 (-)" in table
+    assert lines[-1] == "  openvino-bf16 skipped: not installed (openvino)"
 
 
 def test_missing_peers_are_skipped(bench, monkeypatch, tmp_path):
