@@ -1,12 +1,11 @@
 """Build script: the Python packages plus the C++ tokenizer extension `fastenc._C`.
 
-Metadata lives in pyproject.toml; this file exists because the extension needs pybind11 at build time and because
-`kernels/` installs as `fastenc.kernels`, which needs an explicit package_dir mapping.
+Metadata lives in pyproject.toml; this file exists because the extension needs pybind11 at build time.
 """
 from glob import glob
 
 from pybind11.setup_helpers import Pybind11Extension, build_ext
-from setuptools import setup
+from setuptools import find_packages, setup
 
 extension = Pybind11Extension(
     "fastenc._C",
@@ -18,8 +17,7 @@ extension = Pybind11Extension(
 )
 
 setup(
-    packages=["fastenc", "fastenc.kernels"],
-    package_dir={"fastenc": "fastenc", "fastenc.kernels": "kernels"},
+    packages=find_packages(include=["fastenc", "fastenc.*"]),
     ext_modules=[extension],
     cmdclass={"build_ext": build_ext},
 )

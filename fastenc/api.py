@@ -2,7 +2,8 @@
 
 EncoderModel inherits them; each lives in its own module and is attached here.
 """
-from . import classify, embed, fill_mask, hub_interface, mlm_eval, tag
+from .compat import fairseq as hub_interface
+from .tasks import classify, embed, fill_mask, mlm_eval, tag
 
 
 class EncoderAPI:

@@ -44,7 +44,7 @@ def test_unused_head_tensors_are_ignored_with_a_debug_line(tmp_path, caplog):
     folder = save(build("bert", "ForPreTraining"), tmp_path / "ckpt")
     from tiny_checkpoints import rewrite_config
     rewrite_config(folder, architectures=["BertForMaskedLM"])
-    with caplog.at_level(logging.DEBUG, logger="fastenc.checkpoint"):
+    with caplog.at_level(logging.DEBUG, logger="fastenc.loading.checkpoint"):
         model = fastenc.load(folder)
     assert model.config.task == "masked_lm" and model.sentence_pair is None
     assert "cls.seq_relationship.weight" in caplog.text

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 import fastenc
-from fastenc.cuda_graphs import bucket_of, corner
+from fastenc.runtime.cuda_graphs import bucket_of, corner
 from tiny_checkpoints import build, padded_batch, save
 
 

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 import fastenc
-from fastenc import batching
+from fastenc.tasks import batching
 from real_vocab_checkpoints import build_with_tokenizer
 
 ATOL = 1e-5

@@ -7,7 +7,7 @@ import torch
 import transformers
 
 import fastenc
-from fastenc.mlm_eval import IGNORE_INDEX, masked_batches
+from fastenc.tasks.mlm_eval import IGNORE_INDEX, masked_batches
 from real_vocab_checkpoints import build_with_tokenizer
 
 TEXTS = [

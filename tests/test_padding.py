@@ -3,7 +3,7 @@ import pytest
 import torch
 
 import fastenc
-from fastenc.padding import Packing
+from fastenc.ops.packing import Packing
 from tiny_checkpoints import build, padded_batch, save
 
 

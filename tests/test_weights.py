@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from fastenc import WeightsError
-from fastenc.weights import read_tensors
+from fastenc.loading.weights import read_tensors
 from tiny_checkpoints import build, save
 
 

@@ -10,7 +10,7 @@ import torch
 
 from .batching import (as_text_list, check_texts, encoded_chunks, known_length, model_inputs, token_budget_batches,
                        truncation_length)
-from .hub_interface import require_tokenizer
+from ..compat.fairseq import require_tokenizer
 
 _MISSING = object()
 

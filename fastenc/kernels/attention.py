@@ -221,7 +221,7 @@ def _check(q, k, v, key_padding_mask, cu_seqlens, max_seqlen):
 
 
 def attention(q, k, v, *, key_padding_mask=None, cu_seqlens=None, max_seqlen=None, softmax_scale=None):
-    """Bidirectional (non-causal) attention, padded or variable-length; same contract as `fastenc.reference.attention`.
+    """Bidirectional (non-causal) attention, padded or variable-length; same contract as `fastenc.ops.reference.attention`.
 
     Padded: q, k, v (B, T, nh, hd), strided views welcome (e.g. slices of a fused QKV output); key_padding_mask (B, T)
     with nonzero = attend. Variable-length: q, k, v (N, nh, hd) packed back to back; cu_seqlens (B + 1,) int32;

@@ -4,7 +4,7 @@ merge into a group scored by the mean of their scores, and groups labelled "O" a
 
 from .batching import (as_text_list, check_texts, encoded_chunks, model_inputs, token_budget_batches, truncation_length)
 from .classify import label_names
-from .hub_interface import require_tokenizer
+from ..compat.fairseq import require_tokenizer
 
 IGNORED_LABELS = ("O",)
 

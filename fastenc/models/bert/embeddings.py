@@ -2,7 +2,7 @@
 import torch
 from torch import nn
 
-from .config import EncoderConfig
+from ...config import EncoderConfig
 
 
 class Embeddings(nn.Module):

@@ -8,9 +8,9 @@ import logging
 
 import torch
 
-from .config import EncoderConfig
-from .embeddings import sinusoidal_table
-from .encoder import num_distinct_layers
+from ..config import EncoderConfig
+from ..models.bert.embeddings import sinusoidal_table
+from ..models.bert.encoder import num_distinct_layers
 from .weights import WeightsError
 
 log = logging.getLogger(__name__)

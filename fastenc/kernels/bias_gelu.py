@@ -58,7 +58,7 @@ def _(x, bias, approximate):
 
 
 def bias_gelu(x, bias, approximate: str = "none"):
-    """gelu(x + bias); same contract as `fastenc.reference.bias_gelu`.
+    """gelu(x + bias); same contract as `fastenc.ops.reference.bias_gelu`.
 
     x (..., N) fp16/bf16/fp32 with a contiguous last dimension, bias (N,) in any float dtype; the sum and the GELU are
     float32, the result has x's dtype and shape.

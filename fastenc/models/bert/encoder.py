@@ -2,7 +2,7 @@
 import torch.nn.functional as F
 from torch import nn
 
-from .config import EncoderConfig
+from ...config import EncoderConfig
 from .layer import EncoderLayer
 
 

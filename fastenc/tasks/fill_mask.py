@@ -5,7 +5,7 @@ and `sequence` (the text with the prediction in place, decoded as the pipeline d
 """
 
 from .batching import (as_text_list, check_texts, encoded_chunks, encoder_output, model_inputs, token_budget_batches)
-from .hub_interface import require_tokenizer
+from ..compat.fairseq import require_tokenizer
 
 
 def fill_mask(model, texts, top_k: int = 5, batch_size=None, max_batch_tokens=None):

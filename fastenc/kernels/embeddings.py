@@ -114,7 +114,7 @@ def _check_ids(name, ids, input_ids):
 def embeddings(input_ids, position_ids, token_type_ids, word, position, token_type, ln_weight, ln_bias, eps: float):
     """word[input_ids] + token_type[token_type_ids] + position[position_ids], then LayerNorm, in one pass.
 
-    Same contract as `fastenc.reference.embeddings`: `position` / `token_type` may be None (their ids are then
+    Same contract as `fastenc.ops.reference.embeddings`: `position` / `token_type` may be None (their ids are then
     ignored); ids are int32 or int64, position/token-type ids may broadcast to input_ids' shape (e.g. (1, T)).
     Tables share one float dtype, which the result has; the sum and the statistics are float32. Ids must be in range:
     they are not checked on the device.

@@ -6,8 +6,8 @@ packed batches as (N, H) with cumulative sequence lengths; `attention_args` carr
 import torch.nn.functional as F
 from torch import nn
 
-from .config import EncoderConfig
-from .reference import GELU_APPROXIMATIONS, activation, attention_probs
+from ...config import EncoderConfig
+from ...ops.reference import GELU_APPROXIMATIONS, activation, attention_probs
 
 
 class EncoderLayer(nn.Module):

@@ -10,7 +10,7 @@ import time
 
 import torch
 
-from .outputs import EncoderOutput
+from ..outputs import EncoderOutput
 
 
 def bucket_of(batch: int, seqlen: int, length_step: int, max_length: int) -> tuple:

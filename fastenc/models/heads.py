@@ -3,8 +3,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import EncoderConfig
-from .reference import activation
+from ..config import EncoderConfig
+from ..ops.reference import activation
 
 
 class Pooler(nn.Module):

@@ -82,7 +82,7 @@ def check_device(name: str, t: torch.Tensor, like: torch.Tensor | None = None) -
     elif t.device.type == "cpu":
         raise ValueError(
             f"{name} is on the CPU: fastenc.kernels needs CUDA tensors, or TRITON_INTERPRET=1 set before triton is "
-            "imported to run them on the CPU through the Triton interpreter (use fastenc.reference on the CPU)"
+            "imported to run them on the CPU through the Triton interpreter (use fastenc.ops.reference on the CPU)"
         )
     else:
         raise ValueError(f"{name} is on device {t.device}; fastenc.kernels runs on CUDA (or CPU under the interpreter)")

@@ -4,9 +4,9 @@ import logging
 import torch
 
 from . import checkpoint
-from .config import ConfigError, EncoderConfig
-from .hub import resolve_folder
-from .model import BACKENDS, EncoderModel
+from ..config import ConfigError, EncoderConfig
+from ..hub import resolve_folder
+from ..models.bert.model import BACKENDS, EncoderModel
 from .weights import read_tensors
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ def load(name_or_path, device=None, dtype=None, backend=None, task=None) -> Enco
 def _load_tokenizer(folder):
     """The folder's tokenizer, or None when it ships none (a bare weights folder)."""
     try:
-        from .tokenizer import Tokenizer
+        from ..tokenizer import Tokenizer
     except ImportError:  # the tokenizer module is optional while the extension is being built
         return None
     names = ("tokenizer.json", "vocab.txt", "vocab.json", "sentencepiece.bpe.model", "spiece.model")

@@ -9,16 +9,16 @@ import importlib
 import torch
 from torch import nn
 
-from .api import EncoderAPI
-from .config import EncoderConfig
+from ...api import EncoderAPI
+from ...config import EncoderConfig
 from .embeddings import Embeddings, max_sequence_length
 from .encoder import Encoder
-from .heads import MaskedLMHead, Pooler, SequenceClassifier
-from .inputs import prepare_inputs, to_model_device
-from .outputs import EncoderOutput
-from .padding import Packing
+from ..heads import MaskedLMHead, Pooler, SequenceClassifier
+from ...inputs import prepare_inputs, to_model_device
+from ...outputs import EncoderOutput
+from ...ops.packing import Packing
 
-BACKENDS = {"torch": "fastenc.reference", "triton": "fastenc.kernels"}
+BACKENDS = {"torch": "fastenc.ops.reference", "triton": "fastenc.kernels"}
 _NEEDS_POOLER = {"pretraining", "next_sentence"}
 
 
@@ -66,7 +66,7 @@ class EncoderModel(EncoderAPI, nn.Module):
     def enable_cuda_graphs(self, max_batch: int = 32, max_tokens: int = 8192, length_step: int = 32):
         """Replay CUDA graphs for small batches (at most `max_batch` rows and `max_tokens` padded tokens): one graph
         per (batch, length) bucket, captured on first use; `self.graphs.capture_seconds` says what each cost."""
-        from .cuda_graphs import GraphRunner
+        from ...runtime.cuda_graphs import GraphRunner
 
         self.graphs = GraphRunner(self, max_batch, max_tokens, length_step)
         return self

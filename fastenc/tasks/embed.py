@@ -7,7 +7,7 @@ import torch
 
 from .batching import (Progress, as_text_list, check_texts, encoded_chunks, encoder_output, known_length,
                        model_inputs, token_budget_batches, truncation_length)
-from .hub_interface import require_tokenizer
+from ..compat.fairseq import require_tokenizer
 
 POOLINGS = ("cls", "mean", "max")
 

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from .batching import (as_text_list, check_texts, chunks, encoder_output, pad_rows, truncation_length)
-from .hub_interface import require_tokenizer
+from ..compat.fairseq import require_tokenizer
 
 IGNORE_INDEX = -100  # label of unmasked positions, as transformers' losses skip them
 MASK_REPLACE_PROB = 0.8

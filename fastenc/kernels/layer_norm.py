@@ -80,7 +80,7 @@ def check_norm_params(weight, bias, n: int, like: torch.Tensor, names=("weight",
 
 
 def layer_norm(x, weight, bias, eps: float, residual=None):
-    """LayerNorm over the last dimension of `x + residual`; same contract as `fastenc.reference.layer_norm`.
+    """LayerNorm over the last dimension of `x + residual`; same contract as `fastenc.ops.reference.layer_norm`.
 
     x (..., N) fp16/bf16/fp32 with a contiguous last dimension; residual like x (same shape and dtype); weight and
     bias (N,) in any float dtype. The sum and the statistics are float32; the result has x's dtype and shape.
