@@ -24,8 +24,8 @@ def test_corner_of_padded_outputs_equals_the_unpadded_call(tmp_path):
     big_ids[:3, :7], big_mask[:3, :7] = ids, mask
     big_mask[3:, 0] = 1
     with torch.inference_mode():
-        static = model.padded_forward(big_ids, big_mask, torch.zeros_like(big_ids))
-    got = corner(static, 3, 7, per_token_logits=True)
+        static = model.model.padded_forward(big_ids, big_mask, torch.zeros_like(big_ids))
+    got = corner(static, 3, 7, token_fields=model.token_fields)  # the registry: logits are per token here
     want = model(ids, attention_mask=mask)
     keep = mask.bool()
     assert (got.last_hidden_state[keep] - want.last_hidden_state[keep]).abs().max() <= 1e-5

@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..models.registry import label_names
+
 log = logging.getLogger(__name__)
 
 # A checkpoint fine-tuned on one of these tasks (named by its last "-" part: roberta-large-mnli) exposes its head
@@ -132,8 +134,9 @@ def checkpoint_head_name(model):
     return DEFAULT_HEAD_NAME
 
 
-def registered_heads(model, create: bool = False):
-    """The heads added by register_classification_head (a ModuleDict, so they follow `model.to(...)`)."""
+def registered_heads(engine, create: bool = False):
+    """The heads added by register_classification_head: a ModuleDict of the model, so they follow `.to(...)`."""
+    model = engine.model
     if "classification_heads" not in model._modules:
         if not create:
             return {}
@@ -168,8 +171,7 @@ def head_labels(model, name: str) -> list:
     _check_head(model, name)
     if name in registered_heads(model):
         return [f"LABEL_{i}" for i in range(registered_heads(model)[name].out_proj.out_features)]
-    id2label = model.config.id2label
-    return [id2label.get(i, f"LABEL_{i}") for i in range(model.config.num_labels)]
+    return label_names(model.config)
 
 
 def _check_head(model, name: str) -> None:

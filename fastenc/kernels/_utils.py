@@ -111,6 +111,19 @@ def check_last_dim_contiguous(name: str, t: torch.Tensor) -> None:
         )
 
 
+def validate_forward(input_ids: torch.Tensor, weight: torch.Tensor, head_dim: int) -> None:
+    """What a model checks once per forward before launching the kernels with their per-call checks off: the device
+    (CUDA, or the CPU under the interpreter), a float dtype for the weights, integer ids beside them, head_dim <= 128.
+    Activations are made by the model itself, so their layouts need no check."""
+    check_device("weights", weight)
+    check_dtype("weights", weight, FLOAT_DTYPES)
+    check_device("input_ids", input_ids, like=weight)
+    check_dtype("input_ids", input_ids, INDEX_DTYPES)
+    if head_dim > 128:
+        raise ValueError(f"head_dim {head_dim} is above the 128 the attention kernel supports")
+    row_settings(weight.shape[-1])
+
+
 def row_settings(n: int) -> tuple[int, int]:
     """(BLOCK_N, num_warps) for one program holding a whole row of n elements."""
     block = triton.next_power_of_2(n)

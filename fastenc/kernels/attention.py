@@ -220,7 +220,8 @@ def _check(q, k, v, key_padding_mask, cu_seqlens, max_seqlen):
             raise TypeError(f"key_padding_mask has dtype {key_padding_mask.dtype}; expected bool, int or float")
 
 
-def attention(q, k, v, *, key_padding_mask=None, cu_seqlens=None, max_seqlen=None, softmax_scale=None):
+def attention(q, k, v, *, key_padding_mask=None, cu_seqlens=None, max_seqlen=None, softmax_scale=None,
+              check: bool = True):
     """Bidirectional (non-causal) attention, padded or variable-length; same contract as `fastenc.ops.reference.attention`.
 
     Padded: q, k, v (B, T, nh, hd), strided views welcome (e.g. slices of a fused QKV output); key_padding_mask (B, T)
@@ -228,8 +229,10 @@ def attention(q, k, v, *, key_padding_mask=None, cu_seqlens=None, max_seqlen=Non
     max_seqlen at least the longest sequence (not checked, which would need a host sync; computed from cu_seqlens,
     with a sync, when None). Returns a contiguous tensor of q's shape and dtype; softmax in float32. The first call per
     (sequence-length bucket, head_dim, mode, dtype) autotunes on a GPU: make it before capturing a CUDA graph.
+    `check=False` skips the argument checks, for callers (the model) that validated their inputs once per forward.
     """
-    _check(q, k, v, key_padding_mask, cu_seqlens, max_seqlen)
+    if check:
+        _check(q, k, v, key_padding_mask, cu_seqlens, max_seqlen)
     if softmax_scale is None:
         softmax_scale = 1.0 / math.sqrt(q.shape[-1])
     if cu_seqlens is not None and max_seqlen is None:

@@ -57,12 +57,19 @@ def _(x, bias, approximate):
     return x.new_empty(x.shape)
 
 
-def bias_gelu(x, bias, approximate: str = "none"):
+def bias_gelu(x, bias, approximate: str = "none", *, check: bool = True):
     """gelu(x + bias); same contract as `fastenc.ops.reference.bias_gelu`.
 
     x (..., N) fp16/bf16/fp32 with a contiguous last dimension, bias (N,) in any float dtype; the sum and the GELU are
-    float32, the result has x's dtype and shape.
+    float32, the result has x's dtype and shape. `check=False` skips the argument checks, for callers (the model)
+    that validated their inputs once per forward.
     """
+    if check:
+        _check(x, bias, approximate)
+    return _bias_gelu_op(x, bias, approximate)
+
+
+def _check(x, bias, approximate) -> None:
     if approximate not in APPROXIMATIONS:
         raise ValueError(f"approximate must be one of {APPROXIMATIONS}, got {approximate!r}")
     check_device("x", x)
@@ -74,4 +81,3 @@ def bias_gelu(x, bias, approximate: str = "none"):
     check_dtype("bias", bias, FLOAT_DTYPES)
     check_shape("bias", bias, (x.shape[-1],))
     check_last_dim_contiguous("bias", bias)
-    return _bias_gelu_op(x, bias, approximate)

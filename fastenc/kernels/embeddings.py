@@ -111,14 +111,27 @@ def _check_ids(name, ids, input_ids):
         ) from None
 
 
-def embeddings(input_ids, position_ids, token_type_ids, word, position, token_type, ln_weight, ln_bias, eps: float):
+def embeddings(input_ids, position_ids, token_type_ids, word, position, token_type, ln_weight, ln_bias, eps: float, *,
+               check: bool = True):
     """word[input_ids] + token_type[token_type_ids] + position[position_ids], then LayerNorm, in one pass.
 
     Same contract as `fastenc.ops.reference.embeddings`: `position` / `token_type` may be None (their ids are then
     ignored); ids are int32 or int64, position/token-type ids may broadcast to input_ids' shape (e.g. (1, T)).
     Tables share one float dtype, which the result has; the sum and the statistics are float32. Ids must be in range:
-    they are not checked on the device.
+    they are not checked on the device. `check=False` skips the argument checks, for callers (the model) that
+    validated their inputs once per forward.
     """
+    if check:
+        _check(input_ids, position_ids, token_type_ids, word, position, token_type, ln_weight, ln_bias)
+    return _embeddings_op(
+        input_ids,
+        position_ids if position is not None else None,
+        token_type_ids if token_type is not None else None,
+        word, position, token_type, ln_weight, ln_bias, float(eps),
+    )
+
+
+def _check(input_ids, position_ids, token_type_ids, word, position, token_type, ln_weight, ln_bias) -> None:
     check_device("word", word)
     check_dtype("word", word, FLOAT_DTYPES)
     if word.dim() != 2:
@@ -134,9 +147,3 @@ def embeddings(input_ids, position_ids, token_type_ids, word, position, token_ty
         _check_table("token_type", token_type, word)
         _check_ids("token_type_ids", token_type_ids, input_ids)
     check_norm_params(ln_weight, ln_bias, word.shape[1], like=word, names=("ln_weight", "ln_bias"))
-    return _embeddings_op(
-        input_ids,
-        position_ids if position is not None else None,
-        token_type_ids if token_type is not None else None,
-        word, position, token_type, ln_weight, ln_bias, float(eps),
-    )

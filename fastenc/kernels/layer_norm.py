@@ -79,12 +79,19 @@ def check_norm_params(weight, bias, n: int, like: torch.Tensor, names=("weight",
             raise ValueError(f"{name} must be contiguous, got stride {t.stride(0)}")
 
 
-def layer_norm(x, weight, bias, eps: float, residual=None):
+def layer_norm(x, weight, bias, eps: float, residual=None, *, check: bool = True):
     """LayerNorm over the last dimension of `x + residual`; same contract as `fastenc.ops.reference.layer_norm`.
 
     x (..., N) fp16/bf16/fp32 with a contiguous last dimension; residual like x (same shape and dtype); weight and
     bias (N,) in any float dtype. The sum and the statistics are float32; the result has x's dtype and shape.
+    `check=False` skips the argument checks, for callers (the model) that validated their inputs once per forward.
     """
+    if check:
+        _check(x, weight, bias, residual)
+    return _layer_norm_op(x, weight, bias, float(eps), residual)
+
+
+def _check(x, weight, bias, residual) -> None:
     check_device("x", x)
     check_dtype("x", x, FLOAT_DTYPES)
     if x.dim() == 0 or x.shape[-1] == 0:
@@ -98,4 +105,3 @@ def layer_norm(x, weight, bias, eps: float, residual=None):
             raise TypeError(f"residual has dtype {residual.dtype}; expected x's dtype {x.dtype}")
         check_shape("residual", residual, tuple(x.shape))
         check_last_dim_contiguous("residual", residual)
-    return _layer_norm_op(x, weight, bias, float(eps), residual)

@@ -11,6 +11,7 @@ import torch
 from ..config import EncoderConfig
 from ..models.bert.embeddings import sinusoidal_table
 from ..models.bert.encoder import num_distinct_layers
+from ..models.registry import BY_NAME, HEADS
 from .weights import WeightsError
 
 log = logging.getLogger(__name__)
@@ -61,46 +62,8 @@ _LAYER_PARTS = {
 }
 _LAYER_PARTS["roberta"] = _LAYER_PARTS["bert"]
 
-_HEADS = {
-    "bert": {
-        "pooler.dense": "pooler.dense",
-        "mlm.transform": "cls.predictions.transform.dense",
-        "mlm.norm": "cls.predictions.transform.LayerNorm",
-        "mlm.decoder": "cls.predictions.decoder.weight",
-        "mlm.bias": "cls.predictions.decoder.bias|cls.predictions.bias",
-        "sentence_pair": "cls.seq_relationship",
-        "classifier.out": "classifier",
-    },
-    "roberta": {
-        "pooler.dense": "pooler.dense",
-        "mlm.transform": "lm_head.dense",
-        "mlm.norm": "lm_head.layer_norm",
-        "mlm.decoder": "lm_head.decoder.weight",
-        "mlm.bias": "lm_head.decoder.bias|lm_head.bias",
-        "classifier.dense": "classifier.dense",
-        "classifier.out": "classifier.out_proj",
-    },
-    "distilbert": {
-        "mlm.transform": "vocab_transform",
-        "mlm.norm": "vocab_layer_norm",
-        "mlm.decoder": "vocab_projector.weight",
-        "mlm.bias": "vocab_projector.bias",
-        "classifier.dense": "pre_classifier",
-        "classifier.out": "classifier",
-    },
-    "albert": {
-        "encoder.project_in": "encoder.embedding_hidden_mapping_in",
-        "pooler.dense": "pooler",
-        "mlm.transform": "predictions.dense",
-        "mlm.norm": "predictions.LayerNorm",
-        "mlm.decoder": "predictions.decoder.weight",
-        "mlm.bias": "predictions.decoder.bias|predictions.bias",
-        "sentence_pair": "sop_classifier.classifier",
-        "classifier.out": "classifier",
-    },
-}
-for _heads in _HEADS.values():
-    _heads.update({"token_classifier": "classifier", "qa": "qa_outputs"})
+# Tensors outside the layers that only some families have (the heads' names live in fastenc.models.registry).
+_EXTRAS = {"albert": {"encoder.project_in": "encoder.embedding_hidden_mapping_in"}}
 
 
 def normalise_names(tensors: dict, config: EncoderConfig) -> dict:
@@ -122,7 +85,7 @@ def normalise_names(tensors: dict, config: EncoderConfig) -> dict:
 
 def has_pooler(tensors: dict, config: EncoderConfig) -> bool:
     """Whether the (normalised) checkpoint carries pooler weights; the pooler is optional unless a head needs it."""
-    source = _HEADS[config.family].get("pooler.dense")
+    source = BY_NAME["pooler"].checkpoint.get(config.family, {}).get("dense")
     return source is not None and f"{source}.weight" in tensors
 
 
@@ -142,12 +105,17 @@ def source_names(config: EncoderConfig) -> dict:
                     table[f"encoder.layers.{index}.{ours}.{p}"] = [f"{t.format(i=fill)}.{p}" for t in theirs]
                 else:
                     table[f"encoder.layers.{index}.{ours}.{p}"] = f"{theirs.format(i=fill)}.{p}"
-    for ours, theirs in _HEADS[config.family].items():
-        if ours in ("mlm.decoder", "mlm.bias"):
-            table[ours] = theirs
-        else:
-            table[f"{ours}.weight"] = f"{theirs}.weight"
-            table[f"{ours}.bias"] = f"{theirs}.bias"
+    modules = dict(_EXTRAS.get(config.family, {}))
+    for spec in HEADS:
+        for part, theirs in spec.checkpoint.get(config.family, {}).items():
+            ours = f"{spec.name}.{part}" if part else spec.name
+            if all(name.endswith((".weight", ".bias")) for name in theirs.split("|")):
+                table[ours] = theirs  # one tensor (a raw Parameter of the head)
+            else:
+                modules[ours] = theirs
+    for ours, theirs in modules.items():
+        table[f"{ours}.weight"] = f"{theirs}.weight"
+        table[f"{ours}.bias"] = f"{theirs}.bias"
     return table
 
 

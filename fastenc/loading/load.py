@@ -1,4 +1,4 @@
-"""`fastenc.load`: a folder or Hub id -> a ready EncoderModel on the chosen device, dtype and backend."""
+"""`fastenc.load`: a folder or Hub id -> an Engine (model + tokenizer) on the chosen device, dtype and backend."""
 import logging
 
 import torch
@@ -6,7 +6,9 @@ import torch
 from . import checkpoint
 from ..config import ConfigError, EncoderConfig
 from ..hub import resolve_folder
-from ..models.bert.model import BACKENDS, EncoderModel
+from ..engine import Engine
+from ..models.bert.model import EncoderModel
+from ..ops.interface import ops_for
 from .weights import read_tensors
 
 log = logging.getLogger(__name__)
@@ -27,7 +29,7 @@ def _pick_dtype(dtype, device: torch.device) -> torch.dtype:
     return dtype
 
 
-def load(name_or_path, device=None, dtype=None, backend=None, task=None) -> EncoderModel:
+def load(name_or_path, device=None, dtype=None, backend=None, task=None) -> Engine:
     """Load a BERT-family checkpoint.
 
     device: default CUDA when available, else CPU. dtype: default bf16 on CUDA, fp32 on CPU.
@@ -42,8 +44,7 @@ def load(name_or_path, device=None, dtype=None, backend=None, task=None) -> Enco
     dtype = _pick_dtype(dtype, device)
     if backend is None:
         backend = "triton" if device.type == "cuda" else "torch"
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {sorted(BACKENDS)}, got {backend!r}")
+    ops_for(backend)  # an unknown backend fails here, before any weight is read
 
     tensors = checkpoint.normalise_names(read_tensors(folder), config)
     # Built on the meta device: parameters take no memory until the checkpoint's tensors are assigned to them.
@@ -56,10 +57,8 @@ def load(name_or_path, device=None, dtype=None, backend=None, task=None) -> Enco
         model.mlm.decoder = model.embeddings.word.weight  # one Parameter, as transformers ties them
     model.requires_grad_(False)  # an inference engine: no autograd graph behind any output
     model.eval().set_backend(backend)
-    model.name_or_path = str(name_or_path)
-    model.tokenizer = _load_tokenizer(folder)
     log.debug("loaded %s (%s, %s) from %s on %s as %s", config.model_type, config.task, backend, folder, device, dtype)
-    return model
+    return Engine(model, _load_tokenizer(folder), str(name_or_path))
 
 
 def _load_tokenizer(folder):

@@ -1,4 +1,8 @@
-"""Task heads on top of the encoder: pooler, masked-LM, next-sentence, classification, tagging, extractive QA."""
+"""Task heads on top of the encoder: pooler, masked-LM, next-sentence, classification, tagging, extractive QA.
+
+Two signatures, as `fastenc.models.registry` records for each head: per-token heads take (tokens (N, H) or
+(B, T, H), ops); per-sequence heads take (first (B, H): each sequence's first token, pooled (B, H) or None).
+"""
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -14,7 +18,7 @@ class Pooler(nn.Module):
         super().__init__()
         self.dense = nn.Linear(config.hidden_size, config.hidden_size)
 
-    def forward(self, first_token):  # (B, H) -> (B, H)
+    def forward(self, first_token, pooled=None):  # (B, H) -> (B, H)
         return torch.tanh(self.dense(first_token))
 
 
@@ -32,9 +36,9 @@ class MaskedLMHead(nn.Module):
         self.decoder = nn.Parameter(torch.empty(config.vocab_size, width))
         self.bias = nn.Parameter(torch.empty(config.vocab_size))
 
-    def forward(self, hidden, layer_norm):  # (..., H) -> (..., vocab)
+    def forward(self, hidden, ops):  # (..., H) -> (..., vocab)
         x = self.act(self.transform(hidden))
-        x = layer_norm(x, self.norm.weight, self.norm.bias, self.norm.eps)
+        x = ops.layer_norm(x, self.norm.weight, self.norm.bias, self.norm.eps)
         return F.linear(x, self.decoder, self.bias)
 
 
@@ -56,3 +60,34 @@ class SequenceClassifier(nn.Module):
         if self.from_pooler:
             return self.out(pooled)
         return self.out(self.dense_act(self.dense(first_token)))
+
+
+class SentencePairHead(nn.Linear):
+    """BERT's next-sentence prediction / ALBERT's sentence-order prediction: two logits from the pooler output."""
+
+    def __init__(self, config: EncoderConfig):
+        super().__init__(config.hidden_size, 2)
+
+    def forward(self, first_token, pooled):  # (B, H), (B, H) -> (B, 2)
+        return super().forward(pooled)
+
+
+class TokenClassifierHead(nn.Linear):
+    """One logit per label for every token (NER tagging)."""
+
+    def __init__(self, config: EncoderConfig):
+        super().__init__(config.hidden_size, config.num_labels)
+
+    def forward(self, tokens, ops):  # (..., H) -> (..., num_labels)
+        return super().forward(tokens)
+
+
+class QuestionAnsweringHead(nn.Linear):
+    """Extractive QA: a start and an end logit for every token."""
+
+    def __init__(self, config: EncoderConfig):
+        super().__init__(config.hidden_size, 2)
+
+    def forward(self, tokens, ops):  # (..., H) -> ((...), (...)) start and end logits
+        start, end = super().forward(tokens).unbind(-1)
+        return start.contiguous(), end.contiguous()

@@ -26,7 +26,7 @@ class _Graph:
     def __init__(self, model, rows: int, positions: int, run_head: bool, pool):
         device, config = model.device, model.config
         self.pad_id = config.pad_token_id
-        self.per_token_logits = config.task in ("masked_lm", "pretraining", "token_classification")
+        self.token_fields = model.token_fields  # outputs shaped like the tokens, from the head registry
         self.input_ids = torch.full((rows, positions), config.pad_token_id, dtype=torch.long, device=device)
         self.attention_mask = torch.zeros(rows, positions, dtype=torch.long, device=device)
         self.token_type_ids = torch.zeros_like(self.input_ids) if config.type_vocab_size else None
@@ -53,22 +53,18 @@ class _Graph:
             if token_type_ids is not None:
                 self.token_type_ids[:B, :T].copy_(token_type_ids, non_blocking=True)
         self.graph.replay()
-        return corner(self.output, B, T, self.per_token_logits)
+        return corner(self.output, B, T, self.token_fields)
 
 
-def corner(out: EncoderOutput, B: int, T: int, per_token_logits: bool) -> EncoderOutput:
-    """The outputs of the first B rows (and T positions, for per-token outputs), copied out of static memory."""
-    def rows(t):
-        return None if t is None else t[:B].clone()
-
-    def tokens(t):
-        return None if t is None else t[:B, :T].clone()
-
-    return EncoderOutput(
-        last_hidden_state=tokens(out.last_hidden_state), pooler_output=rows(out.pooler_output),
-        logits=(tokens if per_token_logits else rows)(out.logits), seq_relationship_logits=rows(out.seq_relationship_logits),
-        start_logits=tokens(out.start_logits), end_logits=tokens(out.end_logits),
-    )
+def corner(out: EncoderOutput, B: int, T: int, token_fields) -> EncoderOutput:
+    """The outputs of the first B rows (and T positions, for the hidden state and the per-token outputs named in
+    `token_fields`), copied out of static memory."""
+    result = EncoderOutput(last_hidden_state=out.last_hidden_state[:B, :T].clone())
+    for name in ("pooler_output", "logits", "seq_relationship_logits", "start_logits", "end_logits"):
+        value = getattr(out, name)
+        if value is not None:
+            setattr(result, name, value[:B, :T].clone() if name in token_fields else value[:B].clone())
+    return result
 
 
 class GraphRunner:

@@ -11,6 +11,7 @@ import torch
 from .batching import (as_text_list, check_texts, encoded_chunks, known_length, model_inputs, token_budget_batches,
                        truncation_length)
 from ..compat.fairseq import require_tokenizer
+from ..models.registry import label_names
 
 _MISSING = object()
 
@@ -23,10 +24,6 @@ def score_function(config):
     if problem_type == "multi_label_classification" or config.num_labels == 1:
         return torch.sigmoid
     return lambda logits: logits.softmax(dim=-1)
-
-
-def label_names(config) -> list:
-    return [config.id2label.get(i, f"LABEL_{i}") for i in range(config.num_labels)]
 
 
 def classify(model, texts, text_pairs=None, batch_size=None, max_batch_tokens=None):

@@ -41,7 +41,7 @@ def _fill_rows(model, tokenizer, rows, first_index, top_k, batch_size, max_batch
         inputs = model_inputs(model, [rows[i] for i in batch])
         hidden = encoder_output(model, inputs).last_hidden_state  # (B, T, H)
         at_mask = inputs["input_ids"] == tokenizer.mask_token_id  # (B, T)
-        logits = model.mlm(hidden[at_mask.to(hidden.device)], model.ops.layer_norm)  # (M, V): masks only
+        logits = model.mlm(hidden[at_mask.to(hidden.device)], model.ops)  # (M, V): masks only
         probs = logits.float().softmax(dim=-1)
         scores, tokens = probs.topk(min(top_k, probs.shape[-1]), dim=-1)  # (M, k) each
         scores, tokens = scores.cpu().tolist(), tokens.cpu().tolist()

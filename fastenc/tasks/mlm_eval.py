@@ -74,7 +74,7 @@ def mlm_loss(model, texts, mlm_probability: float = 0.15, seed: int = 0, batch_s
         hidden = encoder_output(model, {"input_ids": batch["input_ids"],
                                         "attention_mask": batch["attention_mask"]}).last_hidden_state  # (B, T, H)
         predicted = batch["labels"] != IGNORE_INDEX  # (B, T)
-        logits = model.mlm(hidden[predicted.to(hidden.device)], model.ops.layer_norm)  # (M, V): masked only
+        logits = model.mlm(hidden[predicted.to(hidden.device)], model.ops)  # (M, V): masked only
         targets = batch["labels"][predicted].to(logits.device)
         total += F.cross_entropy(logits.float(), targets, reduction="sum").item()
         count += int(predicted.sum())

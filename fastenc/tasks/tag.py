@@ -3,8 +3,8 @@
 merge into a group scored by the mean of their scores, and groups labelled "O" are dropped."""
 
 from .batching import (as_text_list, check_texts, encoded_chunks, model_inputs, token_budget_batches, truncation_length)
-from .classify import label_names
 from ..compat.fairseq import require_tokenizer
+from ..models.registry import label_names
 
 IGNORED_LABELS = ("O",)
 

@@ -1,8 +1,10 @@
 """Token ids -> the first hidden states: word + position + token-type embeddings, then LayerNorm."""
+import numpy as np
 import torch
 from torch import nn
 
 from ...config import EncoderConfig
+from ...ops.packing import row_positions
 
 
 class Embeddings(nn.Module):
@@ -17,7 +19,7 @@ class Embeddings(nn.Module):
         self.norm = nn.LayerNorm(E, eps=config.layer_norm_eps)
 
     def position_ids(self, input_ids: torch.Tensor) -> torch.Tensor:
-        """(B, T) positions as the family numbers them."""
+        """(B, T) positions of a padded batch as the family numbers them."""
         B, T = input_ids.shape
         if self.config.family == "roberta":
             # Padding tokens get the padding index; real tokens count up from pad + 1, skipping padding.
@@ -26,12 +28,20 @@ class Embeddings(nn.Module):
             return (torch.cumsum(real, dim=1).type_as(real) * real).long() + pad
         return torch.arange(T, device=input_ids.device).expand(B, T)
 
-    def forward(self, input_ids, token_type_ids, ops, packing=None):
-        """(B, T) ids -> (B, T, E), or (N, E) for the real tokens only when `packing` is given."""
-        position_ids = self.position_ids(input_ids)  # from the padded layout: RoBERTa counts along each row
-        if packing is not None:
-            input_ids, position_ids = packing.pack(input_ids), packing.pack(position_ids)  # (N,) each
-            token_type_ids = packing.pack(token_type_ids) if token_type_ids is not None else None
+    def packed_position_ids(self, input_ids: np.ndarray, cu_seqlens: np.ndarray) -> np.ndarray:
+        """(N,) positions of packed sequences (host arrays), numbered as `position_ids` numbers a padded batch."""
+        positions = row_positions(cu_seqlens)  # (N,) 0, 1, ... within each sequence
+        if self.config.family != "roberta":
+            return positions
+        # RoBERTa counts only tokens that are not the pad id (a text may spell it) and gives those the pad index.
+        pad = self.config.pad_token_id
+        real = (np.asarray(input_ids) != pad).astype(np.int64)  # (N,)
+        counted = np.cumsum(real)  # (N,) running count over the whole batch
+        before = np.concatenate(([0], counted))[cu_seqlens[:-1]]  # (B,) count before each sequence starts
+        return (counted - np.repeat(before, np.diff(cu_seqlens))) * real + pad
+
+    def forward(self, input_ids, position_ids, token_type_ids, ops):
+        """Ids of any shape ((B, T) padded or (N,) packed) -> (..., E)."""
         return ops.embeddings(
             input_ids,
             position_ids,
@@ -59,4 +69,3 @@ def sinusoidal_table(num_positions: int, dim: int) -> torch.Tensor:
 def max_sequence_length(config: EncoderConfig) -> int:
     """Longest input the position table covers (RoBERTa loses pad_token_id + 1 rows to its offset)."""
     return config.max_position_embeddings - config.position_offset
-
