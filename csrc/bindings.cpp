@@ -1,6 +1,6 @@
 // pybind11 bindings for fastenc._C: the only file of csrc/ that knows about Python. It converts the configuration
-// once, reads the strings (UTF-8 views into the Python objects, no copies for ASCII), releases the GIL for the
-// work, and returns NumPy arrays whose buffers are owned by capsules.
+// once, reads the strings (UTF-8 views into the Python objects, no copies for ASCII), releases the GIL for all the
+// work (encoding, padding or packing), and returns NumPy arrays whose buffers are owned by capsules.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -102,23 +102,34 @@ std::vector<std::string_view> utf8_views(const py::list& items, const char* name
     return views;
 }
 
-// Hands a vector to NumPy without copying: the capsule owns it and frees it with the array.
-py::array_t<int64_t> to_numpy(std::vector<int64_t>&& values, std::vector<py::ssize_t> shape) {
-    auto* owned = new std::vector<int64_t>(std::move(values));
-    py::capsule owner(owned, [](void* p) { delete static_cast<std::vector<int64_t>*>(p); });
-    return py::array_t<int64_t>(shape, owned->data(), owner);
+// Hands a buffer to NumPy without copying: the capsule owns it and frees it with the array.
+template <typename T>
+py::array_t<T> to_numpy(Buffer<T>&& buffer, std::vector<py::ssize_t> shape) {
+    T* data = buffer.data.release();
+    py::capsule owner(data, [](void* p) { delete[] static_cast<T*>(p); });
+    return py::array_t<T>(shape, data, owner);
+}
+
+// Encodes under the options with the GIL released, after reading the strings.
+BatchResult run_batch(const Tokenizer& self, const py::list& texts, const py::object& pairs, const char* text_name,
+                      const char* pair_name, const BatchOptions& options) {
+    std::vector<std::string_view> first = utf8_views(texts, text_name);
+    std::vector<std::string_view> second;
+    if (!pairs.is_none()) {
+        second = utf8_views(pairs.cast<py::list>(), pair_name);
+        if (second.size() != first.size())
+            throw py::value_error(std::string(text_name) + " and " + pair_name + " must have the same length");
+    }
+    BatchResult result;
+    py::gil_scoped_release release;
+    encode_batch(self, first, second, options, result);
+    return result;
 }
 
 py::dict encode_batch_py(const Tokenizer& self, const py::list& texts, const py::object& pairs,
                          bool add_special_tokens, int truncation, size_t max_length, int padding, size_t pad_length,
                          size_t pad_to_multiple, int32_t pad_id, int32_t pad_type_id, bool pad_left,
                          bool return_offsets, bool return_special_tokens_mask, size_t max_threads) {
-    std::vector<std::string_view> first = utf8_views(texts, "text");
-    std::vector<std::string_view> second;
-    if (!pairs.is_none()) {
-        second = utf8_views(pairs.cast<py::list>(), "text_pair");
-        if (second.size() != first.size()) throw py::value_error("text and text_pair must have the same length");
-    }
     BatchOptions options;
     options.encode.add_special_tokens = add_special_tokens;
     options.encode.truncation = static_cast<Truncation>(truncation);
@@ -132,13 +143,9 @@ py::dict encode_batch_py(const Tokenizer& self, const py::list& texts, const py:
     options.want_offsets = return_offsets;
     options.want_special_mask = return_special_tokens_mask;
     options.max_threads = max_threads;
-    BatchResult result;
-    {
-        py::gil_scoped_release release;
-        encode_batch(self, first, second, options, result);
-    }
-    const auto total = static_cast<py::ssize_t>(result.ids.size());
-    const auto rows = static_cast<py::ssize_t>(result.row_start.size());
+    BatchResult result = run_batch(self, texts, pairs, "text", "text_pair", options);
+    const auto total = static_cast<py::ssize_t>(result.ids.size);
+    const auto rows = static_cast<py::ssize_t>(result.row_start.size);
     py::dict out;
     out["input_ids"] = to_numpy(std::move(result.ids), {total});
     out["token_type_ids"] = to_numpy(std::move(result.type_ids), {total});
@@ -146,6 +153,29 @@ py::dict encode_batch_py(const Tokenizer& self, const py::list& texts, const py:
     if (return_offsets) out["offset_mapping"] = to_numpy(std::move(result.offsets), {total, 2});
     if (return_special_tokens_mask) out["special_tokens_mask"] = to_numpy(std::move(result.special_mask), {total});
     out["row_start"] = to_numpy(std::move(result.row_start), {rows});
+    return out;
+}
+
+py::dict encode_packed_py(const Tokenizer& self, const py::list& texts, const py::object& pairs, int truncation,
+                          size_t max_length, bool return_offsets, bool return_special_tokens_mask,
+                          size_t max_threads) {
+    BatchOptions options;
+    options.encode.truncation = static_cast<Truncation>(truncation);
+    options.encode.max_length = max_length;
+    options.want_attention_mask = false;
+    options.want_offsets = return_offsets;
+    options.want_special_mask8 = return_special_tokens_mask;
+    options.max_threads = max_threads;
+    BatchResult result = run_batch(self, texts, pairs, "texts", "text_pairs", options);
+    const auto total = static_cast<py::ssize_t>(result.ids.size);
+    const auto rows = static_cast<py::ssize_t>(result.row_start.size);
+    py::dict out;
+    out["input_ids"] = to_numpy(std::move(result.ids), {total});
+    out["token_type_ids"] = to_numpy(std::move(result.type_ids), {total});
+    out["cu_seqlens"] = to_numpy(std::move(result.row_start), {rows});
+    if (return_offsets) out["offset_mapping"] = to_numpy(std::move(result.offsets), {total, 2});
+    if (return_special_tokens_mask)
+        out["special_tokens_mask"] = to_numpy(std::move(result.special_mask8), {total});
     return out;
 }
 
@@ -167,5 +197,10 @@ PYBIND11_MODULE(_C, m) {
              py::arg("truncation"), py::arg("max_length"), py::arg("padding"), py::arg("pad_length"),
              py::arg("pad_to_multiple_of"), py::arg("pad_id"), py::arg("pad_type_id"), py::arg("pad_left"),
              py::arg("return_offsets"), py::arg("return_special_tokens_mask"), py::arg("max_threads"),
-             "Encodes a batch; returns flat int64 arrays and `row_start` (row r is [row_start[r], row_start[r+1])).");
+             "Encodes a batch; returns flat int64 arrays and `row_start` (row r is [row_start[r], row_start[r+1])).")
+        .def("encode_packed", &encode_packed_py, py::arg("texts"), py::arg("pairs"), py::arg("truncation"),
+             py::arg("max_length"), py::arg("return_offsets"), py::arg("return_special_tokens_mask"),
+             py::arg("max_threads"),
+             "Encodes a batch with special tokens, unpadded: flat arrays and `cu_seqlens` (row r is "
+             "[cu_seqlens[r], cu_seqlens[r+1])); the special-tokens mask is int8.");
 }

@@ -19,7 +19,7 @@ ThreadPool& ThreadPool::instance() {
 }
 
 ThreadPool::ThreadPool(size_t threads) {
-    for (size_t i = 1; i < threads; ++i) workers_.emplace_back([this, i] { work_loop(i); });
+    for (size_t i = 1; i < threads; ++i) workers_.emplace_back([this] { work_loop(); });
 }
 
 ThreadPool::~ThreadPool() {
@@ -31,26 +31,34 @@ ThreadPool::~ThreadPool() {
     for (auto& t : workers_) t.join();
 }
 
-void ThreadPool::work_loop(size_t index) {
-    size_t seen = 0;
+ThreadPool::Job* ThreadPool::find_job() {
+    for (Job* job : jobs_)
+        if (job->has_work()) return job;
+    return nullptr;
+}
+
+void ThreadPool::work_on(Job& job) {
+    try {
+        for (size_t i = job.next.fetch_add(1); i < job.n; i = job.next.fetch_add(1)) (*job.task)(i);
+    } catch (...) {
+        job.next.store(job.n);  // skip what is left
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (!job.error) job.error = std::current_exception();
+    }
+}
+
+void ThreadPool::work_loop() {
+    std::unique_lock<std::mutex> lock(mutex_);
     while (true) {
-        const std::function<void(size_t)>* task;
-        size_t n;
-        {
-            std::unique_lock<std::mutex> lock(mutex_);
-            wake_.wait(lock, [&] { return stop_ || (generation_ != seen && index < active_limit_); });
-            if (stop_) return;
-            seen = generation_;
-            task = task_;
-            n = n_;
-            ++busy_;
-        }
-        for (size_t i = next_.fetch_add(1); i < n; i = next_.fetch_add(1)) (*task)(i);
-        {
-            std::lock_guard<std::mutex> lock(mutex_);
-            --busy_;
-        }
-        done_.notify_all();
+        Job* job = nullptr;
+        wake_.wait(lock, [&] { return stop_ || (job = find_job()) != nullptr; });
+        if (stop_) return;
+        ++job->inside;
+        lock.unlock();
+        work_on(*job);
+        lock.lock();
+        // The caller may only leave (destroying the job) once no worker is inside.
+        if (--job->inside == 0) done_.notify_all();
     }
 }
 
@@ -60,21 +68,27 @@ void ThreadPool::run(size_t n, const std::function<void(size_t)>& task, size_t m
         for (size_t i = 0; i < n; ++i) task(i);
         return;
     }
-    std::lock_guard<std::mutex> run_lock(run_mutex_);
+    Job job;
+    job.task = &task;
+    job.n = n;
+    job.limit = threads;
+    job.inside = 1;  // this thread
+    std::list<Job*>::iterator position;
     {
         std::lock_guard<std::mutex> lock(mutex_);
-        task_ = &task;
-        n_ = n;
-        next_.store(0);
-        active_limit_ = threads;
-        ++generation_;
+        position = jobs_.insert(jobs_.end(), &job);
     }
     wake_.notify_all();
-    for (size_t i = next_.fetch_add(1); i < n; i = next_.fetch_add(1)) task(i);
-    // Workers that woke late find no work left; wait for those still inside a task.
-    std::unique_lock<std::mutex> lock(mutex_);
-    done_.wait(lock, [&] { return busy_ == 0; });
-    active_limit_ = 0;
+    work_on(job);
+    std::exception_ptr error;
+    {
+        std::unique_lock<std::mutex> lock(mutex_);
+        --job.inside;
+        done_.wait(lock, [&] { return job.inside == 0; });
+        jobs_.erase(position);
+        error = job.error;
+    }
+    if (error) std::rethrow_exception(error);
 }
 
 }  // namespace fastenc

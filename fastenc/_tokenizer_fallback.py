@@ -16,17 +16,43 @@ class LibraryBackend:
         self.library.no_padding()
         self._lock = threading.Lock()  # truncation is per-call state on the library object
 
-    def encode_batch(self, texts, pairs, add_special_tokens, truncation, max_length, padding, pad_length,
-                     pad_to_multiple_of, pad_id, pad_type_id, pad_left, return_offsets, return_special_tokens_mask,
-                     max_threads):
-        inputs = list(texts) if pairs is None else list(zip(texts, pairs))
+    def _encode(self, inputs, truncation, max_length, add_special_tokens=True):
         with self._lock:
             if truncation:
                 self.library.enable_truncation(max_length, strategy=_STRATEGIES[truncation])
             try:
-                encodings = self.library.encode_batch(inputs, add_special_tokens=add_special_tokens)
+                return self.library.encode_batch(inputs, add_special_tokens=add_special_tokens)
             finally:
                 self.library.no_truncation()
+
+    def encode_packed(self, texts, pairs, truncation, max_length, return_offsets, return_special_tokens_mask,
+                      max_threads):
+        """The core's packed layout, built by concatenating each encoding's lists in NumPy."""
+        _check_items(texts, "texts")
+        if pairs is not None:
+            _check_items(pairs, "text_pairs")
+        inputs = list(texts) if pairs is None else list(zip(texts, pairs))
+        encodings = self._encode(inputs, truncation, max_length)
+        cu_seqlens = np.zeros(len(encodings) + 1, dtype=np.int64)
+        np.cumsum([len(e.ids) for e in encodings], out=cu_seqlens[1:])
+
+        def flat(field, dtype, shape=()):
+            if not encodings or cu_seqlens[-1] == 0:
+                return np.zeros((0,) + shape, dtype)
+            return np.concatenate([np.asarray(getattr(e, field), dtype).reshape((-1,) + shape) for e in encodings])
+
+        out = dict(input_ids=flat("ids", np.int64), token_type_ids=flat("type_ids", np.int64), cu_seqlens=cu_seqlens)
+        if return_offsets:
+            out["offset_mapping"] = flat("offsets", np.int64, (2,))
+        if return_special_tokens_mask:
+            out["special_tokens_mask"] = flat("special_tokens_mask", np.int8)
+        return out
+
+    def encode_batch(self, texts, pairs, add_special_tokens, truncation, max_length, padding, pad_length,
+                     pad_to_multiple_of, pad_id, pad_type_id, pad_left, return_offsets, return_special_tokens_mask,
+                     max_threads):
+        inputs = list(texts) if pairs is None else list(zip(texts, pairs))
+        encodings = self._encode(inputs, truncation, max_length, add_special_tokens)
         lengths = [len(e.ids) for e in encodings]
         longest = max(lengths, default=0)
 
@@ -56,3 +82,10 @@ class LibraryBackend:
                 out["special_tokens_mask"][base:base + n] = e.special_tokens_mask
         out["row_start"] = row_start
         return out
+
+
+def _check_items(items, name):
+    """The core's message for a non-str item (the library's own names no argument)."""
+    for i, item in enumerate(items):
+        if not isinstance(item, str):
+            raise TypeError(f"{name}[{i}] must be str, not {type(item).__name__}")

@@ -143,24 +143,7 @@ class Tokenizer:
                  max_length=None, pad_to_multiple_of=None, return_tensors=None, return_token_type_ids=None,
                  return_attention_mask=None, return_offsets_mapping: bool = False,
                  return_special_tokens_mask: bool = False) -> BatchEncoding:
-        batched = isinstance(text, (list, tuple))
-        if batched:
-            texts = list(text)
-            pairs = None
-            if text_pair is not None:
-                if not isinstance(text_pair, (list, tuple)):
-                    raise TypeError(f"text_pair must be a list of str when text is a list, not "
-                                    f"{type(text_pair).__name__}")
-                pairs = list(text_pair)
-                if len(pairs) != len(texts):
-                    raise ValueError(f"text has {len(texts)} items but text_pair has {len(pairs)}")
-        else:
-            _check_str(text, "text", batch_ok=True)
-            texts = [text]
-            pairs = None
-            if text_pair is not None:
-                _check_str(text_pair, "text_pair")
-                pairs = [text_pair]
+        batched, texts, pairs = _as_batch(text, text_pair)
         if return_tensors not in (None, "np", "pt"):
             raise ValueError(f"return_tensors must be None, 'np' or 'pt', not {return_tensors!r}")
 
@@ -204,6 +187,24 @@ class Tokenizer:
         return BatchEncoding({name: _shape_output(result[name], result["row_start"], name, batched, return_tensors)
                               for name in names})
 
+    def encode_packed(self, texts, text_pairs=None, *, max_length=None, return_offsets: bool = False,
+                      return_special_tokens_mask: bool = False) -> dict:
+        """Encodes a batch into flat NumPy arrays, the rows laid end to end without padding.
+
+        Returns "input_ids" and "token_type_ids" (N,) int64 and "cu_seqlens" (B+1,) int64 (row i is tokens
+        cu_seqlens[i]:cu_seqlens[i+1]); with the flags, "offset_mapping" (N, 2) int64 and "special_tokens_mask"
+        (N,) int8. Special tokens are added; `max_length` truncates as `tokenizer(texts, text_pairs,
+        truncation=True, max_length=max_length)` does (longest_first for pairs); None means no truncation.
+        """
+        _, texts, pairs = _as_batch(texts, text_pairs, "texts", "text_pairs")
+        if max_length is not None and (isinstance(max_length, bool) or not isinstance(max_length, (int, np.integer))
+                                       or max_length <= 0):
+            raise ValueError(f"max_length must be a positive int or None, not {max_length!r}")
+        return self._backend.encode_packed(
+            texts, pairs, truncation=0 if max_length is None else 1, max_length=int(max_length or 0),
+            return_offsets=bool(return_offsets), return_special_tokens_mask=bool(return_special_tokens_mask),
+            max_threads=int(self.num_threads or 0))
+
     # ----------------------------------------------------------------------------------------------------------
     # Decoding
 
@@ -236,6 +237,26 @@ class Tokenizer:
     def __repr__(self):
         engine = "fastenc C++ " + self._spec.kind if self._spec.native else "tokenizers library"
         return f"Tokenizer({self.name_or_path!r}, {engine}, vocab_size={self.vocab_size})"
+
+
+def _as_batch(text, text_pair, text_name="text", pair_name="text_pair"):
+    """(batched, texts, pairs or None) from a str or a list of str and its optional pair(s)."""
+    if isinstance(text, (list, tuple)):
+        texts = list(text)
+        pairs = None
+        if text_pair is not None:
+            if not isinstance(text_pair, (list, tuple)):
+                raise TypeError(f"{pair_name} must be a list of str when {text_name} is a list, not "
+                                f"{type(text_pair).__name__}")
+            pairs = list(text_pair)
+            if len(pairs) != len(texts):
+                raise ValueError(f"{text_name} has {len(texts)} items but {pair_name} has {len(pairs)}")
+        return True, texts, pairs
+    _check_str(text, text_name, batch_ok=True)
+    if text_pair is not None:
+        _check_str(text_pair, pair_name)
+        return False, [text], [text_pair]
+    return False, [text], None
 
 
 def _check_str(value, name, batch_ok=False):

@@ -173,3 +173,20 @@ def test_numpy_outputs_own_their_memory(tokenizer_pairs):
     assert ids.dtype == np.int64 and ids.shape == (2, 4)
     del batch, tok
     assert ids.sum() > 0  # still valid: the capsule keeps the buffer alive
+
+
+@pytest.mark.parametrize("name", ["bert-base-uncased", "roberta-base"])
+def test_max_length_at_or_below_the_special_tokens_follows_hf(tokenizer_pairs, name):
+    """HF skips truncation when max_length is below the special-token count, and empties the sequences (any
+    strategy, no error) when it is equal; errors (only_second without a pair) agree too."""
+    pair = tokenizer_pairs[name]
+    for strategy in ("longest_first", "only_first", "only_second"):
+        for max_length in range(1, 7):
+            for args in ((["a b c"], ["x y z"]), (["a b c"],), (["a b c d e"], ["x"])):
+                outcomes = []
+                for tok in (pair.reference, pair.from_files):
+                    try:
+                        outcomes.append(tok(*args, truncation=strategy, max_length=max_length)["input_ids"])
+                    except Exception:  # HF raises a bare Exception, we a ValueError: both must raise
+                        outcomes.append("raised")
+                assert outcomes[0] == outcomes[1], (strategy, max_length, args)
