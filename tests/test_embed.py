@@ -77,9 +77,9 @@ def test_token_budget_batches_sort_and_bound():
     lengths = [5, 50, 7, 3, 48, 6]
     batches = batching.token_budget_batches(lengths, max_batch_tokens=100)
     assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
-    for b in batches:
-        assert len(b) == 1 or len(b) * max(lengths[i] for i in b) <= 100
-    assert batches[0] == [3, 0, 5, 2]  # shortest first
+    for b in batches:  # batches are packed: the budget counts real tokens, not rows x longest row
+        assert len(b) == 1 or sum(lengths[i] for i in b) <= 100
+    assert batches[0] == [3, 0, 5, 2, 4]  # shortest first: 3 + 5 + 6 + 7 + 48 = 69 tokens, 50 more would pass 100
     assert batching.token_budget_batches([500], max_batch_tokens=100) == [[0]]  # an overlong row still runs
     assert all(len(b) <= 2 for b in batching.token_budget_batches(lengths, batch_size=2))
 

@@ -1,15 +1,15 @@
-"""Turning many texts into model batches: streamed chunks, length-sorted token-budget batches, padding, progress.
+"""The pieces of a text job: checked text input, streamed chunks, length-sorted token-budget batches, progress.
 
-Large jobs (millions of texts) never sit in memory whole: the input is read CHUNK_SIZE texts at a time, each chunk is
-sorted by token count so a batch holds texts of similar length (little padding), and results go back in input order.
+Large jobs (millions of texts) never sit in memory whole: the input is read CHUNK_SIZE texts at a time, and each chunk
+is sorted by token count so a batch holds texts of similar length. fastenc.tasks.runner puts the pieces together.
 """
 import itertools
-from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import torch
 
 CHUNK_SIZE = 10_000  # texts read from the input at a time
-DEFAULT_MAX_BATCH_TOKENS = 16_384  # padded positions (rows x longest row) per forward pass
+DEFAULT_MAX_BATCH_TOKENS = 16_384  # real tokens (no padding: batches are packed) per forward pass
 PROGRESS_AFTER = 2_000  # texts: a progress bar appears on jobs at least this long
 
 
@@ -18,27 +18,6 @@ def chunks(iterable, size: int = CHUNK_SIZE):
     iterator = iter(iterable)
     while chunk := list(itertools.islice(iterator, size)):
         yield chunk
-
-
-def encoded_chunks(items, encode, size: int = CHUNK_SIZE):
-    """(chunk, rows) per chunk of `items`, rows[i] being the dict of token lists `encode(chunk)` made for chunk[i].
-
-    The next chunk is encoded on a worker thread while the caller runs the model on this one: the C++ tokenizer
-    releases the GIL, so tokenization overlaps the forward passes.
-    """
-    def encode_rows(chunk):
-        encoded = encode(chunk)
-        return [{name: encoded[name][i] for name in encoded} for i in range(len(chunk))]
-
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fastenc-tokenize") as worker:
-        pending = None
-        for chunk in chunks(items, size):
-            submitted = (chunk, worker.submit(encode_rows, chunk))
-            if pending is not None:
-                yield pending[0], pending[1].result()
-            pending = submitted
-        if pending is not None:
-            yield pending[0], pending[1].result()
 
 
 def as_text_list(texts, name: str = "texts"):
@@ -59,8 +38,8 @@ def check_texts(chunk: list, name: str = "texts") -> None:
 def token_budget_batches(lengths, max_batch_tokens=None, batch_size=None) -> list:
     """Group row indices into batches of similar length.
 
-    Rows are sorted by length; a batch grows while (rows x longest row) stays within `max_batch_tokens` and the row
-    count within `batch_size`. A row longer than the budget still gets a batch of its own.
+    Rows are sorted by length (stable); a batch grows while its real tokens stay within `max_batch_tokens` and its
+    row count within `batch_size`. A row longer than the budget still gets a batch of its own.
     """
     if max_batch_tokens is None and batch_size is None:
         max_batch_tokens = DEFAULT_MAX_BATCH_TOKENS
@@ -68,17 +47,18 @@ def token_budget_batches(lengths, max_batch_tokens=None, batch_size=None) -> lis
         raise ValueError(f"max_batch_tokens must be a positive int, got {max_batch_tokens}")
     if batch_size is not None and batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size}")
-    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
-    batches, current, longest = [], [], 0
+    lengths = np.asarray(lengths, dtype=np.int64)
+    order = np.argsort(lengths, kind="stable").tolist()
+    sizes = lengths.tolist()
+    batches, current, tokens = [], [], 0
     for i in order:
-        grown = max(longest, lengths[i])
-        too_many_tokens = max_batch_tokens is not None and grown * (len(current) + 1) > max_batch_tokens
+        too_many_tokens = max_batch_tokens is not None and tokens + sizes[i] > max_batch_tokens
         too_many_rows = batch_size is not None and len(current) >= batch_size
         if current and (too_many_tokens or too_many_rows):
             batches.append(current)
-            current, grown = [], lengths[i]
+            current, tokens = [], 0
         current.append(i)
-        longest = grown
+        tokens += sizes[i]
     if current:
         batches.append(current)
     return batches
@@ -93,22 +73,8 @@ def pad_rows(rows: list, pad_value: int) -> torch.Tensor:
     return out
 
 
-def model_inputs(model, encodings: list) -> dict:
-    """Padded (B, T) input_ids, attention_mask and (when the model takes them) token_type_ids for a forward call.
-
-    `encodings`: one dict per row with "input_ids" and optionally "token_type_ids" (lists of ints).
-    """
-    pad_id = model.config.pad_token_id
-    ids = pad_rows([e["input_ids"] for e in encodings], pad_id)  # (B, T)
-    mask = pad_rows([[1] * len(e["input_ids"]) for e in encodings], 0)  # (B, T)
-    inputs = {"input_ids": ids, "attention_mask": mask}
-    if model.config.type_vocab_size and all("token_type_ids" in e for e in encodings):
-        inputs["token_type_ids"] = pad_rows([e["token_type_ids"] for e in encodings], 0)
-    return inputs
-
-
 def truncation_length(model) -> int:
-    """The longest input the model and its tokenizer both accept."""
+    """The longest input the model and its tokenizer both accept: the one max-length rule of every text task."""
     longest = model.max_length
     if model.tokenizer is not None:
         longest = min(longest, model.tokenizer.model_max_length)
@@ -148,8 +114,3 @@ def known_length(texts):
         return len(texts)
     except TypeError:  # a generator or a file: streamed, length unknown
         return None
-
-
-def encoder_output(model, inputs: dict, **kwargs):
-    """Forward through the encoder only (no task head): fill-mask and embeddings pick positions themselves."""
-    return model(**inputs, run_head=False, **kwargs)

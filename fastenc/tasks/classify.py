@@ -8,10 +8,10 @@ import itertools
 
 import torch
 
-from .batching import (as_text_list, check_texts, encoded_chunks, known_length, model_inputs, token_budget_batches,
-                       truncation_length)
 from ..compat.fairseq import require_tokenizer
 from ..models.registry import label_names
+from .batching import as_text_list, check_texts, known_length, truncation_length
+from .runner import Runner, encoder
 
 _MISSING = object()
 
@@ -45,30 +45,19 @@ def classify(model, texts, text_pairs=None, batch_size=None, max_batch_tokens=No
         if a is not None and b is not None and a != b:
             raise ValueError(f"texts has {a} items but text_pairs has {b}")
     labels, to_scores = label_names(model.config), score_function(model.config)
-    max_length = truncation_length(model)
+
+    @torch.inference_mode()
+    def process(batch) -> torch.Tensor:
+        logits = model.model.forward_packed(batch.packed(model.model)).logits  # (b, num_labels)
+        return to_scores(logits.float()).cpu()
+
     results = []
-
-    def encode(chunk):
-        firsts = [t for t, _ in chunk]
-        seconds = None if pairs is None else [p for _, p in chunk]
-        check_texts(firsts)
-        if seconds is not None:
-            check_texts(seconds, "text_pairs")
-        return tokenizer(firsts, seconds, truncation=True, max_length=max_length)
-
-    for _, rows in encoded_chunks(_paired(texts, pairs), encode):
-        scores = torch.empty(len(rows), len(labels))
-        for batch in token_budget_batches([len(r["input_ids"]) for r in rows], max_batch_tokens, batch_size):
-            logits = model(**model_inputs(model, [rows[i] for i in batch])).logits  # (B, num_labels)
-            scores[batch] = to_scores(logits.float()).cpu()
-        results.extend(_record(row, labels) for row in scores.tolist())
+    items = texts if pairs is None else _zip_same_length(texts, pairs)
+    with Runner("classify", batch_size, max_batch_tokens, progress=False) as runner:
+        encode = encoder(tokenizer, max_length=truncation_length(model), pairs=pairs is not None, check=check_texts)
+        for chunk in runner.chunks(items, encode):
+            results.extend(_record(row, labels) for row in runner.run(chunk, process).tolist())
     return results[0] if single else results
-
-
-def _paired(texts, pairs):
-    if pairs is None:
-        return ((t, None) for t in texts)
-    return _zip_same_length(texts, pairs)
 
 
 def _zip_same_length(texts, pairs):

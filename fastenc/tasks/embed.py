@@ -1,26 +1,29 @@
-"""Sentence embeddings for large inputs: streamed, length-sorted token-budget batches, results in input order.
+"""Sentence embeddings for large inputs: the runner's packed batches, pooled per sequence, rows in input order.
 
-Pooling reads the last layer: "cls" the first token, "mean" the average over real tokens (special tokens included,
-as sentence-transformers averages), "max" the element-wise maximum over real tokens.
+Pooling reads the last layer's packed tokens: "cls" each sequence's first token, "mean" the average over its tokens
+(special tokens included, as sentence-transformers averages), "max" the element-wise maximum over its tokens.
 """
 import torch
 
-from .batching import (Progress, as_text_list, check_texts, encoded_chunks, encoder_output, known_length,
-                       model_inputs, token_budget_batches, truncation_length)
 from ..compat.fairseq import require_tokenizer
+from ..ops.packing import PackedBatch
+from .batching import as_text_list, check_texts, known_length, truncation_length
+from .runner import Runner, encoder
 
 POOLINGS = ("cls", "mean", "max")
 
 
-def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
-    """(B, T, H) hidden states and (B, T) mask -> (B, H) float32."""
+def pool(hidden: torch.Tensor, batch: PackedBatch, pooling: str) -> torch.Tensor:
+    """(N, H) packed hidden states of `batch` (on its device) -> (B, H) float32, by segment reductions."""
     hidden = hidden.float()
-    mask = attention_mask.to(hidden.device).unsqueeze(-1)  # (B, T, 1)
     if pooling == "cls":
-        return hidden[:, 0]
+        return hidden.index_select(0, batch.first_tokens())
+    B, H = batch.num_rows, hidden.shape[-1]
+    index = batch.sequence_index()  # (N,) the sequence of each token
     if pooling == "mean":
-        return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)
-    return hidden.masked_fill(mask == 0, float("-inf")).amax(dim=1)
+        lengths = (batch.cu_seqlens[1:] - batch.cu_seqlens[:-1]).clamp(min=1)  # (B,)
+        return hidden.new_zeros(B, H).index_add_(0, index, hidden) / lengths[:, None]
+    return hidden.new_full((B, H), float("-inf")).scatter_reduce_(0, index[:, None].expand(-1, H), hidden, "amax")
 
 
 def embed(model, texts, pooling: str = "cls", normalize: bool = False, batch_size=None, max_batch_tokens=None,
@@ -34,30 +37,19 @@ def embed(model, texts, pooling: str = "cls", normalize: bool = False, batch_siz
     if pooling not in POOLINGS:
         raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
     texts, _ = as_text_list(texts)
-    max_length = truncation_length(model)
-    bar = Progress(known_length(texts), progress, desc="embed")
-    outputs = []
-    try:
-        def encode(chunk):
-            check_texts(chunk)
-            return tokenizer(chunk, truncation=True, max_length=max_length)
 
-        for _, rows in encoded_chunks(texts, encode):
-            outputs.append(_embed_rows(model, rows, pooling, batch_size, max_batch_tokens, bar))
-    finally:
-        bar.close()
+    @torch.inference_mode()
+    def process(batch) -> torch.Tensor:
+        packed = batch.packed(model.model).to(model.device)
+        hidden = model.model.forward_packed(packed, run_head=False).last_hidden_state  # (n, H)
+        return pool(hidden, packed, pooling).cpu()  # (b, H)
+
+    outputs = []
+    with Runner("embed", batch_size, max_batch_tokens, progress, known_length(texts)) as runner:
+        encode = encoder(tokenizer, max_length=truncation_length(model), check=check_texts)
+        for chunk in runner.chunks(texts, encode):
+            outputs.append(runner.run(chunk, process))
     if not outputs:
         return torch.zeros(0, model.config.hidden_size)
     out = torch.cat(outputs)
     return torch.nn.functional.normalize(out, dim=-1) if normalize else out
-
-
-def _embed_rows(model, rows, pooling, batch_size, max_batch_tokens, bar) -> torch.Tensor:
-    out = torch.empty(len(rows), model.config.hidden_size)
-    lengths = [len(r["input_ids"]) for r in rows]
-    for batch in token_budget_batches(lengths, max_batch_tokens, batch_size):
-        inputs = model_inputs(model, [rows[i] for i in batch])
-        hidden = encoder_output(model, inputs).last_hidden_state  # (B, T, H)
-        out[batch] = pool(hidden, inputs["attention_mask"], pooling).cpu()
-        bar.update(len(batch))
-    return out

@@ -4,8 +4,12 @@ For each mask: the top_k tokens with `score` (softmax probability), `token` (id)
 and `sequence` (the text with the prediction in place, decoded as the pipeline decodes it).
 """
 
-from .batching import (as_text_list, check_texts, encoded_chunks, encoder_output, model_inputs, token_budget_batches)
+import numpy as np
+import torch
+
 from ..compat.fairseq import require_tokenizer
+from .batching import as_text_list, check_texts
+from .runner import Runner, encoder
 
 
 def fill_mask(model, texts, top_k: int = 5, batch_size=None, max_batch_tokens=None):
@@ -22,46 +26,45 @@ def fill_mask(model, texts, top_k: int = 5, batch_size=None, max_batch_tokens=No
     if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
         raise ValueError(f"top_k must be a positive int, got {top_k!r}")
     texts, single = as_text_list(texts)
-    results = []
-    def encode(chunk):
-        check_texts(chunk)
-        return tokenizer(chunk)
+    mask_id = tokenizer.mask_token_id
 
-    for _, rows in encoded_chunks(texts, encode):
-        results.extend(_fill_rows(model, tokenizer, rows, len(results), top_k, batch_size, max_batch_tokens))
-    return results[0] if single else results
-
-
-def _fill_rows(model, tokenizer, rows, first_index, top_k, batch_size, max_batch_tokens) -> list:
-    for i, row in enumerate(rows):
-        _check_row(model, tokenizer, row["input_ids"], first_index + i)
-    results = [None] * len(rows)
-    lengths = [len(r["input_ids"]) for r in rows]
-    for batch in token_budget_batches(lengths, max_batch_tokens, batch_size):
-        inputs = model_inputs(model, [rows[i] for i in batch])
-        hidden = encoder_output(model, inputs).last_hidden_state  # (B, T, H)
-        at_mask = inputs["input_ids"] == tokenizer.mask_token_id  # (B, T)
-        logits = model.mlm(hidden[at_mask.to(hidden.device)], model.ops)  # (M, V): masks only
+    @torch.inference_mode()
+    def process(batch) -> list:
+        ids = batch.tokens("input_ids")  # (n,) packed
+        at_mask = np.flatnonzero(ids == mask_id)  # (M,) packed positions of the masks
+        hidden = model.model.forward_packed(batch.packed(model.model), run_head=False).last_hidden_state  # (n, H)
+        logits = model.mlm(hidden[torch.from_numpy(at_mask).to(hidden.device)], model.ops)  # (M, V): masks only
         probs = logits.float().softmax(dim=-1)
         scores, tokens = probs.topk(min(top_k, probs.shape[-1]), dim=-1)  # (M, k) each
         scores, tokens = scores.cpu().tolist(), tokens.cpu().tolist()
-        masks_per_row = at_mask.sum(dim=1).tolist()
-        start = 0
-        for row_index, count in zip(batch, masks_per_row):
-            ids = rows[row_index]["input_ids"]
-            results[row_index] = _predictions(tokenizer, ids, scores[start:start + count], tokens[start:start + count])
-            start += count
-    return results
+        bounds = np.searchsorted(at_mask, batch.cu_seqlens).tolist()  # masks of row r: bounds[r]:bounds[r + 1]
+        cu = batch.cu_seqlens.tolist()
+        return [_predictions(tokenizer, ids[cu[r]:cu[r + 1]].tolist(), scores[bounds[r]:bounds[r + 1]],
+                             tokens[bounds[r]:bounds[r + 1]]) for r in range(len(batch.rows))]
+
+    results = []
+    with Runner("fill_mask", batch_size, max_batch_tokens, progress=False) as runner:
+        for chunk in runner.chunks(texts, encoder(tokenizer, check=check_texts)):
+            _check_chunk(model, chunk, mask_id, tokenizer.mask_token)
+            results.extend(runner.run(chunk, process))
+    return results[0] if single else results
 
 
-def _check_row(model, tokenizer, ids, index) -> None:
-    if len(ids) > model.max_length:
+def _check_chunk(model, chunk, mask_id, mask_token) -> None:
+    """fill_mask does not truncate (that could cut the mask off): the first text that is too long or has no mask
+    fails, naming its index."""
+    masks_seen = np.concatenate(([0], np.cumsum(chunk.arrays["input_ids"] == mask_id)))  # (N + 1,)
+    masks_per_row = masks_seen[chunk.cu_seqlens[1:]] - masks_seen[chunk.cu_seqlens[:-1]]  # (n,)
+    bad = np.flatnonzero((chunk.lengths > model.max_length) | (masks_per_row == 0))
+    if not len(bad):
+        return
+    i = int(bad[0])
+    if chunk.lengths[i] > model.max_length:
         raise ValueError(
-            f"text {index} has {len(ids)} tokens but the model takes at most {model.max_length}; shorten it "
-            "(fill_mask does not truncate, which could cut the mask off)"
+            f"text {chunk.start + i} has {int(chunk.lengths[i])} tokens but the model takes at most "
+            f"{model.max_length}; shorten it (fill_mask does not truncate, which could cut the mask off)"
         )
-    if tokenizer.mask_token_id not in ids:
-        raise ValueError(f"text {index} has no mask token: write {tokenizer.mask_token!r} where a word should go")
+    raise ValueError(f"text {chunk.start + i} has no mask token: write {mask_token!r} where a word should go")
 
 
 def _predictions(tokenizer, ids, scores, tokens):

@@ -8,11 +8,13 @@ included); a chosen token becomes the mask token 80% of the time, a random token
 """
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .batching import (as_text_list, check_texts, chunks, encoder_output, pad_rows, truncation_length)
 from ..compat.fairseq import require_tokenizer
+from .batching import as_text_list, check_texts, chunks, pad_rows, truncation_length
+from .runner import Chunk, Runner
 
 IGNORE_INDEX = -100  # label of unmasked positions, as transformers' losses skip them
 MASK_REPLACE_PROB = 0.8
@@ -61,7 +63,6 @@ def masked_batches(model, texts, mlm_probability: float = 0.15, seed: int = 0, b
         yield {"input_ids": inputs, "attention_mask": attention_mask, "labels": labels}
 
 
-@torch.inference_mode()
 def mlm_loss(model, texts, mlm_probability: float = 0.15, seed: int = 0, batch_size: int = 32) -> dict:
     """{"loss": mean cross-entropy over every masked position, "perplexity": exp(loss), "masked_tokens": count}."""
     if model.mlm is None:
@@ -69,17 +70,42 @@ def mlm_loss(model, texts, mlm_probability: float = 0.15, seed: int = 0, batch_s
             f"this checkpoint has no masked-LM head (task {model.config.task!r}): mlm_loss needs a *ForMaskedLM "
             "checkpoint"
         )
+
+    @torch.inference_mode()
+    def process(batch) -> torch.Tensor:
+        """(b, 2) float64: each row's summed loss over its masked positions, and their count."""
+        labels = torch.from_numpy(batch.tokens("labels"))  # (n,) packed
+        hidden = model.model.forward_packed(batch.packed(model.model), run_head=False).last_hidden_state  # (n, H)
+        predicted = labels != IGNORE_INDEX  # (n,)
+        logits = model.mlm(hidden[predicted.to(hidden.device)], model.ops)  # (M, V): masked positions only
+        losses = F.cross_entropy(logits.float(), labels[predicted].to(logits.device), reduction="none")  # (M,)
+        row = torch.from_numpy(np.repeat(np.arange(len(batch.rows)), np.diff(batch.cu_seqlens)))[predicted]  # (M,)
+        out = torch.zeros(len(batch.rows), 2, dtype=torch.float64)
+        out[:, 0].index_add_(0, row, losses.double().cpu())
+        out[:, 1].index_add_(0, row, torch.ones(len(row), dtype=torch.float64))
+        return out
+
     total, count = 0.0, 0
-    for batch in masked_batches(model, texts, mlm_probability, seed, batch_size):
-        hidden = encoder_output(model, {"input_ids": batch["input_ids"],
-                                        "attention_mask": batch["attention_mask"]}).last_hidden_state  # (B, T, H)
-        predicted = batch["labels"] != IGNORE_INDEX  # (B, T)
-        logits = model.mlm(hidden[predicted.to(hidden.device)], model.ops)  # (M, V): masked only
-        targets = batch["labels"][predicted].to(logits.device)
-        total += F.cross_entropy(logits.float(), targets, reduction="sum").item()
-        count += int(predicted.sum())
+    with Runner("mlm_loss", progress=False) as runner:
+        for start, batch in _numbered(masked_batches(model, texts, mlm_probability, seed, batch_size)):
+            keep = batch["attention_mask"].bool()  # (B, T) right-padded rows: real tokens first
+            lengths = keep.sum(dim=1).numpy()  # (B,)
+            cu_seqlens = np.concatenate(([0], np.cumsum(lengths)))
+            arrays = {"input_ids": batch["input_ids"][keep].numpy(), "labels": batch["labels"][keep].numpy()}
+            chunk = Chunk(start, list(range(len(lengths))), arrays, cu_seqlens)
+            sums = runner.run(chunk, process, batches=[list(range(len(lengths)))])  # one batch, split only on OOM
+            total += float(sums[:, 0].sum())
+            count += int(sums[:, 1].sum())
     if count == 0:
         raise ValueError("no token was masked (no text, or texts too short for this mlm_probability and seed): "
                          "there is no loss to report")
     loss = total / count
     return {"loss": loss, "perplexity": math.exp(loss), "masked_tokens": count}
+
+
+def _numbered(batches):
+    """(index of the batch's first text in the input, batch)."""
+    start = 0
+    for batch in batches:
+        yield start, batch
+        start += batch["input_ids"].shape[0]

@@ -2,9 +2,13 @@
 `aggregation_strategy="simple"`: each token takes its best label, adjacent tokens of one entity type (B-X then I-X)
 merge into a group scored by the mean of their scores, and groups labelled "O" are dropped."""
 
-from .batching import (as_text_list, check_texts, encoded_chunks, model_inputs, token_budget_batches, truncation_length)
+import numpy as np
+import torch
+
 from ..compat.fairseq import require_tokenizer
 from ..models.registry import label_names
+from .batching import as_text_list, check_texts, truncation_length
+from .runner import Runner, encoder
 
 IGNORED_LABELS = ("O",)
 
@@ -18,34 +22,34 @@ def tag(model, texts, batch_size=None, max_batch_tokens=None):
             "*ForTokenClassification checkpoint"
         )
     texts, single = as_text_list(texts)
-    labels, max_length = label_names(model.config), truncation_length(model)
+    labels = label_names(model.config)
+
+    @torch.inference_mode()
+    def process(batch) -> list:
+        logits = model.model.forward_packed(batch.packed(model.model)).logits  # (n, num_labels) packed
+        scores, best = logits.float().softmax(dim=-1).max(dim=-1)  # (n,) each
+        scores, best = scores.cpu().numpy(), best.cpu().numpy()
+        ids, special = batch.tokens("input_ids"), batch.tokens("special_tokens_mask")
+        offsets, cu = batch.tokens("offset_mapping"), batch.cu_seqlens
+        return [_entities(tokenizer, batch.chunk.items[row], ids[a:b], special[a:b], offsets[a:b], scores[a:b],
+                          best[a:b], labels)
+                for row, a, b in zip(batch.rows.tolist(), cu[:-1].tolist(), cu[1:].tolist())]
+
     results = []
-
-    def encode(chunk):
-        check_texts(chunk)
-        return tokenizer(chunk, truncation=True, max_length=max_length, return_offsets_mapping=True,
-                         return_special_tokens_mask=True)
-
-    for chunk, rows in encoded_chunks(texts, encode):
-        entities = [None] * len(rows)
-        for batch in token_budget_batches([len(r["input_ids"]) for r in rows], max_batch_tokens, batch_size):
-            logits = model(**model_inputs(model, [rows[i] for i in batch])).logits  # (B, T, num_labels)
-            probs = logits.float().softmax(dim=-1).cpu()
-            for b, i in enumerate(batch):
-                n = len(rows[i]["input_ids"])
-                entities[i] = _entities(tokenizer, chunk[i], rows[i], probs[b, :n], labels)
-        results.extend(entities)
+    with Runner("tag", batch_size, max_batch_tokens, progress=False) as runner:
+        encode = encoder(tokenizer, max_length=truncation_length(model), offsets=True, special_tokens_mask=True,
+                         check=check_texts)
+        for chunk in runner.chunks(texts, encode):
+            results.extend(runner.run(chunk, process))
     return results[0] if single else results
 
 
-def _entities(tokenizer, text, row, probs, labels) -> list:
-    """Per-token best labels (special tokens skipped), then grouped."""
-    scores, best = probs.max(dim=-1)  # (T,) each
+def _entities(tokenizer, text, ids, special, offsets, scores, best, labels) -> list:
+    """Per-token best labels (special tokens skipped), then grouped. Arrays are one sequence's tokens."""
     tokens = []
-    for t, token_id in enumerate(row["input_ids"]):
-        if row["special_tokens_mask"][t]:
-            continue
-        start, end = row["offset_mapping"][t]
+    for t in np.flatnonzero(special == 0).tolist():
+        token_id = int(ids[t])
+        start, end = int(offsets[t, 0]), int(offsets[t, 1])
         # An unknown token shows the text it covered, as the pipeline does.
         word = text[start:end] if token_id == tokenizer.unk_token_id else tokenizer.convert_ids_to_tokens(token_id)
         tokens.append({"entity": labels[int(best[t])], "score": float(scores[t]), "word": word, "start": start,

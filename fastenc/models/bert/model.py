@@ -7,6 +7,7 @@ ones fastenc.models.registry lists for the config's task.
 """
 import contextlib
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -67,6 +68,8 @@ class EncoderModel(nn.Module):
         positions = self.embeddings.packed_position_ids(input_ids, cu_seqlens)
         if self.config.type_vocab_size == 0:
             token_type_ids = None
+        elif token_type_ids is None:
+            token_type_ids = np.zeros(len(positions), dtype=np.int64)  # one segment, as the padded call assumes
         return PackedBatch.from_arrays(input_ids, cu_seqlens, positions, token_type_ids)
 
     @torch.inference_mode()
