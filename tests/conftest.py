@@ -10,6 +10,10 @@ import torch
 # The Triton kernels run on the CPU through the interpreter; it must be switched on before triton is imported.
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
+if os.environ.get("TRITON_INTERPRET") == "1":
+    from triton_interpreter import mend
+
+    mend()  # the interpreter's known bugs, fixed for the tests (tests/triton_interpreter.py)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"

@@ -73,6 +73,12 @@ def pad_rows(rows: list, pad_value: int) -> torch.Tensor:
     return out
 
 
+def require_head(model, head: str, what: str, hint: str) -> None:
+    """A task's check that the checkpoint runs the head it needs (`head`: a name of fastenc.models.registry)."""
+    if getattr(model.model, head) is None:
+        raise ValueError(f"this checkpoint has no {what} head (task {model.config.task!r}){hint}")
+
+
 def truncation_length(model) -> int:
     """The longest input the model and its tokenizer both accept: the one max-length rule of every text task."""
     longest = model.max_length

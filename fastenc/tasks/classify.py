@@ -10,7 +10,7 @@ import torch
 
 from ..compat.fairseq import require_tokenizer
 from ..models.registry import label_names
-from .batching import as_text_list, check_texts, known_length, truncation_length
+from .batching import as_text_list, check_texts, known_length, require_head, truncation_length
 from .runner import Runner, encoder
 
 _MISSING = object()
@@ -30,11 +30,8 @@ def classify(model, texts, text_pairs=None, batch_size=None, max_batch_tokens=No
     """One text: {"label", "score", "scores": {label: score, ...}} (scores in label-id order).
     Several texts (list or iterable; `text_pairs` alongside for pair tasks): a list of those, in input order."""
     tokenizer = require_tokenizer(model)
-    if model.classifier is None:
-        raise ValueError(
-            f"this checkpoint has no sequence-classification head (task {model.config.task!r}); load a "
-            "*ForSequenceClassification checkpoint, or use model.register_classification_head + model.predict"
-        )
+    require_head(model, "classifier", "sequence-classification", "; load a *ForSequenceClassification checkpoint, "
+                 "or use model.register_classification_head + model.predict")
     texts, single = as_text_list(texts)
     pairs = None
     if text_pairs is not None:

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from ..compat.fairseq import require_tokenizer
-from .batching import as_text_list, check_texts
+from .batching import as_text_list, check_texts, require_head
 from .runner import Runner, encoder
 
 
@@ -16,11 +16,8 @@ def fill_mask(model, texts, top_k: int = 5, batch_size=None, max_batch_tokens=No
     """One text: a list of top_k dicts (a list of such lists when the text has several masks).
     Several texts (a list or any iterable): one such result per text, in input order."""
     tokenizer = require_tokenizer(model)
-    if model.mlm is None:
-        raise ValueError(
-            f"this checkpoint has no masked-LM head (task {model.config.task!r}): fill_mask needs a *ForMaskedLM "
-            "checkpoint, or one loaded with task='masked_lm' whose weights include the head"
-        )
+    require_head(model, "mlm", "masked-LM", ": fill_mask needs a *ForMaskedLM checkpoint, or one loaded with "
+                 "task='masked_lm' whose weights include the head")
     if tokenizer.mask_token_id is None:
         raise ValueError("the tokenizer defines no mask token, so there is nothing to fill")
     if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:

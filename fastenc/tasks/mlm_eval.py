@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from ..compat.fairseq import require_tokenizer
-from .batching import as_text_list, check_texts, chunks, pad_rows, truncation_length
+from .batching import as_text_list, check_texts, chunks, pad_rows, require_head, truncation_length
 from .runner import Chunk, Runner
 
 IGNORE_INDEX = -100  # label of unmasked positions, as transformers' losses skip them
@@ -65,11 +65,7 @@ def masked_batches(model, texts, mlm_probability: float = 0.15, seed: int = 0, b
 
 def mlm_loss(model, texts, mlm_probability: float = 0.15, seed: int = 0, batch_size: int = 32) -> dict:
     """{"loss": mean cross-entropy over every masked position, "perplexity": exp(loss), "masked_tokens": count}."""
-    if model.mlm is None:
-        raise ValueError(
-            f"this checkpoint has no masked-LM head (task {model.config.task!r}): mlm_loss needs a *ForMaskedLM "
-            "checkpoint"
-        )
+    require_head(model, "mlm", "masked-LM", ": mlm_loss needs a *ForMaskedLM checkpoint")
 
     @torch.inference_mode()
     def process(batch) -> torch.Tensor:

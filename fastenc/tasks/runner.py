@@ -155,14 +155,18 @@ def _in_order(parts: list, n: int):
 
 def encoder(tokenizer, *, max_length=None, pairs: bool = False, offsets: bool = False,
             special_tokens_mask: bool = False, check=None):
-    """The chunk encoder of a job: checks the texts (`check(texts, name)`), then `Tokenizer.encode_packed`.
-    With `pairs`, items are (text, text_pair) tuples."""
+    """The chunk encoder of a job: `Tokenizer.encode_packed` on a chunk of items ((text, text_pair) tuples with
+    `pairs`). When the tokenizer rejects the chunk, `check(texts, name)` names the item at fault: the texts are
+    checked one by one in Python only then, so the worker thread does no per-text Python work on good input."""
     def encode(items: list) -> dict:
         texts, seconds = (list(t) for t in zip(*items)) if pairs and items else (items, None)
-        if check is not None:
-            check(texts, "texts")
-            if seconds is not None:
-                check(seconds, "text_pairs")
-        return tokenizer.encode_packed(texts, seconds, max_length=max_length, return_offsets=offsets,
-                                       return_special_tokens_mask=special_tokens_mask)
+        try:
+            return tokenizer.encode_packed(texts, seconds, max_length=max_length, return_offsets=offsets,
+                                           return_special_tokens_mask=special_tokens_mask)
+        except (TypeError, ValueError):
+            if check is not None:
+                check(texts, "texts")
+                if seconds is not None:
+                    check(seconds, "text_pairs")
+            raise
     return encode

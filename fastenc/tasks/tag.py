@@ -7,7 +7,7 @@ import torch
 
 from ..compat.fairseq import require_tokenizer
 from ..models.registry import label_names
-from .batching import as_text_list, check_texts, truncation_length
+from .batching import as_text_list, check_texts, require_head, truncation_length
 from .runner import Runner, encoder
 
 IGNORED_LABELS = ("O",)
@@ -16,11 +16,7 @@ IGNORED_LABELS = ("O",)
 def tag(model, texts, batch_size=None, max_batch_tokens=None):
     """One text: a list of {"entity_group", "score", "word", "start", "end"}; several texts: one such list each."""
     tokenizer = require_tokenizer(model)
-    if model.token_classifier is None:
-        raise ValueError(
-            f"this checkpoint has no token-classification head (task {model.config.task!r}); load a "
-            "*ForTokenClassification checkpoint"
-        )
+    require_head(model, "token_classifier", "token-classification", "; load a *ForTokenClassification checkpoint")
     texts, single = as_text_list(texts)
     labels = label_names(model.config)
 
