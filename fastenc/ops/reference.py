@@ -117,6 +117,10 @@ def _attention_varlen(q, k, v, cu_seqlens, max_seqlen, softmax_scale):
     # bucket's longest sequence, so padded queries cost little. Keys keep the layout of a batch padded to max_seqlen
     # (the rest masked): the key-side reduction then rounds as in the padded path, which keeps this path within a
     # few ulps of transformers' padded batch (bit-identical on MiniLM) where shorter keys drift by ~1e-5.
+    if cu_seqlens.shape[0] == 2:  # one sequence: nothing to bucket or mask
+        return _attention_padded(q[None], k[None], v[None], None, softmax_scale)[0]
+    # The lengths are read on the host: free on the CPU, a sync where this reference runs on a GPU (the CUDA path is
+    # the Triton kernel, which needs none).
     lengths = (cu_seqlens[1:] - cu_seqlens[:-1]).tolist()
     S = int(max_seqlen) if max_seqlen is not None else max(lengths, default=0)
     out = torch.empty_like(q)

@@ -69,23 +69,32 @@ class Runner:
         self.bar = Progress(total, progress, desc=desc)
         self.warned = False
 
-    def chunks(self, items, encode, size: int = CHUNK_SIZE):
-        """Chunk after chunk of `items`, each encoded by `encode(list) -> encode_packed's dict`; the next chunk is
-        encoded on a worker thread while the caller runs the model on this one."""
+    def chunks(self, items, encode, size: int | None = None):
+        """Chunk after chunk of `items`, each encoded by `encode(list) -> encode_packed's dict`; from the second on,
+        the next chunk is encoded on a worker thread while the caller runs the model on this one (a job of one
+        chunk, such as a single text, starts no thread)."""
+        parts = chunks(items, size or CHUNK_SIZE)
+        first = next(parts, None)
+        if first is None:
+            return
+        current = (0, first, encode(first))
+        following = next(parts, None)
+        if following is None:
+            yield self._chunk(*current)
+            return
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fastenc-tokenize") as worker:
-            pending, start = None, 0
-            for part in chunks(items, size):
-                submitted = (start, part, worker.submit(encode, part))
-                start += len(part)
-                if pending is not None:
-                    yield self._chunk(*pending)
-                pending = submitted
-            if pending is not None:
-                yield self._chunk(*pending)
+            start = len(first)
+            while following is not None:
+                pending = (start, following, worker.submit(encode, following))
+                start += len(following)
+                yield self._chunk(*current)
+                current = pending
+                following = next(parts, None)
+            yield self._chunk(*current)
 
     @staticmethod
-    def _chunk(start, items, future) -> Chunk:
-        encoded = dict(future.result())
+    def _chunk(start, items, encoded) -> Chunk:
+        encoded = dict(encoded.result() if hasattr(encoded, "result") else encoded)
         cu_seqlens = np.asarray(encoded.pop("cu_seqlens"), dtype=np.int64)
         return Chunk(start, items, encoded, cu_seqlens)
 
