@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench clean gpu-check gpu-data
 
 setup: $(VENV)/.ready
 
@@ -21,6 +21,18 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest -m "not slow" -q
+
+# The GPU check (issue 13): `make gpu-check OUT=dir` on a machine whose Python has torch, triton and transformers
+# (the GPU image's python3; this checkout's .venv where there is one). DRY=1: the CPU dry run (plumbing only).
+GPU_PYTHON ?= $(if $(wildcard $(PY)),$(abspath $(PY)),python3)
+gpu-check:
+	@test -n "$(OUT)" || { echo "usage: make gpu-check OUT=dir [DRY=1]" >&2; exit 2; }
+	GPU_CHECK_COMMAND="make gpu-check OUT=$(OUT)$(if $(DRY), DRY=1)" PYTHON=$(GPU_PYTHON) \
+		benchmarks/gpu_check.sh $(OUT) $(if $(DRY),--dry-run)
+
+# What the GPU machine cannot reach (the corpus, the real MiniLM) copied into .gpu-data/ to carry with a run.
+gpu-data: setup
+	$(PY) benchmarks/gpu_data.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info fastenc/*.so

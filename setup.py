@@ -4,8 +4,12 @@ Metadata lives in pyproject.toml; this file exists because the extension needs p
 """
 from glob import glob
 
-from pybind11.setup_helpers import Pybind11Extension, build_ext
+from pybind11.setup_helpers import ParallelCompile, Pybind11Extension, build_ext
 from setuptools import find_packages, setup
+
+# Compile the C++ files in parallel (all cores; FASTENC_BUILD_JOBS=N caps them): the GPU check's set-up builds the
+# extension inside its time budget.
+ParallelCompile("FASTENC_BUILD_JOBS").install()
 
 extension = Pybind11Extension(
     "fastenc._C",

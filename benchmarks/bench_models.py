@@ -1,7 +1,7 @@
-"""Whole-model benchmark: the same as `fastenc bench` (see fastenc/bench.py for the options)."""
+"""Whole-model benchmark, the same as `fastenc bench` (options: benchmarks/harness.py)."""
 import sys
 
-from fastenc.bench import main
+from harness import main
 
 if __name__ == "__main__":
     sys.exit(main())

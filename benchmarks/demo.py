@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 import fastenc
-from fastenc.bench import time_call
+from harness import time_call
 
 SHARED_CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "corpus"
 PAIRS = [

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import fastenc
-from fastenc.bench import make_batch, mixed_lengths
+from harness import make_batch, mixed_lengths
 
 transformers = pytest.importorskip("transformers")
 MODELS = {

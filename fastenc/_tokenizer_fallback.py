@@ -11,7 +11,10 @@ class LibraryBackend:
     def __init__(self, path):
         from tokenizers import Tokenizer as HFTokenizer
 
-        self.library = HFTokenizer.from_file(str(path))
+        try:
+            self.library = HFTokenizer.from_file(str(path))
+        except Exception as e:  # the library raises a bare Exception for files it cannot parse
+            raise ValueError(f"{str(path)!r}: the tokenizers library cannot read it: {e}") from e
         self.library.no_truncation()
         self.library.no_padding()
         self._lock = threading.Lock()  # truncation is per-call state on the library object

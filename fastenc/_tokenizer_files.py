@@ -5,10 +5,11 @@ Two sources, as transformers reads them: `tokenizer.json` when present; otherwis
 `tokenizer.json` whose pipeline the core does not implement yields `spec.native = False` and runs through the
 `tokenizers` library instead (see _tokenizer_fallback.py).
 """
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from .hub import check_file_size, read_json_file, read_text_file
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +51,12 @@ class TokenizerSpec:
         return ["input_ids", "token_type_ids", "attention_mask"]
 
 
+class TokenizerFileError(ValueError):
+    """A tokenizer file we cannot read (too big, not UTF-8, not JSON, unexpected structure): names the file."""
+
+
 def _read_json(path: Path) -> dict:
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    return read_json_file(path, TokenizerFileError) if path.is_file() else {}
 
 
 def _token_content(value):
@@ -72,16 +77,35 @@ def read_configs(folder: Path) -> dict:
 
 def read_folder(folder: Path) -> TokenizerSpec:
     config = read_configs(folder)
-    if (folder / "tokenizer.json").is_file():
-        spec = from_tokenizer_json(folder / "tokenizer.json")
-    elif (folder / "vocab.txt").is_file():
-        spec = from_vocab_txt(folder / "vocab.txt", config)
-    elif (folder / "vocab.json").is_file() and (folder / "merges.txt").is_file():
-        spec = from_vocab_json(folder / "vocab.json", folder / "merges.txt", config)
-    else:
-        raise FileNotFoundError(f"{folder} holds no tokenizer.json, vocab.txt or vocab.json + merges.txt")
+    source = folder
+    try:
+        if (folder / "tokenizer.json").is_file():
+            source = folder / "tokenizer.json"
+            spec = from_tokenizer_json(source)
+        elif (folder / "vocab.txt").is_file():
+            source = folder / "vocab.txt"
+            spec = from_vocab_txt(source, config)
+        elif (folder / "vocab.json").is_file() and (folder / "merges.txt").is_file():
+            source = folder / "vocab.json"
+            spec = from_vocab_json(source, folder / "merges.txt", config)
+        else:
+            raise FileNotFoundError(f"{folder} holds no tokenizer.json, vocab.txt or vocab.json + merges.txt")
+        _check_vocab(spec, source)
+    except (KeyError, TypeError, AttributeError, IndexError) as e:  # valid JSON, wrong structure
+        raise TokenizerFileError(f"{str(source)!r} is not a tokenizer file we understand: "
+                                 f"{type(e).__name__}: {e}") from e
     spec.config = config
     return spec
+
+
+def _check_vocab(spec: TokenizerSpec, source: Path) -> None:
+    """The C++ core takes str -> non-negative int vocabularies; anything else is a broken file, said here."""
+    if not spec.native:
+        return  # the tokenizers library checks its own input
+    _check_vocab_ids(spec.vocab, source)
+    if not all(isinstance(t, dict) and isinstance(t.get("content"), str) and type(t.get("id")) is int
+               for t in spec.added_tokens):
+        raise TokenizerFileError(f"{str(source)!r}: added tokens need a str content and an int id")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -131,8 +155,14 @@ def _post_processor_step(pp, spec: TokenizerSpec) -> bool:
     return True
 
 
+def _check_vocab_ids(vocab, source: Path) -> None:
+    if not isinstance(vocab, dict) or not all(isinstance(k, str) and type(v) is int and v >= 0
+                                              for k, v in vocab.items()):
+        raise TokenizerFileError(f"{str(source)!r}: the vocabulary must map token strings to non-negative int ids")
+
+
 def from_tokenizer_json(path: Path) -> TokenizerSpec:
-    data = json.loads(path.read_text(encoding="utf-8"))
+    data = read_json_file(path, TokenizerFileError)
     spec = TokenizerSpec(native=False, tokenizer_json=path)
     spec.added_tokens = [dict(t) for t in data.get("added_tokens") or []]
     model, normalizer, pre = data.get("model") or {}, data.get("normalizer"), data.get("pre_tokenizer") or {}
@@ -212,9 +242,13 @@ def _id_of(spec: TokenizerSpec, content):
 
 def from_vocab_txt(path: Path, config: dict) -> TokenizerSpec:
     vocab = {}
-    with open(path, encoding="utf-8") as f:
-        for index, line in enumerate(f):
-            vocab[line.rstrip("\n").rstrip("\r")] = index
+    check_file_size(path, TokenizerFileError)
+    try:
+        with open(path, encoding="utf-8") as f:
+            for index, line in enumerate(f):
+                vocab[line.rstrip("\n").rstrip("\r")] = index
+    except UnicodeDecodeError as e:
+        raise TokenizerFileError(f"{str(path)!r} is not UTF-8 text: {e}") from e
     lowercase = bool(config.get("do_lower_case", True))
     strip = config.get("strip_accents")
     spec = TokenizerSpec(native=True, kind="wordpiece", vocab=vocab)
@@ -232,9 +266,10 @@ def from_vocab_txt(path: Path, config: dict) -> TokenizerSpec:
 
 
 def from_vocab_json(vocab_path: Path, merges_path: Path, config: dict) -> TokenizerSpec:
-    vocab = json.loads(vocab_path.read_text(encoding="utf-8"))
+    vocab = read_json_file(vocab_path, TokenizerFileError)
+    _check_vocab_ids(vocab, vocab_path)
     merges = []
-    for line in merges_path.read_text(encoding="utf-8").splitlines():
+    for line in read_text_file(merges_path, TokenizerFileError).splitlines():
         if line.startswith("#version") or not line.strip():
             continue
         left, _, right = line.partition(" ")

@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model")
     p.add_argument("--format", choices=["jsonl", "table"], default="table")
 
-    commands.add_parser("bench", help="run the benchmarks (arguments go to fastenc.bench)", add_help=False)
+    commands.add_parser("bench", help="run the model benchmark (benchmarks/harness.py of a checkout)", add_help=False)
     return parser
 
 
@@ -125,8 +125,12 @@ def _embed(args) -> int:
     model = _load(args)
     with _open_input(args.input) as lines:
         texts = (line.rstrip("\r\n") for line in lines)
-        embeddings = model.embed(texts, pooling=args.pooling, normalize=args.normalize, batch_size=args.batch_size,
-                                 max_batch_tokens=args.max_batch_tokens, progress=False if args.no_progress else None)
+        try:
+            embeddings = model.embed(texts, pooling=args.pooling, normalize=args.normalize,
+                                     batch_size=args.batch_size, max_batch_tokens=args.max_batch_tokens,
+                                     progress=False if args.no_progress else None)
+        except UnicodeDecodeError as e:  # the message alone would not say which file
+            raise ValueError(f"--input {args.input!r} is not UTF-8 text: {e}") from e
     np.save(args.output, embeddings.numpy())
     print(f"fastenc: wrote {tuple(embeddings.shape)} float32 embeddings to {args.output}", file=sys.stderr)
     return 0
@@ -212,19 +216,31 @@ def _info(args) -> int:
     return 0
 
 
-def _bench(argv) -> int:
-    """Forwards to fastenc.bench.main(argv), the benchmark runner, when it exists."""
-    import importlib
+def bench_harness():
+    """benchmarks/harness.py of the checkout fastenc runs from (editable install), or None: the benchmarks import
+    transformers and test packages, so they live outside the runtime package and are not installed with it."""
+    import importlib.util
+    from pathlib import Path
 
-    try:
-        bench = importlib.import_module("fastenc.bench")
-    except ModuleNotFoundError as e:
-        if e.name != "fastenc.bench":
-            raise
-        print("fastenc: error: the bench command is not available in this build (no fastenc.bench module); "
-              "run the scripts in benchmarks/ directly", file=sys.stderr)
+    package = importlib.util.find_spec("fastenc")
+    path = Path(package.origin).resolve().parent.parent / "benchmarks" / "harness.py"
+    return path if path.is_file() else None
+
+
+def _bench(argv) -> int:
+    """Forwards to the checkout's benchmark harness, main(argv), when there is one."""
+    import importlib.util
+
+    path = bench_harness()
+    if path is None:
+        print("fastenc: error: the bench command needs a source checkout (benchmarks/harness.py beside the fastenc "
+              "package); this installation has none", file=sys.stderr)
         return EXIT_USAGE
-    return int(bench.main(argv) or 0)
+    sys.path.insert(0, str(path.parent))  # the harness imports its sibling scripts
+    spec = importlib.util.spec_from_file_location("fastenc_bench_harness", path)
+    harness = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(harness)
+    return int(harness.main(argv) or 0)
 
 
 _COMMANDS = {"fill-mask": _fill_mask, "embed": _embed, "classify": _classify, "tag": _tag, "info": _info}

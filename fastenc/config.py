@@ -3,7 +3,7 @@
 Each family spells its fields differently (DistilBERT says `dim` and `n_layers`); they all land in one dataclass whose
 field names say what they change in the forward pass.
 """
-import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,12 +68,20 @@ class EncoderConfig:
     def __post_init__(self):
         if not self.embedding_size:
             self.embedding_size = self.hidden_size
+        _check_sizes(self)
         if self.hidden_size % self.num_heads:
             raise ConfigError(f"hidden_size {self.hidden_size} is not divisible by num_attention_heads {self.num_heads}")
         if self.family == "albert" and self.num_layers % self.num_hidden_groups:
             raise ConfigError(
                 f"num_hidden_layers {self.num_layers} is not a multiple of num_hidden_groups {self.num_hidden_groups}"
             )
+
+    def minimum_parameters(self) -> int:
+        """A lower bound on the parameters a checkpoint of this config stores: word embeddings and each distinct
+        layer's four attention and two FFN matrices (biases, norms, positions and heads left out)."""
+        distinct_layers = self.num_hidden_groups * self.inner_group_num if self.family == "albert" else self.num_layers
+        H, I = self.hidden_size, self.intermediate_size
+        return self.vocab_size * self.embedding_size + distinct_layers * (4 * H * H + 2 * H * I)
 
     @property
     def head_dim(self) -> int:
@@ -86,39 +94,52 @@ class EncoderConfig:
 
     @classmethod
     def from_file(cls, path, task: str | None = None) -> "EncoderConfig":
+        from .hub import read_json_file
+
         path = Path(path)
+        raw = read_json_file(path, ConfigError)
         try:
-            raw = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as e:
-            raise ConfigError(f"cannot read model config {str(path)!r}: {e}") from e
-        return cls.from_dict(raw, source=str(path), task=task)
+            return cls.from_dict(raw, source=str(path), task=task)
+        except ConfigError as e:  # the size checks in __post_init__ do not know the file
+            if str(path) in str(e):
+                raise
+            raise ConfigError(f"{str(path)!r}: {e}") from None
 
     @classmethod
     def from_dict(cls, raw: dict, source: str = "config", task: str | None = None) -> "EncoderConfig":
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{source}: a model config must be a JSON object, not {type(raw).__name__}")
         model_type = raw.get("model_type")
-        if model_type not in FAMILIES:
+        if not isinstance(model_type, str) or model_type not in FAMILIES:
             raise ConfigError(
                 f"{source}: unsupported model_type {model_type!r}; fastenc runs {sorted(FAMILIES)}"
             )
         family = FAMILIES[model_type]
-        architecture = (raw.get("architectures") or [None])[0]
+        architectures = raw.get("architectures") or [None]
+        if not isinstance(architectures, list) or not isinstance(architectures[0], (str, type(None))):
+            raise ConfigError(f"{source}: architectures must be a list of class names, got {_short(architectures)}")
+        architecture = architectures[0]
         task = task or _task_of(model_type, architecture, source)  # an explicit task overrides `architectures`
         if task not in TASKS:
             raise ConfigError(f"{source}: unknown task {task!r}; expected one of {TASKS}")
         reader = {"distilbert": _distilbert_fields}.get(family, _bert_fields)
         raw = {**DEFAULTS[model_type], **{k: v for k, v in raw.items() if v is not None}}
         fields = reader(raw, source)
-        id2label = {int(k): v for k, v in (raw.get("id2label") or {}).items()}
+        id2label = raw.get("id2label") or {}
+        try:
+            id2label = {int(k): str(v) for k, v in id2label.items()}
+        except (AttributeError, TypeError, ValueError) as e:
+            raise ConfigError(f"{source}: id2label must map label ids to names, got {_short(id2label)}") from e
         return cls(
             model_type=model_type,
             family=family,
             task=task,
             architecture=architecture,
             id2label=id2label,
-            num_labels=len(id2label) or int(raw.get("num_labels", 2)),
+            num_labels=len(id2label) or _int(raw, "num_labels", source, default=2),
             tie_word_embeddings=bool(raw.get("tie_word_embeddings", True)),
             problem_type=raw.get("problem_type"),
-            pad_token_id=int(raw["pad_token_id"]),
+            pad_token_id=_int(raw, "pad_token_id", source),
             **fields,
         )
 
@@ -165,31 +186,89 @@ def _bert_fields(raw: dict, source: str) -> dict:
         raise ConfigError(f"{source}: position_embedding_type {position_type!r} is not supported (only 'absolute')")
     albert = raw["model_type"] == "albert"
     return dict(
-        vocab_size=int(raw["vocab_size"]),
-        hidden_size=int(raw["hidden_size"]),
-        num_layers=int(raw["num_hidden_layers"]),
-        num_heads=int(raw["num_attention_heads"]),
-        intermediate_size=int(raw["intermediate_size"]),
-        hidden_act=str(raw["hidden_act"]),
-        max_position_embeddings=int(raw["max_position_embeddings"]),
-        layer_norm_eps=float(raw["layer_norm_eps"]),
-        type_vocab_size=int(raw["type_vocab_size"]),
-        embedding_size=int(raw["embedding_size"]) if albert else 0,
-        num_hidden_groups=int(raw["num_hidden_groups"]) if albert else 1,
-        inner_group_num=int(raw["inner_group_num"]) if albert else 1,
+        vocab_size=_int(raw, "vocab_size", source),
+        hidden_size=_int(raw, "hidden_size", source),
+        num_layers=_int(raw, "num_hidden_layers", source),
+        num_heads=_int(raw, "num_attention_heads", source),
+        intermediate_size=_int(raw, "intermediate_size", source),
+        hidden_act=_str(raw, "hidden_act", source),
+        max_position_embeddings=_int(raw, "max_position_embeddings", source),
+        layer_norm_eps=_float(raw, "layer_norm_eps", source),
+        type_vocab_size=_int(raw, "type_vocab_size", source),
+        embedding_size=_int(raw, "embedding_size", source) if albert else 0,
+        num_hidden_groups=_int(raw, "num_hidden_groups", source) if albert else 1,
+        inner_group_num=_int(raw, "inner_group_num", source) if albert else 1,
     )
 
 
 def _distilbert_fields(raw: dict, source: str) -> dict:
     return dict(
-        vocab_size=int(raw["vocab_size"]),
-        hidden_size=int(raw["dim"]),
-        num_layers=int(raw["n_layers"]),
-        num_heads=int(raw["n_heads"]),
-        intermediate_size=int(raw["hidden_dim"]),
-        hidden_act=str(raw["activation"]),
-        max_position_embeddings=int(raw["max_position_embeddings"]),
+        vocab_size=_int(raw, "vocab_size", source),
+        hidden_size=_int(raw, "dim", source),
+        num_layers=_int(raw, "n_layers", source),
+        num_heads=_int(raw, "n_heads", source),
+        intermediate_size=_int(raw, "hidden_dim", source),
+        hidden_act=_str(raw, "activation", source),
+        max_position_embeddings=_int(raw, "max_position_embeddings", source),
         layer_norm_eps=1e-12,  # fixed in DistilBERT's code, not configurable
         type_vocab_size=0,
         sinusoidal_positions=bool(raw["sinusoidal_pos_embds"]),
     )
+
+
+# Bounds no real BERT-family checkpoint comes near; they turn a corrupt or hostile config.json into an error before
+# anything is built (10**6 layers would take minutes to build and forever to run). Sizes that fit these bounds but
+# not the weights file are caught by comparing minimum_parameters() with the checkpoint (fastenc.loading).
+MAX_LAYERS = 1024
+MAX_WIDTH = 2**20  # hidden, intermediate, embedding sizes, positions, token types, labels
+MAX_VOCAB = 2**31 - 1  # token ids are int32 in the tokenizer
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _int(raw: dict, key: str, source: str, default=None) -> int:
+    value = raw.get(key, default)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{source}: {key} must be an integer, got {_short(value)}")
+    return value
+
+
+def _float(raw: dict, key: str, source: str) -> float:
+    value = raw.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{source}: {key} must be a number, got {_short(value)}")
+    return float(value)
+
+
+def _str(raw: dict, key: str, source: str) -> str:
+    value = raw.get(key)
+    if not isinstance(value, str):
+        raise ConfigError(f"{source}: {key} must be a string, got {_short(value)}")
+    return value
+
+
+def _check_sizes(config: EncoderConfig) -> None:
+    """Every size positive and below the bounds above; the ids that index tables inside them."""
+    bounds = dict(vocab_size=(1, MAX_VOCAB), hidden_size=(1, MAX_WIDTH), num_layers=(1, MAX_LAYERS),
+                  num_heads=(1, MAX_WIDTH), intermediate_size=(1, MAX_WIDTH),
+                  max_position_embeddings=(1, MAX_WIDTH), type_vocab_size=(0, MAX_WIDTH),
+                  embedding_size=(1, MAX_WIDTH), num_hidden_groups=(1, MAX_LAYERS), inner_group_num=(1, MAX_LAYERS),
+                  num_labels=(1, MAX_WIDTH))
+    # config.json's names for our fields, so the message names what the user sees in the file.
+    spelled = dict(num_layers="num_hidden_layers", num_heads="num_attention_heads")
+    for name, (low, high) in bounds.items():
+        value = getattr(config, name)
+        if not low <= value <= high:
+            raise ConfigError(f"{spelled.get(name, name)} is {value}: it must lie in [{low}, {high}]")
+    if not 0 <= config.pad_token_id < config.vocab_size:
+        raise ConfigError(f"pad_token_id {config.pad_token_id} is outside the vocabulary [0, {config.vocab_size})")
+    if not (math.isfinite(config.layer_norm_eps) and config.layer_norm_eps > 0):
+        raise ConfigError(f"layer_norm_eps must be a positive finite number, got {config.layer_norm_eps}")
+    if config.max_position_embeddings <= config.position_offset:
+        raise ConfigError(f"max_position_embeddings {config.max_position_embeddings} leaves no position after "
+                          f"RoBERTa's offset of pad_token_id + 1 = {config.position_offset}")

@@ -1,4 +1,5 @@
 """Turn what a user typed (a local folder or a Hub id) into a local folder holding the files we read."""
+import json
 import logging
 import os
 from pathlib import Path
@@ -41,6 +42,47 @@ SAFETENSORS_FILES = ["model.safetensors", "model.safetensors.index.json", "model
 TORCH_BIN_FILES = ["pytorch_model.bin", "pytorch_model.bin.index.json", "pytorch_model-*-of-*.bin"]
 
 
+# The largest JSON or vocabulary file we read whole. Real ones are far smaller (the biggest tokenizer.json of a
+# multilingual model is tens of MB); a bigger file is refused before it is read, so a hostile one cannot fill memory.
+MAX_TEXT_FILE_BYTES = 256 * 2**20
+
+
+def check_file_size(path: Path, error=ValueError) -> None:
+    """Refuse a JSON or vocabulary file over MAX_TEXT_FILE_BYTES before reading it."""
+    try:
+        size = path.stat().st_size
+    except OSError as e:
+        raise error(f"cannot read {str(path)!r}: {e}") from e
+    if size > MAX_TEXT_FILE_BYTES:
+        raise error(f"{str(path)!r} is {size:,} bytes, over the {MAX_TEXT_FILE_BYTES:,}-byte limit for the JSON "
+                    "and vocabulary files of a model folder: not a real one, refusing to read it")
+
+
+def read_text_file(path: Path, error=ValueError) -> str:
+    """The UTF-8 text of a model-folder file (config, tokenizer, shard index), after checking its size; any
+    problem is `error` naming the file."""
+    check_file_size(path, error)
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise error(f"cannot read {str(path)!r}: {e}") from e
+
+
+def read_json_file(path: Path, error=ValueError, expect=dict):
+    """A JSON file of a model folder, checked like read_text_file; the top-level value must be an `expect`."""
+    text = read_text_file(path, error)
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise error(f"{str(path)!r} is not valid JSON (truncated or corrupt?): {e}") from e
+    except RecursionError as e:  # json recurses once per nesting level
+        raise error(f"{str(path)!r} is nested too deeply to be a real model file") from e
+    if not isinstance(value, expect):
+        raise error(f"{str(path)!r} must hold a JSON {'object' if expect is dict else expect.__name__}, "
+                    f"found {type(value).__name__}")
+    return value
+
+
 class ModelNotFoundError(FileNotFoundError):
     """Raised when a name is neither a local folder nor a Hub repository we can reach or find in the cache."""
 
@@ -60,10 +102,19 @@ def resolve_folder(name_or_path, files=None, need_weights: bool = True) -> Path:
     `files` is the allow-list of file patterns to fetch from the Hub; by default the config, the tokenizer files and
     the weights (safetensors first; the pickled `.bin` only when a repository has no safetensors).
     """
+    if not isinstance(name_or_path, (str, os.PathLike)):
+        raise TypeError(f"name_or_path must be a str (a folder or a Hub id) or a path, not "
+                        f"{type(name_or_path).__name__}")
+    if not str(name_or_path).strip():
+        raise ValueError("name_or_path is empty: give a model folder or a Hugging Face Hub id")
     path = Path(os.path.expanduser(str(name_or_path)))
-    if path.is_dir():
-        return path
-    if path.exists():
+    try:
+        if path.is_dir():
+            return path
+        exists = path.exists()
+    except OSError as e:  # a name too long for the file system, for instance
+        raise ModelNotFoundError(f"no model folder at {str(name_or_path)[:200]!r}: {e.strerror}") from e
+    if exists:
         raise ModelNotFoundError(f"{str(name_or_path)!r} is a file; expected a model folder or a Hugging Face Hub id")
     repo_id = canonical_repo_id(str(name_or_path))
     if repo_id.count("/") > 1 or str(name_or_path).startswith((".", "/", "~")):

@@ -13,12 +13,20 @@ def _as_tensor(value, name: str) -> torch.Tensor:
     elif isinstance(value, (list, tuple, np.ndarray)):
         try:
             tensor = torch.as_tensor(np.asarray(value))
-        except (ValueError, TypeError) as e:
-            raise ValueError(f"{name} must be a rectangular batch of integers (pad ragged rows): {e}") from e
+        except (ValueError, TypeError, OverflowError) as e:
+            raise ValueError(f"{name} must be a rectangular batch of integers (same length in every row, each "
+                             f"within int64): {e}") from e
     else:
         raise TypeError(f"{name} must be a torch.Tensor, NumPy array or nested list of ints, got {type(value).__name__}")
-    if name == "attention_mask" and (tensor.is_floating_point() or tensor.dtype == torch.bool):
-        tensor = tensor != 0  # transformers accepts float and bool masks: non-zero means "attend"
+    if tensor.numel() == 0:
+        tensor = tensor.long()  # [] is float64 to NumPy; empty input is reported by the callers
+    if name == "attention_mask" and not tensor.is_complex():
+        # transformers also takes float and bool masks. Any value but 0 and 1 (0.5, 2, -1, NaN, inf) has no agreed
+        # meaning (an additive bias? a weight?), so it is refused rather than read one way silently.
+        if tensor.dtype != torch.bool and bool(((tensor != 0) & (tensor != 1)).any()):
+            odd = tensor[(tensor != 0) & (tensor != 1)].flatten()[:3].tolist()
+            raise ValueError(f"attention_mask must hold only 0 (padding) and 1 (token), found {odd}")
+        tensor = tensor != 0
     elif tensor.is_floating_point() or tensor.is_complex() or tensor.dtype == torch.bool:
         raise TypeError(f"{name} must hold integers, got dtype {tensor.dtype}")
     if tensor.dim() == 1:
@@ -50,6 +58,9 @@ def prepare_inputs(model, input_ids, attention_mask, token_type_ids):
             raise ValueError(
                 f"attention_mask has shape {tuple(attention_mask.shape)}, input_ids {tuple(input_ids.shape)}"
             )
+        empty_rows = (attention_mask == 0).all(dim=1).nonzero().flatten().tolist()
+        if empty_rows:  # attention over no key at all has no defined result
+            raise ValueError(f"attention_mask marks no token in row(s) {empty_rows[:5]}: every row needs at least one")
     if token_type_ids is not None:
         token_type_ids = _as_tensor(token_type_ids, "token_type_ids")
         if token_type_ids.shape != input_ids.shape:
@@ -76,3 +87,11 @@ def to_model_device(device, *tensors):
             t = t.to(device, non_blocking=True)
         moved.append(t)
     return moved
+
+
+def as_token_ids(value, name: str = "tokens") -> torch.Tensor:
+    """Integer ids as a long tensor of their own shape, (T,) or (B, T): the check for ids outside a forward call
+    (decode, the fairseq calls). Floats, bools, strings and ragged rows are refused with `name` in the message."""
+    tensor = _as_tensor(value, name)  # (B, T)
+    one_row = value.dim() == 1 if isinstance(value, torch.Tensor) else np.ndim(value) == 1
+    return tensor[0] if one_row else tensor

@@ -40,7 +40,13 @@ class Tokenizer:
         self.num_threads = None  # None: every thread of the pool (all cores, or FASTENC_NUM_THREADS)
         self._spec = spec
         config = spec.config
-        self.model_max_length = int(config.get("model_max_length") or VERY_LARGE_INTEGER)
+        self.model_max_length = config.get("model_max_length") or VERY_LARGE_INTEGER
+        if isinstance(self.model_max_length, float) and self.model_max_length.is_integer():
+            self.model_max_length = int(self.model_max_length)  # some configs write 1e30 or 512.0
+        if isinstance(self.model_max_length, bool) or not isinstance(self.model_max_length, int) \
+                or self.model_max_length < 1:
+            raise ValueError(f"{name_or_path}: tokenizer_config.json's model_max_length must be a positive int, got "
+                             f"{self.model_max_length!r}")
         self.padding_side = config.get("padding_side", "right")
         self.clean_up_tokenization_spaces = bool(config.get("clean_up_tokenization_spaces", False))
         self.model_input_names = spec.model_input_names
@@ -147,6 +153,10 @@ class Tokenizer:
         if return_tensors not in (None, "np", "pt"):
             raise ValueError(f"return_tensors must be None, 'np' or 'pt', not {return_tensors!r}")
 
+        for name, value in (("max_length", max_length), ("pad_to_multiple_of", pad_to_multiple_of)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))
+                                      or value < 1):
+                raise ValueError(f"{name} must be a positive int or None, got {value!r}")
         pad_mode = _padding_mode(padding)
         trunc_mode = _truncation_mode(truncation, max_length, pad_mode)
         if trunc_mode and max_length is None:
@@ -312,11 +322,21 @@ def _shape_output(flat, row_start, name, batched, return_tensors):
     return out if batched else out[0]
 
 
-def _as_id_list(ids) -> list:
+def _as_id_list(ids, name: str = "token_ids") -> list:
+    """One sequence of ids as a list of non-negative ints. Ids past the vocabulary are left for decode to drop, as
+    the `tokenizers` library does; negative, float, bool or non-numeric ids are refused (int() would truncate 1.7 and
+    read b"ab" as two ids)."""
     if hasattr(ids, "tolist"):
         ids = ids.tolist()
-    if isinstance(ids, int):
-        return [ids]
+    if isinstance(ids, int) and not isinstance(ids, bool):
+        ids = [ids]
+    if isinstance(ids, (str, bytes)) or not isinstance(ids, (list, tuple)):
+        raise TypeError(f"{name} must be an int, a list of ints, a 1-D array or tensor, not {type(ids).__name__}")
+    for i, value in enumerate(ids):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"{name}[{i}] must be an int, not {type(value).__name__} ({value!r:.40})")
+        if value < 0:
+            raise ValueError(f"{name}[{i}] is {value}: token ids are never negative")
     return [int(i) for i in ids]
 
 

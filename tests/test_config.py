@@ -60,7 +60,7 @@ def test_labels_are_kept(tmp_path):
 def test_unreadable_config(tmp_path):
     folder = save(build("bert"), tmp_path / "ckpt")
     (folder / "config.json").write_text("{not json")
-    with pytest.raises(ConfigError, match="cannot read model config"):
+    with pytest.raises(ConfigError, match="config.json.*not valid JSON"):
         fastenc.load(folder)
     (folder / "config.json").unlink()
     with pytest.raises(ConfigError, match="no config.json"):

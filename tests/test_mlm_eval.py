@@ -90,7 +90,7 @@ def test_replacement_rule_80_10_10(checkpoint):
 
 def test_bad_inputs(checkpoint, tmp_path):
     model, _, _ = checkpoint
-    with pytest.raises(ValueError, match="no token was masked"):
+    with pytest.raises(ValueError, match="no token of texts was masked"):
         model.mlm_loss([])
     with pytest.raises(ValueError, match="mlm_probability"):
         model.mlm_loss(TEXTS, mlm_probability=0.0)

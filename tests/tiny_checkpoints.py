@@ -8,8 +8,6 @@ from pathlib import Path
 import torch
 import transformers
 
-from fastenc.bench import make_batch
-
 # Small shapes chosen to be awkward: head dims 16/32/48, hidden sizes that are not powers of two.
 FAMILY_CONFIGS = {
     "bert": (transformers.BertConfig, dict(
@@ -100,5 +98,11 @@ def rewrite_config(folder: Path, **changes) -> None:
 
 
 def padded_batch(vocab_size: int, lengths, pad_id: int, seed: int = 0):
-    """(input_ids, attention_mask) of random real tokens (never the pad id) padded on the right."""
-    return make_batch(lengths, vocab_size, pad_id, seed)
+    """(input_ids, attention_mask) of random ids >= 5 (clear of the special and pad ids) padded on the right."""
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.full((len(lengths), max(lengths)), pad_id, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for row, n in enumerate(lengths):
+        ids[row, :n] = torch.randint(5, vocab_size, (n,), generator=g)
+        mask[row, :n] = 1
+    return ids, mask

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..inputs import as_token_ids
 from ..models.registry import label_names
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ def encode(model, sentence: str, *addl_sentences: str) -> torch.Tensor:
 def decode(model, tokens):
     """Text of `tokens` without special tokens; a str for one sentence, a list of str when separators split several."""
     tokenizer = require_tokenizer(model)
-    tokens = torch.as_tensor(tokens)
+    tokens = as_token_ids(tokens)
     if tokens.dim() == 2 and tokens.shape[0] == 1:
         tokens = tokens[0]
     if tokens.dim() != 1:
@@ -71,11 +72,9 @@ def decode(model, tokens):
 
 def _as_batch(model, tokens) -> dict:
     """(B, T) input_ids, attention_mask (padding = pad tokens, as fairseq reads it) and inferred token types."""
-    ids = torch.as_tensor(tokens)
+    ids = as_token_ids(tokens)
     if ids.dim() == 1:
         ids = ids[None]  # one sequence -> a batch of one
-    if ids.dim() != 2:
-        raise ValueError(f"tokens must have shape (T,) or (B, T), got {tuple(ids.shape)}")
     if ids.numel() == 0:
         raise ValueError("tokens is empty: nothing to encode")
     if ids.shape[1] > model.max_length:

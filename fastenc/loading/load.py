@@ -8,13 +8,25 @@ from ..config import ConfigError, EncoderConfig
 from ..hub import resolve_folder
 from ..engine import Engine
 from ..models.bert.model import EncoderModel
-from ..ops.interface import ops_for
+from ..ops.interface import BACKENDS, ops_for
 from .weights import read_tensors
 
 log = logging.getLogger(__name__)
 
 DTYPES = {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16, "fp16": torch.float16,
           "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
+
+
+def _pick_device(device) -> torch.device:
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or a torch.device, got {device!r}") from e
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {str(device)!r} asked for, but this machine has no usable CUDA GPU")
+    return device
 
 
 def _pick_dtype(dtype, device: torch.device) -> torch.dtype:
@@ -40,13 +52,16 @@ def load(name_or_path, device=None, dtype=None, backend=None, task=None) -> Engi
     if not (folder / "config.json").is_file():
         raise ConfigError(f"no config.json in {str(folder)!r}: not a Hugging Face model folder")
     config = EncoderConfig.from_file(folder / "config.json", task=task)
-    device = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = _pick_device(device)
     dtype = _pick_dtype(dtype, device)
     if backend is None:
         backend = "triton" if device.type == "cuda" else "torch"
+    if not isinstance(backend, str):
+        raise ValueError(f"backend must be one of {sorted(BACKENDS)}, got {backend!r}")
     ops_for(backend)  # an unknown backend fails here, before any weight is read
 
     tensors = checkpoint.normalise_names(read_tensors(folder), config)
+    _check_config_fits(config, tensors, folder)
     # Built on the meta device: parameters take no memory until the checkpoint's tensors are assigned to them.
     with torch.device("meta"):
         model = EncoderModel(config, with_pooler=checkpoint.has_pooler(tensors, config))
@@ -59,6 +74,19 @@ def load(name_or_path, device=None, dtype=None, backend=None, task=None) -> Engi
     model.eval().set_backend(backend)
     log.debug("loaded %s (%s, %s) from %s on %s as %s", config.model_type, config.task, backend, folder, device, dtype)
     return Engine(model, _load_tokenizer(folder), str(name_or_path))
+
+
+def _check_config_fits(config, tensors: dict, folder) -> None:
+    """Refuse a config.json whose sizes the checkpoint cannot hold, before building anything from them: a hostile
+    vocab_size=10**12 must not become a 10**12-row table. The bound is loose (x2): only absurd configs trip it."""
+    stored = sum(t.numel() for t in tensors.values())
+    needed = config.minimum_parameters()
+    if needed > 2 * stored:
+        raise ConfigError(
+            f"{str(folder / 'config.json')!r} describes a model of at least {needed:,} parameters (vocab_size="
+            f"{config.vocab_size}, hidden_size={config.hidden_size}, {config.num_layers} layers, intermediate_size="
+            f"{config.intermediate_size}) but the checkpoint's tensors hold {stored:,}: its sizes are wrong"
+        )
 
 
 def _load_tokenizer(folder):

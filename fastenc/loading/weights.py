@@ -1,5 +1,4 @@
 """Read a checkpoint folder's tensors: safetensors (single or sharded) first, pickled `.bin` only as weights."""
-import json
 import logging
 import zipfile
 from pathlib import Path
@@ -56,13 +55,14 @@ def _read_torch_bin(path: Path) -> dict[str, torch.Tensor]:
 
 
 def _read_sharded(index: Path, reader) -> dict[str, torch.Tensor]:
-    try:
-        weight_map = json.loads(index.read_text())["weight_map"]
-    except (OSError, json.JSONDecodeError, KeyError, TypeError) as e:
-        raise WeightsError(f"cannot read shard index {str(index)!r}: {e}") from e
+    from ..hub import read_json_file
+
+    weight_map = read_json_file(index, WeightsError).get("weight_map")
+    if not isinstance(weight_map, dict) or not all(isinstance(v, str) for v in weight_map.values()):
+        raise WeightsError(f"shard index {str(index)!r} needs a \"weight_map\" object of tensor name -> file name")
     tensors = {}
     for shard in sorted(set(weight_map.values())):
-        path = index.parent / shard
+        path = _shard_path(index, shard)
         if not path.is_file():
             raise WeightsError(f"shard {shard!r} listed in {str(index)!r} is missing")
         tensors.update(reader(path))
@@ -72,3 +72,16 @@ def _read_sharded(index: Path, reader) -> dict[str, torch.Tensor]:
         raise WeightsError(f"{str(index)!r} lists tensors that no shard holds: {missing}")
     log.debug("read %d tensors from %d shards of %s", len(tensors), len(set(weight_map.values())), index.parent)
     return tensors
+
+
+def _shard_path(index: Path, shard: str) -> Path:
+    """The shard's path, refused unless it stays inside the model folder: an index must not make us read files
+    elsewhere (`../x`, absolute paths, symlinks out). A Hub-cache snapshot's files are symlinks into the repository's
+    blobs/ folder, so there the repository's cache folder is the boundary."""
+    folder = index.parent.resolve()
+    boundary = folder.parent.parent if folder.parent.name == "snapshots" else folder
+    path = index.parent / shard
+    if Path(shard).is_absolute() or ".." in Path(shard).parts or not path.resolve().is_relative_to(boundary):
+        raise WeightsError(f"shard {shard!r} listed in {str(index)!r} lies outside the model folder {str(folder)!r}: "
+                           "refusing to read it")
+    return path

@@ -43,10 +43,9 @@ def token_budget_batches(lengths, max_batch_tokens=None, batch_size=None) -> lis
     """
     if max_batch_tokens is None and batch_size is None:
         max_batch_tokens = DEFAULT_MAX_BATCH_TOKENS
-    if max_batch_tokens is not None and max_batch_tokens < 1:
-        raise ValueError(f"max_batch_tokens must be a positive int, got {max_batch_tokens}")
-    if batch_size is not None and batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size}")
+    for name, value in (("max_batch_tokens", max_batch_tokens), ("batch_size", batch_size)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ValueError(f"{name} must be a positive int or None, got {value!r}")
     lengths = np.asarray(lengths, dtype=np.int64)
     order = np.argsort(lengths, kind="stable").tolist()
     sizes = lengths.tolist()

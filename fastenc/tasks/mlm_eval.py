@@ -45,10 +45,13 @@ def masked_batches(model, texts, mlm_probability: float = 0.15, seed: int = 0, b
     tokenizer = require_tokenizer(model)
     if tokenizer.mask_token_id is None:
         raise ValueError("the tokenizer defines no mask token, so it cannot mask")
-    if not 0.0 < mlm_probability < 1.0:
-        raise ValueError(f"mlm_probability must lie in (0, 1), got {mlm_probability}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size}")
+    if isinstance(mlm_probability, bool) or not isinstance(mlm_probability, (int, float)) \
+            or not 0.0 < mlm_probability < 1.0:
+        raise ValueError(f"mlm_probability must be a number in (0, 1), got {mlm_probability!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ValueError(f"seed must be an int, got {seed!r}")
     texts, _ = as_text_list(texts)
     generator = torch.Generator().manual_seed(seed)
     special_ids = set(tokenizer.all_special_ids)
@@ -93,8 +96,8 @@ def mlm_loss(model, texts, mlm_probability: float = 0.15, seed: int = 0, batch_s
             total += float(sums[:, 0].sum())
             count += int(sums[:, 1].sum())
     if count == 0:
-        raise ValueError("no token was masked (no text, or texts too short for this mlm_probability and seed): "
-                         "there is no loss to report")
+        raise ValueError("no token of texts was masked (texts is empty, holds only special tokens, or is too short "
+                         "for this mlm_probability and seed): there is no loss to report")
     loss = total / count
     return {"loss": loss, "perplexity": math.exp(loss), "masked_tokens": count}
 

@@ -1,9 +1,12 @@
-"""`fastenc bench`: fastenc beside transformers (eager, sdpa, torch.compile) on the same device, inputs and dtype.
+"""Model benchmark harness (`fastenc bench`, bench_models.py): fastenc beside transformers on one device and dtype.
+
+Runners: fastenc, transformers eager, sdpa and torch.compile, on the same inputs.
 
 Prints a table and writes JSON under benchmarks/results/. Figures: sequences/s, real tokens/s, p50/p90 latency, peak
 memory, MFU against a matrix-product peak measured in the same run, and each runner's error against an fp32 reference.
-Random weights stand in for checkpoints we cannot download: speed does not depend on the values. transformers is
-imported here only, as the baseline; the runtime never needs it.
+Random weights stand in for checkpoints we cannot download: speed does not depend on the values. transformers (the
+baseline) and the test extra's MiniLM package are imported here only: this file lives in the checkout's benchmarks/,
+outside the runtime package, and `fastenc bench` forwards to it when run from a checkout.
 """
 import argparse
 import datetime
@@ -19,9 +22,24 @@ from pathlib import Path
 
 import torch
 
-_REPO = Path(__file__).resolve().parents[1]  # the checkout, when fastenc is installed from one in editable mode
-RESULTS = _REPO / "benchmarks" / "results" if (_REPO / "benchmarks").is_dir() else Path.cwd() / "fastenc-results"
-CORPUS = _REPO.parent / "shared" / "data" / "corpus"
+_REPO = Path(__file__).resolve().parents[1]  # the checkout
+RESULTS = _REPO / "benchmarks" / "results"
+
+
+def find_corpus() -> Path | None:
+    """The shared corpus folder: $FASTENC_CORPUS, a copy inside the checkout (.gpu-data/corpus: the GPU machine gets
+    only the repository), or ../shared/data/corpus beside it. None when there is none."""
+    import os
+
+    candidates = (os.environ.get("FASTENC_CORPUS"), _REPO / ".gpu-data" / "corpus",
+                  _REPO.parent / "shared" / "data" / "corpus")
+    for folder in candidates:
+        if folder and Path(folder).is_dir() and any(Path(folder).glob("*.txt")):
+            return Path(folder)
+    return None
+
+
+CORPUS = find_corpus()
 
 # Model shapes (random weights): the four in the issue. "minilm" is the real all-MiniLM-L6-v2 checkpoint.
 PRESETS = {
@@ -75,7 +93,7 @@ def mixed_lengths(count: int, low: int, high: int, seed: int = 0) -> list:
 
 def corpus_lengths(tokenizer, count: int, max_length: int, seed: int = 0) -> list:
     """Token lengths of `count` sentences sampled from the shared corpus (all languages)."""
-    lines = [l for p in sorted(CORPUS.glob("*.txt")) for l in p.read_text(encoding="utf-8").splitlines() if l.strip()]
+    lines = [l for p in sorted(find_corpus().glob("*.txt")) for l in p.read_text(encoding="utf-8").splitlines() if l.strip()]
     g = torch.Generator().manual_seed(seed)
     picks = [lines[i] for i in torch.randperm(len(lines), generator=g)[:count].tolist()]
     return [len(ids) for ids in tokenizer(picks, truncation=True, max_length=max_length)["input_ids"]]
@@ -179,7 +197,7 @@ def run(args) -> tuple:
             cases = [Case(f"{b}x{t}", [t] * b) for b, t in args.fixed]
             cases.append(Case(f"mixed{args.mixed_batch}({args.mixed_low}-{args.mixed_high})",
                               mixed_lengths(args.mixed_batch, args.mixed_low, min(args.mixed_high, max_len))))
-            if CORPUS.is_dir():
+            if CORPUS is not None:
                 import fastenc
 
                 tok = tokenizer or fastenc.Tokenizer.from_pretrained(_minilm_folder())

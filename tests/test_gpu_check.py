@@ -1,0 +1,108 @@
+"""The GPU check's plumbing on the CPU, at the smallest size: its command line, the model benchmark's records on one
+tiny case, the report it assembles, and the README table generated from a (synthetic) result. No speed is asserted."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+REQUIRED = {"gpu", "driver", "torch", "triton", "transformers", "date", "command", "records"}
+RECORD = {"case", "runner", "median_ms", "p90_ms", "sequences_per_s", "tokens_per_s", "mfu", "peak_mem_mb",
+          "max_abs_err_vs_fp32", "min_token_cosine_vs_fp32"}
+
+
+@pytest.fixture
+def bench_modules(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import gpu_bench
+    import gpu_report
+    import gpu_table
+
+    return gpu_bench, gpu_report, gpu_table
+
+
+def test_check_script_usage_errors():
+    script = BENCHMARKS / "gpu_check.sh"
+    for args in ([], ["--dry-run"], ["out", "--bogus"]):
+        done = subprocess.run(["bash", str(script), *args], capture_output=True, text=True, timeout=30)
+        assert done.returncode == 2 and "usage:" in done.stderr
+
+
+def test_cases_cover_the_issue(bench_modules):
+    gpu_bench, _, _ = bench_modules
+    names = [c.name for c in gpu_bench.cases(dry_run=False)]
+    for key in ("mixed", "64x512", "1x128", "squad"):
+        assert sum(key in n for n in names) == 1, (key, names)
+    real, dry = gpu_bench.cases(False), gpu_bench.cases(True)
+    assert [len(c.lengths) for c in real] == [64, 64, 1, 256]
+    assert all(max(d.lengths) < max(r.lengths) for d, r in zip(dry, real))
+    args = gpu_bench.parse_args(["--out", "x.json", "--dry-run"])
+    assert args.dry_run and args.compile_backend == "eager" and args.repeats == 2
+
+
+def test_dry_run_writes_records_then_the_report(bench_modules, tmp_path):
+    gpu_bench, gpu_report, _ = bench_modules
+    raw = tmp_path / "raw"
+    assert gpu_bench.main(["--out", str(raw / "models.json"), "--dry-run", "--cases", "1x128", "--repeats", "1",
+                           "--warmup", "0", "--compile-all"]) == 0
+    (raw / "gpu-tests.xml").write_text(
+        '<testsuites><testsuite tests="3" failures="1" errors="0" skipped="1">'
+        '<testcase classname="tests.gpu.t" name="a"/><testcase classname="tests.gpu.t" name="b"><failure/></testcase>'
+        '<testcase classname="tests.gpu.t" name="c"><skipped/></testcase></testsuite></testsuites>')
+    (raw / "phases.tsv").write_text("setup\t0\t1.5\t90\ngpu-tests\t1\t3.0\t120\nmodel-bench\t124\t60.0\t60\n")
+    report = gpu_report.build_report(tmp_path, "make gpu-check OUT=x DRY=1", dry_run=True)
+    assert REQUIRED <= set(report) and report["dry_run"] is True
+    assert [p["status"] for p in report["phases"].values()] == ["ok", "failed", "timed out"]
+    assert report["phases"]["gpu-tests"]["tests"] == dict(tests=3, failures=1, errors=0, skipped=1, passed=1,
+                                                         failed=["tests.gpu.t::b"])
+    runners = {r["runner"] for r in report["records"]}
+    assert runners == {"fastenc", "eager", "sdpa", "compile"}
+    for record in report["records"]:
+        assert RECORD <= set(record) and "1x128" in record["case"] and "dry-run" in record["case"]
+        assert record["min_token_cosine_vs_fp32"] > 0.99  # bf16 beside fp32 on a tiny model
+    assert gpu_report.file_stem(report).startswith("gpu-check-dryrun-")
+    assert gpu_report.main([str(tmp_path), "--dry-run"]) == 1  # a phase failed: the check says so
+    written = json.loads(next(tmp_path.glob("gpu-check-dryrun-*.json")).read_text())
+    assert written["records"] == json.loads(json.dumps(report["records"]))
+    assert "===== gpu-tests (raw log) =====" in next(tmp_path.glob("gpu-check-dryrun-*.txt")).read_text()
+
+
+def synthetic_report() -> dict:
+    """A made-up result (never committed), shaped like gpu_report's output."""
+    record = dict(case="roberta-large mixed 64x16-512", runner="fastenc", median_ms=2.0, p90_ms=2.5,
+                  sequences_per_s=32000.0, tokens_per_s=8.5e6, mfu=0.5, peak_mem_mb=100.0, cuda_graphs=False,
+                  min_token_cosine_vs_fp32=0.9999, speedup_vs_sdpa=3.0, speedup_vs_eager=None)
+    return dict(gpu="SYNTHETIC GPU", driver="0.0", torch="0", triton="0", transformers="0", date="2000-01-01T00:00:00",
+                command="synthetic", dry_run=False, matmul_peak_tflops=100.0,
+                records=[record, dict(record, runner="sdpa", median_ms=6.0, speedup_vs_sdpa=1.0)],
+                kernels=dict(copy_gbps=1000.0, rows=[dict(op="bias_gelu", shape=dict(rows=4, hidden=8), ms=0.1,
+                                                          gbps=800.0, baseline="F.gelu", speedup=1.5,
+                                                          fraction_of_copy=0.8)]),
+                warmup=dict(runs=dict(cold=dict(process_s=30.0), warm=dict(process_s=5.0))), embed=None)
+
+
+def test_table_from_a_synthetic_result(bench_modules, tmp_path):
+    _, _, gpu_table = bench_modules
+    path = tmp_path / "gpu-synthetic-2000-01-01.json"
+    path.write_text(json.dumps(synthetic_report()))
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n\n## GPU\n{gpu_table.START}\nno GPU run yet\n{gpu_table.END}\n\n## Next\n")
+    assert gpu_table.main([str(path), "--readme", str(readme)]) == 0
+    text = readme.read_text()
+    assert "no GPU run yet" not in text and text.endswith(f"{gpu_table.END}\n\n## Next\n")
+    rows = [l for l in text.splitlines() if l.startswith("| roberta-large mixed")]
+    assert rows[0].split("|")[2:5] == [" fastenc ", " 2.000 ", " 2.500 "] and " 3.00x " in rows[0].split("|")
+    assert "SYNTHETIC GPU" in text and "| bias_gelu | rows=4, hidden=8 |" in text and "cold 30.0 s" in text
+
+
+def test_table_refuses_dry_runs_and_missing_markers(bench_modules, tmp_path, capsys):
+    _, _, gpu_table = bench_modules
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(dict(synthetic_report(), dry_run=True)))
+    assert gpu_table.main([str(path)]) == 2 and "dry run" in capsys.readouterr().err
+    path.write_text(json.dumps(synthetic_report()))
+    readme = tmp_path / "README.md"
+    readme.write_text("no markers\n")
+    assert gpu_table.main([str(path), "--readme", str(readme)]) == 2 and readme.read_text() == "no markers\n"
