@@ -2,9 +2,11 @@
 // in parallel into flat buffers allocated once, which the binding hands to NumPy without copying. Nothing here
 // touches Python, so the binding runs all of it without the GIL.
 #pragma once
+#include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
-#include <string_view>
+#include <new>
 #include <vector>
 
 #include "postprocess.h"
@@ -27,17 +29,34 @@ struct BatchOptions {
     bool want_special_mask = false;  // int64 (transformers' layout)
     bool want_special_mask8 = false;  // int8 (the packed layout)
     size_t max_threads = 0;  // 0: every thread of the pool
+    const char* text_name = "text";  // the arguments, as error messages name them
+    const char* pair_name = "text_pair";
 };
 
-// A buffer of `size` elements, uninitialised until the batch fills it; released to NumPy by the binding.
+// A buffer of `size` elements, released to NumPy by the binding (which frees it with std::free).
 template <typename T>
 struct Buffer {
-    std::unique_ptr<T[]> data;
+    struct Free {
+        void operator()(T* p) const { std::free(p); }
+    };
+    std::unique_ptr<T, Free> data;
     size_t size = 0;
+    bool zeroed = false;  // every element already 0: the batch skips writing zeros
+
+    // Buffers this large come from calloc, which maps fresh zero pages without writing them (glibc's mmap
+    // threshold is at most 32 MiB): a padded whole-corpus batch is mostly padding, and its zeros then cost nothing.
+    // Smaller buffers are left uninitialised and filled in parallel by the tasks.
+    static constexpr size_t kZeroedBytes = size_t{64} << 20;
+
     void allocate(size_t n) {
-        data.reset(new T[n == 0 ? 1 : n]);
+        const size_t bytes = std::max<size_t>(n, 1) * sizeof(T);
+        zeroed = bytes >= kZeroedBytes;
+        data.reset(static_cast<T*>(zeroed ? std::calloc(bytes, 1) : std::malloc(bytes)));
+        if (!data) throw std::bad_alloc();
         size = n;
     }
+    T* get() const { return data.get(); }
+    T& operator[](size_t i) const { return data.get()[i]; }
 };
 
 // Row r occupies [row_start[r], row_start[r + 1]) of each flat buffer; offsets hold two values per token. Buffers
@@ -50,10 +69,12 @@ struct BatchResult {
     Buffer<int64_t> special_mask;
     Buffer<int8_t> special_mask8;
     Buffer<int64_t> row_start;
+    int64_t width = 0;  // the length of every row, or -1 when they differ (0 for no rows)
 };
 
-// `pairs` is empty or as long as `texts`. Throws std::invalid_argument (truncation errors), the first one raised.
-void encode_batch(const Tokenizer& tokenizer, const std::vector<std::string_view>& texts,
-                  const std::vector<std::string_view>& pairs, const BatchOptions& options, BatchResult& out);
+// `pairs` is empty or as long as `texts`. Throws std::invalid_argument (truncation errors; a lone surrogate, named
+// as "text[row] is not valid Unicode: ..."), the one of the lowest row, whatever the number of threads.
+void encode_batch(const Tokenizer& tokenizer, const std::vector<TextView>& texts, const std::vector<TextView>& pairs,
+                  const BatchOptions& options, BatchResult& out);
 
 }  // namespace fastenc

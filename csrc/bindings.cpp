@@ -1,12 +1,11 @@
 // pybind11 bindings for fastenc._C: the only file of csrc/ that knows about Python. It converts the configuration
-// once, reads the strings (UTF-8 views into the Python objects, no copies for ASCII), releases the GIL for all the
+// once, takes views of the strings (their code units in place, no copies), releases the GIL for all the
 // work (encoding, padding or packing), and returns NumPy arrays whose buffers are owned by capsules.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
 #include <string>
-#include <string_view>
 #include <tuple>
 #include <vector>
 
@@ -68,36 +67,25 @@ Tokenizer* make_tokenizer(const std::string& model, std::vector<std::pair<std::s
     return new Tokenizer(std::move(config));
 }
 
-// UTF-8 views of the strings of a list. The views point into the str objects (CPython caches their UTF-8 form),
-// which the caller's list keeps alive for the whole call.
-std::vector<std::string_view> utf8_views(const py::list& items, const char* name) {
-    std::vector<std::string_view> views;
-    views.reserve(items.size());
-    for (size_t i = 0; i < items.size(); ++i) {
-        PyObject* obj = PyList_GET_ITEM(items.ptr(), static_cast<Py_ssize_t>(i));
+// The strings of a sequence, read in place: a view of each str's code units (1, 2 or 4 bytes wide), which the
+// workers widen to code points themselves, so no serial UTF-8 encoding runs under the GIL. `keep` (a tuple of the
+// same str objects) keeps them alive and unchanged while the GIL is released, even if the caller's list changes.
+std::vector<TextView> text_views(const py::handle& items, const char* name, py::tuple& keep) {
+    keep = py::reinterpret_steal<py::tuple>(PySequence_Tuple(items.ptr()));
+    if (!keep) throw py::error_already_set();
+    const size_t n = keep.size();
+    std::vector<TextView> views;
+    views.reserve(n);
+    for (size_t i = 0; i < n; ++i) {
+        PyObject* obj = PyTuple_GET_ITEM(keep.ptr(), static_cast<Py_ssize_t>(i));
         if (!PyUnicode_Check(obj))
             throw py::type_error(std::string(name) + "[" + std::to_string(i) + "] must be str, not " +
                                  Py_TYPE(obj)->tp_name);
-        Py_ssize_t size = 0;
-        const char* data = PyUnicode_AsUTF8AndSize(obj, &size);
-        if (!data) {
-            PyErr_Clear();
-            // The only str that cannot become UTF-8 holds a lone surrogate; say where.
-            Py_ssize_t length = PyUnicode_GetLength(obj), at = -1;
-            Py_UCS4 bad = 0;
-            for (Py_ssize_t k = 0; k < length && at < 0; ++k) {
-                Py_UCS4 c = PyUnicode_ReadChar(obj, k);
-                if (c >= 0xD800 && c <= 0xDFFF) {
-                    at = k;
-                    bad = c;
-                }
-            }
-            char buf[160];
-            std::snprintf(buf, sizeof(buf), "%s[%zu] is not valid Unicode: lone surrogate U+%04X at index %zd", name,
-                          i, static_cast<unsigned>(bad), at);
-            throw py::value_error(buf);
-        }
-        views.emplace_back(data, static_cast<size_t>(size));
+#if PY_VERSION_HEX < 0x030C0000
+        if (PyUnicode_READY(obj) < 0) throw py::error_already_set();  // legacy strings only (gone in 3.12)
+#endif
+        views.emplace_back(PyUnicode_DATA(obj), static_cast<size_t>(PyUnicode_GET_LENGTH(obj)),
+                           static_cast<int>(PyUnicode_KIND(obj)));
     }
     return views;
 }
@@ -106,19 +94,21 @@ std::vector<std::string_view> utf8_views(const py::list& items, const char* name
 template <typename T>
 py::array_t<T> to_numpy(Buffer<T>&& buffer, std::vector<py::ssize_t> shape) {
     T* data = buffer.data.release();
-    py::capsule owner(data, [](void* p) { delete[] static_cast<T*>(p); });
+    py::capsule owner(data, [](void* p) { std::free(p); });
     return py::array_t<T>(shape, data, owner);
 }
 
-// Encodes under the options with the GIL released, after reading the strings.
-BatchResult run_batch(const Tokenizer& self, const py::list& texts, const py::object& pairs, const char* text_name,
-                      const char* pair_name, const BatchOptions& options) {
-    std::vector<std::string_view> first = utf8_views(texts, text_name);
-    std::vector<std::string_view> second;
+// Encodes under the options with the GIL released, after taking views of the strings.
+BatchResult run_batch(const Tokenizer& self, const py::list& texts, const py::object& pairs,
+                      BatchOptions& options) {
+    py::tuple keep_texts, keep_pairs;
+    std::vector<TextView> first = text_views(texts, options.text_name, keep_texts);
+    std::vector<TextView> second;
     if (!pairs.is_none()) {
-        second = utf8_views(pairs.cast<py::list>(), pair_name);
+        second = text_views(pairs, options.pair_name, keep_pairs);
         if (second.size() != first.size())
-            throw py::value_error(std::string(text_name) + " and " + pair_name + " must have the same length");
+            throw py::value_error(std::string(options.text_name) + " and " + options.pair_name +
+                                  " must have the same length");
     }
     BatchResult result;
     py::gil_scoped_release release;
@@ -143,7 +133,7 @@ py::dict encode_batch_py(const Tokenizer& self, const py::list& texts, const py:
     options.want_offsets = return_offsets;
     options.want_special_mask = return_special_tokens_mask;
     options.max_threads = max_threads;
-    BatchResult result = run_batch(self, texts, pairs, "text", "text_pair", options);
+    BatchResult result = run_batch(self, texts, pairs, options);
     const auto total = static_cast<py::ssize_t>(result.ids.size);
     const auto rows = static_cast<py::ssize_t>(result.row_start.size);
     py::dict out;
@@ -153,6 +143,7 @@ py::dict encode_batch_py(const Tokenizer& self, const py::list& texts, const py:
     if (return_offsets) out["offset_mapping"] = to_numpy(std::move(result.offsets), {total, 2});
     if (return_special_tokens_mask) out["special_tokens_mask"] = to_numpy(std::move(result.special_mask), {total});
     out["row_start"] = to_numpy(std::move(result.row_start), {rows});
+    out["width"] = result.width;
     return out;
 }
 
@@ -166,7 +157,9 @@ py::dict encode_packed_py(const Tokenizer& self, const py::list& texts, const py
     options.want_offsets = return_offsets;
     options.want_special_mask8 = return_special_tokens_mask;
     options.max_threads = max_threads;
-    BatchResult result = run_batch(self, texts, pairs, "texts", "text_pairs", options);
+    options.text_name = "texts";
+    options.pair_name = "text_pairs";
+    BatchResult result = run_batch(self, texts, pairs, options);
     const auto total = static_cast<py::ssize_t>(result.ids.size);
     const auto rows = static_cast<py::ssize_t>(result.row_start.size);
     py::dict out;
@@ -197,7 +190,8 @@ PYBIND11_MODULE(_C, m) {
              py::arg("truncation"), py::arg("max_length"), py::arg("padding"), py::arg("pad_length"),
              py::arg("pad_to_multiple_of"), py::arg("pad_id"), py::arg("pad_type_id"), py::arg("pad_left"),
              py::arg("return_offsets"), py::arg("return_special_tokens_mask"), py::arg("max_threads"),
-             "Encodes a batch; returns flat int64 arrays and `row_start` (row r is [row_start[r], row_start[r+1])).")
+             "Encodes a batch; returns flat int64 arrays, `row_start` (row r is [row_start[r], row_start[r+1])) and "
+             "`width` (every row's length, or -1 when they differ).")
         .def("encode_packed", &encode_packed_py, py::arg("texts"), py::arg("pairs"), py::arg("truncation"),
              py::arg("max_length"), py::arg("return_offsets"), py::arg("return_special_tokens_mask"),
              py::arg("max_threads"),

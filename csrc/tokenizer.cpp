@@ -30,6 +30,25 @@ struct Workspace {
     SequenceTokens second;
 };
 thread_local Workspace workspace;
+
+template <typename Unit>
+void widen(const Unit* units, size_t n, std::vector<char32_t>& out) {
+    out.resize(n);
+    for (size_t i = 0; i < n; ++i) {
+        char32_t c = units[i];
+        if (sizeof(Unit) > 1 && c >= 0xD800 && c <= 0xDFFF) throw InvalidCodePoint(c, i);
+        out[i] = c;
+    }
+}
+
+void to_code_points(const TextView& text, std::vector<char32_t>& out) {
+    switch (text.width) {
+        case 1: widen(static_cast<const uint8_t*>(text.data), text.length, out); break;
+        case 2: widen(static_cast<const uint16_t*>(text.data), text.length, out); break;
+        case 4: widen(static_cast<const uint32_t*>(text.data), text.length, out); break;
+        default: unicode::decode_utf8(static_cast<const char*>(text.data), text.length, out);
+    }
+}
 }  // namespace
 
 Tokenizer::Tokenizer(TokenizerConfig config)
@@ -48,14 +67,20 @@ Tokenizer::Tokenizer(TokenizerConfig config)
     config_.merges.shrink_to_fit();
 }
 
-void Tokenizer::encode(std::string_view text, const std::string_view* pair, const EncodeOptions& options,
-                       Encoding& out) const {
+void Tokenizer::encode(TextView text, const TextView* pair, const EncodeOptions& options, Encoding& out) const {
     // encode_sequence uses other workspace members, so the two sequences live in locals moved from the workspace.
     SequenceTokens first = std::move(workspace.first);
     SequenceTokens second = std::move(workspace.second);
-    encode_sequence(text, first);
-    if (pair) encode_sequence(*pair, second);
     try {
+        encode_sequence(text, first);
+        if (pair) {
+            try {
+                encode_sequence(*pair, second);
+            } catch (InvalidCodePoint& bad) {
+                bad.in_pair = true;
+                throw;
+            }
+        }
         truncate(first, pair ? &second : nullptr, config_.post_processor, options);
     } catch (...) {
         workspace.first = std::move(first);
@@ -67,11 +92,16 @@ void Tokenizer::encode(std::string_view text, const std::string_view* pair, cons
     workspace.second = std::move(second);
 }
 
-void Tokenizer::encode_sequence(std::string_view text, SequenceTokens& out) const {
+void Tokenizer::encode_sequence(TextView text, SequenceTokens& out) const {
     out.clear();
     std::vector<char32_t> chars;
     chars.swap(workspace.chars);
-    unicode::decode_utf8(text.data(), text.size(), chars);
+    try {
+        to_code_points(text, chars);
+    } catch (...) {
+        chars.swap(workspace.chars);
+        throw;
+    }
     const uint32_t n = static_cast<uint32_t>(chars.size());
     if (raw_tokens_.empty()) {
         encode_text(chars, 0, n, out);

@@ -122,3 +122,30 @@ def test_tokenizer_errors_in_one_thread_leave_others_unharmed(model):
     assert not any(t.is_alive() for t in threads), "deadlock"
     assert results == [True] * (THREADS // 2)
     assert len(errors) == THREADS // 2 and all("Second sequence not provided" in e for e in errors), errors
+
+
+def test_a_small_batch_is_not_queued_behind_a_large_one(model):
+    """While one thread encodes a large batch on the pool (encode_packed: all C++, GIL released), another thread's
+    small batches keep completing: no starvation and no deadlock when jobs of different sizes overlap."""
+    tok = model.tokenizer
+    lines = [line for path in sorted((VOCAB_DIR.parent / "corpus").glob("*.txt"))
+             for line in path.read_text(encoding="utf-8").split("\n") if line]
+    large, small = lines * 2, lines[:64]
+    started, large_done = threading.Event(), []
+    small_done = []
+
+    def encode_large():
+        started.set()
+        tok.encode_packed(large)
+        large_done.append(True)
+
+    thread = threading.Thread(target=encode_large, daemon=True)
+    thread.start()
+    started.wait()
+    while not large_done and len(small_done) < 1000:
+        tok.encode_packed(small)
+        if not large_done:
+            small_done.append(True)
+    thread.join(timeout=JOIN_TIMEOUT_S)
+    assert not thread.is_alive(), "deadlock"
+    assert len(small_done) >= 3, f"only {len(small_done)} small batches finished while the large one ran"

@@ -190,3 +190,11 @@ def test_max_length_at_or_below_the_special_tokens_follows_hf(tokenizer_pairs, n
                     except Exception:  # HF raises a bare Exception, we a ValueError: both must raise
                         outcomes.append("raised")
                 assert outcomes[0] == outcomes[1], (strategy, max_length, args)
+
+
+def test_import_paths():
+    import fastenc
+    import fastenc.tokenizer
+
+    assert fastenc.Tokenizer is Tokenizer is fastenc.tokenizer.Tokenizer
+    assert fastenc.tokenizer.__file__.endswith("__init__.py")  # the package, fastenc/tokenizer/

@@ -136,6 +136,8 @@ def test_packed_input_errors_name_the_argument(tokenizer_pairs, unigram_folder):
             tok.encode_packed(["ok"], "pair")
         with pytest.raises(ValueError, match="texts has 2 items but text_pairs has 1"):
             tok.encode_packed(["a", "b"], ["c"])
+        with pytest.raises(ValueError, match=r"text_pairs\[2\] is not valid Unicode: lone surrogate U\+DC00 at index 3"):
+            tok.encode_packed(["a", "b", "c", "\ud800"], ["x", "y", "abc\udc00", "z"])
         for bad in (0, -3, 2.5, True):
             with pytest.raises(ValueError, match="max_length must be a positive int"):
                 tok.encode_packed(["a"], max_length=bad)
@@ -149,3 +151,29 @@ def test_packed_max_length_at_and_below_the_special_tokens(tokenizer_pairs, name
     for max_length in range(1, 7):
         check_packed(pair.from_files, texts, None, max_length, pair.reference)
         check_packed(pair.from_files, texts, pairs, max_length, pair.reference)
+
+
+@pytest.mark.parametrize("name,side", [("bert-base-uncased", "right"), ("roberta-base", "left")])
+def test_padding_into_very_large_buffers(tokenizer_pairs, name, side):
+    """Outputs of 64 MiB and more come from calloc and skip writing zeros; pad values that are not zero (RoBERTa's
+    pad id 1) and left padding must still land everywhere."""
+    tok = tokenizer_pairs[name].from_files
+    texts = ["Hello world, this is a test.", "", "short", "a somewhat longer line of plain words"] * 2
+    width = 1_100_000  # 8 x 1.1M int64 = 70 MB per array
+    expected = tok.encode_packed(texts)
+    side_before, tok.padding_side = tok.padding_side, side
+    try:
+        out = tok(texts, padding="max_length", max_length=width, truncation=True, return_tensors="np",
+                  return_token_type_ids=True)
+    finally:
+        tok.padding_side = side_before
+    assert out["input_ids"].shape == (len(texts), width)
+    lengths = np.diff(expected["cu_seqlens"])
+    assert out["attention_mask"].sum(axis=1).tolist() == lengths.tolist()
+    assert not out["token_type_ids"].any()
+    for row, n in enumerate(lengths):
+        tokens = slice(width - n, width) if side == "left" else slice(0, n)
+        pads = slice(0, width - n) if side == "left" else slice(n, width)
+        assert out["input_ids"][row, tokens].tolist() == packed_rows(expected, "input_ids")[row]
+        assert (out["input_ids"][row, pads] == tok.pad_token_id).all()
+        assert out["attention_mask"][row, tokens].all() and not out["attention_mask"][row, pads].any()

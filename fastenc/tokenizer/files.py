@@ -3,13 +3,13 @@
 Two sources, as transformers reads them: `tokenizer.json` when present; otherwise `vocab.txt` (WordPiece) or
 `vocab.json` + `merges.txt` (byte-level BPE) with `tokenizer_config.json` / `special_tokens_map.json`. A
 `tokenizer.json` whose pipeline the core does not implement yields `spec.native = False` and runs through the
-`tokenizers` library instead (see _tokenizer_fallback.py).
+`tokenizers` library instead (see fallback.py).
 """
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .hub import check_file_size, read_json_file, read_text_file
+from ..hub import check_file_size, read_json_file, read_text_file
 
 log = logging.getLogger(__name__)
 

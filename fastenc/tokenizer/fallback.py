@@ -35,7 +35,11 @@ class LibraryBackend:
         if pairs is not None:
             _check_items(pairs, "text_pairs")
         inputs = list(texts) if pairs is None else list(zip(texts, pairs))
-        encodings = self._encode(inputs, truncation, max_length)
+        try:
+            encodings = self._encode(inputs, truncation, max_length)
+        except TypeError:  # the library's message for a lone surrogate names nothing; name it as the core does
+            _raise_for_surrogates(texts, pairs, "texts", "text_pairs")
+            raise
         cu_seqlens = np.zeros(len(encodings) + 1, dtype=np.int64)
         np.cumsum([len(e.ids) for e in encodings], out=cu_seqlens[1:])
 
@@ -84,6 +88,7 @@ class LibraryBackend:
             if return_special_tokens_mask:
                 out["special_tokens_mask"][base:base + n] = e.special_tokens_mask
         out["row_start"] = row_start
+        out["width"] = targets[0] if targets and all(t == targets[0] for t in targets) else (-1 if targets else 0)
         return out
 
 
@@ -92,3 +97,17 @@ def _check_items(items, name):
     for i, item in enumerate(items):
         if not isinstance(item, str):
             raise TypeError(f"{name}[{i}] must be str, not {type(item).__name__}")
+
+
+def _raise_for_surrogates(texts, pairs, text_name, pair_name):
+    """Raises the core's ValueError for the first lone surrogate (lowest row, text before pair), if any."""
+    for row in range(len(texts)):
+        for name, items in ((text_name, texts), (pair_name, pairs)):
+            if items is None:
+                continue
+            try:
+                items[row].encode("utf-8")
+            except UnicodeEncodeError as error:
+                bad = ord(items[row][error.start])
+                raise ValueError(f"{name}[{row}] is not valid Unicode: lone surrogate U+{bad:04X} at index "
+                                 f"{error.start}") from None

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import _C, hub
-from ._tokenizer_decode import clean_up_tokenization, decode_byte_level, decode_wordpiece
-from ._tokenizer_fallback import LibraryBackend
-from ._tokenizer_files import ROLES, TokenizerSpec, read_folder
+from .. import _C, hub
+from .decode import clean_up_tokenization, decode_byte_level, decode_wordpiece
+from .fallback import LibraryBackend
+from .files import ROLES, TokenizerSpec, read_folder
 
 log = logging.getLogger(__name__)
 
@@ -194,8 +194,15 @@ class Tokenizer:
             names.append("offset_mapping")
         if return_special_tokens_mask:
             names.append("special_tokens_mask")
-        return BatchEncoding({name: _shape_output(result[name], result["row_start"], name, batched, return_tensors)
-                              for name in names})
+        if return_tensors is not None:
+            width = result["width"]  # every row's length, or -1 when they differ
+            if width < 0:
+                raise ValueError(f"cannot make a tensor of {names[0]}: rows have different lengths; use padding=True "
+                                 "or padding='max_length' with truncation=True")
+            rows = len(result["row_start"]) - 1
+            return BatchEncoding({name: _as_tensor(result[name], rows, width, return_tensors) for name in names})
+        bounds = result["row_start"].tolist()
+        return BatchEncoding({name: _as_lists(result[name], bounds, name, batched) for name in names})
 
     def encode_packed(self, texts, text_pairs=None, *, max_length=None, return_offsets: bool = False,
                       return_special_tokens_mask: bool = False) -> dict:
@@ -299,26 +306,22 @@ def _truncation_mode(truncation, max_length, pad_mode) -> int:
                      f"not {truncation!r}")
 
 
-def _shape_output(flat, row_start, name, batched, return_tensors):
-    rows = len(row_start) - 1
-    lengths = np.diff(row_start)
-    if return_tensors is not None:
-        if rows and np.any(lengths != lengths[0]):
-            raise ValueError(f"cannot make a tensor of {name}: rows have different lengths; use padding=True or "
-                             "padding='max_length' with truncation=True")
-        width = int(lengths[0]) if rows else 0
-        array = flat.reshape((rows, width) + flat.shape[1:])
-        if return_tensors == "pt":
-            import torch
+def _as_tensor(flat, rows, width, return_tensors):
+    """(rows * width, ...) -> (rows, width, ...), a view; torch shares the buffer."""
+    array = flat.reshape((rows, width) + flat.shape[1:])
+    if return_tensors == "pt":
+        import torch
 
-            return torch.from_numpy(array)
-        return array
+        return torch.from_numpy(array)
+    return array
+
+
+def _as_lists(flat, bounds, name, batched):
     if name == "offset_mapping":  # transformers gives (start, end) tuples
         values = list(zip(flat[:, 0].tolist(), flat[:, 1].tolist()))
     else:
         values = flat.tolist()
-    bounds = row_start.tolist()
-    out = [values[bounds[r]:bounds[r + 1]] for r in range(rows)]
+    out = [values[bounds[r]:bounds[r + 1]] for r in range(len(bounds) - 1)]
     return out if batched else out[0]
 
 
