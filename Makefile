@@ -19,8 +19,13 @@ $(VENV)/.ready: pyproject.toml setup.py constraints.txt $(wildcard csrc/*.cpp cs
 demo: setup
 	$(PY) benchmarks/demo.py
 
+# The parity tests run twice: under the kernels PyTorch/oneDNN/MKL pick for this CPU, then forced to AVX2, the other
+# dispatch most machines take (fp32 rounding differs by ISA; the tolerance rule must hold under both).
+AVX2 := ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2
+
 test: setup
 	$(PY) -m pytest -m "not slow" -q
+	$(AVX2) $(PY) -m pytest -m "parity and not slow" -q
 
 # The GPU check (issue 13): `make gpu-check OUT=dir` on a machine whose Python has torch, triton and transformers
 # (the GPU image's python3; this checkout's .venv where there is one). DRY=1: the CPU dry run (plumbing only).

@@ -49,10 +49,20 @@ def _seed():
     torch.manual_seed(0)
 
 
-def pytest_terminal_summary(terminalreporter):
-    from parity_log import MAX_ERROR
+def pytest_report_header(config):
+    """Which CPU kernels PyTorch dispatches to: parity errors depend on it, so every run names it."""
+    chosen = {k: os.environ[k] for k in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")
+              if k in os.environ}
+    capability = torch.backends.cpu.get_cpu_capability()
+    return f"torch {torch.__version__}, cpu capability: {capability}, dispatch variables: {chosen or 'none'}"
 
-    if MAX_ERROR:
-        terminalreporter.section("fp32 parity with transformers: largest error per family")
-        for family, error in sorted(MAX_ERROR.items()):
-            terminalreporter.write_line(f"{family:12} {error:.2e}")
+
+def pytest_terminal_summary(terminalreporter):
+    from parity import ATOL, LOG, summary_lines
+
+    if LOG:
+        terminalreporter.section(
+            f"fp32 parity per family: max error vs float64 reference (fastenc <= 2 * transformers + {ATOL:.0e} * "
+            f"max(1, |reference|)); cpu capability {torch.backends.cpu.get_cpu_capability()}")
+        for line in summary_lines():
+            terminalreporter.write_line(line)

@@ -64,3 +64,11 @@ def build_with_tokenizer(family: str, head: str, folder: Path, seed: int = 0, la
     save(model, folder)
     assert (folder / "vocab.json").is_file() or (folder / "vocab.txt").is_file()
     return model, tokenizer
+
+
+def reference_embedding(hf_model, hf_tok, text: str, pooling: str, max_length=None):
+    """The transformers reference for model.embed on one text: (H,) pooled last hidden state, in hf_model's dtype."""
+    enc = hf_tok(text, return_tensors="pt", truncation=max_length is not None, max_length=max_length)
+    with torch.no_grad():
+        hidden = hf_model(**enc, output_hidden_states=True).hidden_states[-1][0]  # (T, H); heads or not
+    return {"cls": hidden[0], "mean": hidden.mean(0), "max": hidden.amax(0)}[pooling]

@@ -5,9 +5,9 @@ import pytest
 import torch
 
 import fastenc
+from parity import assert_parity, assert_valid_top_k, bound, float64_twin, magnitude
 from real_vocab_checkpoints import build_with_tokenizer
 
-ATOL = 1e-5
 PAIR = ("Roberta is a heavily optimized version of BERT.", "Roberta is not very optimized.")
 
 
@@ -69,31 +69,36 @@ def test_decode_drops_special_tokens(roberta, bert_classifier):
         model.decode(torch.zeros(2, 3, dtype=torch.long))
 
 
+@pytest.mark.parity
 def test_extract_features_matches_transformers(roberta):
     model, hf_model, hf_tok = roberta
     tokens = model.encode(*PAIR)
     features = model.extract_features(tokens)
     with torch.no_grad():
         ref = hf_model(tokens[None], output_hidden_states=True)
+        exact = float64_twin(hf_model)(tokens[None], output_hidden_states=True)
     assert features.shape == (1, len(tokens), 32)
-    assert (features - ref.last_hidden_state).abs().max().item() <= ATOL
+    assert_parity("roberta", "extract_features", features, ref.last_hidden_state, exact.last_hidden_state)
     every = model.extract_features(tokens, return_all_hiddens=True)
     assert isinstance(every, list) and len(every) == model.config.num_layers + 1
-    assert torch.equal(every[-1], features)
-    for ours, theirs in zip(every, ref.hidden_states):
-        assert (ours - theirs).abs().max().item() <= ATOL
+    assert torch.equal(every[-1], features)  # the same computation: bit-equal on any CPU
+    for i, (ours, theirs, right) in enumerate(zip(every, ref.hidden_states, exact.hidden_states, strict=True)):
+        assert_parity("roberta", f"extract_features all_hiddens[{i}]", ours, theirs, right)
 
 
+@pytest.mark.parity
 def test_extract_features_batch_with_padding(roberta):
     model, hf_model, _ = roberta
     a, b = model.encode("Short."), model.encode(*PAIR)
     batch = torch.full((2, len(b)), model.config.pad_token_id)
     batch[0, :len(a)], batch[1] = a, b
     features = model.extract_features(batch)
+    mask = (batch != 1).long()
     with torch.no_grad():
-        ref = hf_model(batch, attention_mask=(batch != 1).long()).last_hidden_state
-    assert (features[0, :len(a)] - ref[0, :len(a)]).abs().max().item() <= ATOL
-    assert (features[1] - ref[1]).abs().max().item() <= ATOL
+        ref = hf_model(batch, attention_mask=mask).last_hidden_state
+        exact = float64_twin(hf_model)(batch, attention_mask=mask).last_hidden_state
+    assert mask.sum(1).tolist() == [len(a), len(b)]
+    assert_parity("roberta", "extract_features padded", features, ref, exact, mask)
 
 
 def test_extract_features_rejects_bad_tokens(roberta):
@@ -104,19 +109,23 @@ def test_extract_features_rejects_bad_tokens(roberta):
         model.extract_features(torch.tensor([], dtype=torch.long))
 
 
+@pytest.mark.parity
 def test_checkpoint_head_is_registered_under_its_task_name(roberta_mnli):
     model, hf_model, hf_tok = roberta_mnli
     assert model.classification_head_names == ["mnli"]
     assert model.head_labels("mnli")[:3] == ["CONTRADICTION", "NEUTRAL", "ENTAILMENT"]
     tokens = model.encode(*PAIR)
+    enc = hf_tok(*PAIR, return_tensors="pt")
     with torch.no_grad():
-        logits = hf_model(**hf_tok(*PAIR, return_tensors="pt")).logits
-    assert (model.predict("mnli", tokens, return_logits=True) - logits).abs().max().item() <= ATOL
+        logits, exact = hf_model(**enc).logits, float64_twin(hf_model)(**enc).logits
+    ours = model.predict("mnli", tokens, return_logits=True)
+    _, ref_err = assert_parity("roberta", "predict logits", ours, logits, exact)
     log_probs = model.predict("mnli", tokens)
-    assert (log_probs - logits.log_softmax(-1)).abs().max().item() <= ATOL
-    assert int(log_probs.argmax()) == int(logits.argmax())
+    assert_parity("roberta", "predict log-probs", log_probs, logits.log_softmax(-1), exact.log_softmax(-1))
+    assert_valid_top_k([int(log_probs.argmax())], exact[0], 2 * bound(ref_err, magnitude(exact)), "predicted class")
 
 
+@pytest.mark.parity
 def test_bert_pair_predict_uses_token_types(bert_classifier):
     """BERT's classifier reads the pooler and token types: predict infers them from the separator, as the tokenizer
     sets them for a pair."""
@@ -126,10 +135,11 @@ def test_bert_pair_predict_uses_token_types(bert_classifier):
     assert enc["token_type_ids"].sum() > 0
     with torch.no_grad():
         ref = hf_model(**enc, output_hidden_states=True)
+        exact = float64_twin(hf_model)(**enc, output_hidden_states=True)
     ours = model.predict("sentence_classification_head", model.encode(*PAIR), return_logits=True)
-    assert (ours - ref.logits).abs().max().item() <= ATOL
+    assert_parity("bert", "predict logits", ours, ref.logits, exact.logits)
     features = model.extract_features(model.encode(*PAIR))
-    assert (features - ref.hidden_states[-1]).abs().max().item() <= ATOL
+    assert_parity("bert", "extract_features", features, ref.hidden_states[-1], exact.hidden_states[-1])
 
 
 def test_registered_head(roberta):
@@ -139,10 +149,11 @@ def test_registered_head(roberta):
     tokens = model.encode("Hello world!")
     log_probs = model.predict("sentiment", tokens)
     assert log_probs.shape == (1, 3)
-    assert torch.allclose(log_probs.exp().sum(-1), torch.ones(1))
+    assert torch.allclose(log_probs.exp().sum(-1), torch.ones(1))  # 3 probabilities: a few ulp off 1 on any CPU
     features = model.extract_features(tokens)
     with torch.inference_mode():  # fastenc outputs are inference tensors
         expected = head.out_proj(torch.tanh(head.dense(features[:, 0])))
+    # The same head on the same features: equal up to the rounding of two tiny matrix products (rtol 1e-5, default).
     assert torch.allclose(model.predict("sentiment", tokens, return_logits=True), expected)
 
 

@@ -8,6 +8,7 @@ import transformers
 
 import fastenc
 from fastenc.tasks.mlm_eval import IGNORE_INDEX, masked_batches
+from parity import assert_parity, float64_twin
 from real_vocab_checkpoints import build_with_tokenizer
 
 TEXTS = [
@@ -44,17 +45,19 @@ def test_masking_is_the_collators(checkpoint):
         assert torch.equal(a["attention_mask"], b["attention_mask"])
 
 
+@pytest.mark.parity
 def test_loss_matches_transformers_on_the_same_batches(checkpoint):
     model, hf_model, hf_tok = checkpoint
     result = model.mlm_loss(TEXTS, seed=3, batch_size=4)
-    total, count = 0.0, 0
+    total, exact, count = 0.0, 0.0, 0
     for batch in collator_batches(hf_tok, TEXTS, seed=3, batch_size=4, max_length=model.max_length):
         n = int((batch["labels"] != IGNORE_INDEX).sum())
-        with torch.no_grad():
-            total += hf_model(**batch).loss.item() * n  # transformers' loss is the mean over the batch's masks
+        with torch.no_grad():  # transformers' loss is the mean over the batch's masks
+            total += hf_model(**batch).loss.item() * n
+            exact += float64_twin(hf_model)(**batch).loss.item() * n
         count += n
     assert result["masked_tokens"] == count
-    assert abs(result["loss"] - total / count) <= 1e-5
+    assert_parity(model.config.model_type, "mlm loss", [result["loss"]], [total / count], [exact / count])
     assert result["perplexity"] == pytest.approx(math.exp(result["loss"]))
 
 

@@ -8,9 +8,9 @@ import transformers
 
 import fastenc
 from gpu_helpers import DRY, corpus_sentences, mixed_lengths, token_cosines
+from parity import assert_parity
 from tiny_checkpoints import build, padded_batch, save
 
-ATOL = 1e-5  # on top of twice transformers' own fp32 error against float64
 COSINE = 0.999
 LOW = [torch.bfloat16, torch.float16]
 
@@ -23,12 +23,6 @@ def test_kernels_run_compiled(device, tmp_path):
     assert not _utils.INTERPRET, "TRITON_INTERPRET=1 is set on a CUDA machine: the kernels would be interpreted"
     model = fastenc.load(save(build("bert"), tmp_path / "ckpt"), device="cuda")
     assert model.backend == "triton" and model.dtype == torch.bfloat16
-
-
-def _errors(outputs: dict, reference: dict, mask) -> dict:
-    """Largest |out - float64 reference| over real tokens, per output name."""
-    keep = mask.bool()
-    return {k: (outputs[k].double().cpu()[keep] - reference[k][keep]).abs().max().item() for k in reference}
 
 
 def _hf_outputs(model, ids, mask, device) -> dict:
@@ -49,13 +43,14 @@ def _fastenc_outputs(model, ids, mask) -> dict:
 
 
 def assert_tolerance_rule(hf_fp32, folder, ids, mask, device):
-    """err(fastenc fp32 on the device) <= 2 * err(transformers fp32 on the device) + ATOL, both against float64."""
-    reference = _hf_outputs(copy.deepcopy(hf_fp32).double(), ids, mask, "cpu")
-    theirs = _errors(_hf_outputs(copy.deepcopy(hf_fp32).to(device), ids, mask, device), reference, mask)
+    """The suite's one fp32 rule (tests/parity.py): fastenc fp32 on the device against transformers fp32 on the same
+    device, both measured from a float64 run of the same model on the CPU."""
+    oracle = _hf_outputs(copy.deepcopy(hf_fp32).double(), ids, mask, "cpu")
+    theirs = _hf_outputs(copy.deepcopy(hf_fp32).to(device), ids, mask, device)
     model = fastenc.load(folder, device=device, dtype=torch.float32, backend="triton")
-    ours = _errors(_fastenc_outputs(model, ids, mask), reference, mask)
-    for name in reference:
-        assert ours[name] <= 2 * theirs[name] + ATOL, (name, ours[name], theirs[name])
+    ours = _fastenc_outputs(model, ids, mask)
+    for name in oracle:
+        assert_parity(f"{hf_fp32.config.model_type}-{device}", name, ours[name], theirs[name], oracle[name], mask)
 
 
 # Shapes beyond the tiny ones: head_dim 64 and sequences across several attention blocks.
