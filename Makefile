@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup demo test bench clean gpu-check gpu-data
+.PHONY: setup demo test bench fuzz clean gpu-check gpu-data
 
 setup: $(VENV)/.ready
 
@@ -38,6 +38,11 @@ gpu-check:
 # What the GPU machine cannot reach (the corpus, the real MiniLM) copied into .gpu-data/ to carry with a run.
 gpu-data: setup
 	$(PY) benchmarks/gpu_data.py
+
+# A million random inputs on every core against HF tokenizers (scripts/fuzz_tokenizer.py; e.g. FUZZ_ARGS="--count 20000").
+# The committed record: make fuzz FUZZ_ARGS="--record benchmarks/results/fuzz-tokenizer-DATE.txt"
+fuzz: setup
+	$(PY) scripts/fuzz_tokenizer.py $(FUZZ_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info fastenc/*.so

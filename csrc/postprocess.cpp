@@ -18,16 +18,17 @@ void truncate(SequenceTokens& a, SequenceTokens* b, const PostProcessor& post, c
     size_t max_length = options.max_length;
     if (options.add_special_tokens) {
         size_t added = post.added_tokens(b != nullptr);
-        if (max_length < added) return;  // HF leaves the sequences whole when the special tokens alone exceed it
+        // HF computes max_length - added in usize, which wraps when max_length is smaller: no limit, no error.
+        if (max_length < added) return;
         max_length -= added;
     }
-    size_t total = a.size() + (b ? b->size() : 0);
-    if (total <= max_length) return;
-    if (max_length == 0) {  // HF empties both sequences, whatever the strategy, without an error
+    if (max_length == 0) {  // HF empties both sequences whatever the strategy, without raising
         a.truncate(0);
         if (b) b->truncate(0);
         return;
     }
+    size_t total = a.size() + (b ? b->size() : 0);
+    if (total <= max_length) return;
     size_t to_remove = total - max_length;
     switch (options.truncation) {
         case Truncation::kLongestFirst: {

@@ -44,8 +44,8 @@ struct Encoding {
     }
 };
 
-// Shortens `a` (and `b`) in place as HF's truncate_encodings does; throws std::invalid_argument with HF's message
-// when the strategy cannot reach the length.
+// Shortens `a` (and `b`) in place as HF's post_process and truncate_encodings do; throws std::invalid_argument with
+// HF's message when the strategy cannot reach the length.
 void truncate(SequenceTokens& a, SequenceTokens* b, const PostProcessor& post, const EncodeOptions& options);
 
 // Lays out the template (or, without special tokens, just the sequences with their type ids).

@@ -14,8 +14,16 @@ Mapped find(const unicode_tables::CharMapping* table, size_t size, char32_t cp) 
 }
 }  // namespace
 
-Mapped strip_accents(char32_t cp) {
-    return find(unicode_tables::strip_accents, unicode_tables::strip_accents_size, cp);
+Mapped decomposition(char32_t cp) {
+    return find(unicode_tables::decomposition, unicode_tables::decomposition_size, cp);
+}
+
+uint8_t combining_class(char32_t cp) {
+    const auto* table = unicode_tables::combining_class;
+    const auto* end = table + unicode_tables::combining_class_size;
+    const auto* it = std::lower_bound(
+        table, end, cp, [](const unicode_tables::CombiningClass& e, char32_t c) { return e.code_point < c; });
+    return it == end || it->code_point != cp ? 0 : it->value;
 }
 
 Mapped lowercase(char32_t cp) { return find(unicode_tables::lowercase, unicode_tables::lowercase_size, cp); }

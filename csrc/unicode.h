@@ -16,11 +16,17 @@ struct CharMapping {
 };
 extern const uint16_t stage1[];
 extern const uint16_t stage2[];
-extern const CharMapping strip_accents[];
-extern const size_t strip_accents_size;
+struct CombiningClass {
+    char32_t code_point;
+    uint8_t value;
+};
+extern const CharMapping decomposition[];
+extern const size_t decomposition_size;
 extern const CharMapping lowercase[];
 extern const size_t lowercase_size;
 extern const char32_t mapping_pool[];
+extern const CombiningClass combining_class[];
+extern const size_t combining_class_size;
 }  // namespace unicode_tables
 
 namespace unicode {
@@ -35,8 +41,10 @@ enum Flag : uint16_t {
     kNumber = 1 << 5,      // \p{N} of the byte-level regex
     kRegexSpace = 1 << 6,  // \s of the byte-level regex
     kCjk = 1 << 7,         // BERT handle_chinese_chars
-    kHasStrip = 1 << 8,    // strip-accents mapping is not the identity
+    kHasNfd = 1 << 8,      // canonical decomposition (the library's NFD) is not the identity
     kHasLower = 1 << 9,    // lowercase mapping is not the identity
+    kNonspacing = 1 << 10,  // category Mn as the library sees it: removed by strip accents
+    kNonStarter = 1 << 11,  // canonical combining class > 0: NFD reorders it
 };
 
 inline uint16_t flags(char32_t cp) {
@@ -50,8 +58,10 @@ struct Mapped {
 };
 
 // Only meaningful when the matching kHas* flag is set.
-Mapped strip_accents(char32_t cp);
+Mapped decomposition(char32_t cp);
 Mapped lowercase(char32_t cp);
+// Canonical combining class; 0 unless kNonStarter is set.
+uint8_t combining_class(char32_t cp);
 
 // Decodes UTF-8 (as produced by Python, hence valid; invalid bytes become U+FFFD rather than crashing).
 void decode_utf8(const char* data, size_t size, std::vector<char32_t>& out);

@@ -8,8 +8,12 @@ prints how many code points differ from what Python's tables (Unicode %s) would 
 
 Output layout (compact and O(1) to query):
   * a two-stage table of 16-bit flags: stage1[cp >> 8] picks a 256-entry block in stage2 (identical blocks shared);
-  * two sorted exception lists (`strip accents` = NFD minus Mn, and full lowercase), each entry (code point, offset,
-    length) into a shared pool of code points. Characters absent from a list map to themselves.
+  * two sorted exception lists (canonical decomposition = the library's NFD of the lone character, and full
+    lowercase), each entry (code point, offset, length) into a shared pool of code points. Characters absent from a
+    list map to themselves;
+  * a sorted list of (code point, canonical combining class) for the non-starters the library knows. Accent stripping
+    is NFD of the whole text then removal of Mn, and NFD's canonical reordering moves marks across characters (which
+    moves offsets, see csrc/normalizer_bert.cpp), so a per-character "strip" table cannot give HF's offsets.
 
 Run: .venv/bin/python scripts/gen_unicode_tables.py   (rewrites csrc/unicode_tables.cpp; takes ~15 s)
 """
@@ -29,8 +33,11 @@ RE_LETTER = 1 << 4  # \p{L} in the byte-level pre-tokenization regex
 RE_NUMBER = 1 << 5  # \p{N} in that regex
 RE_SPACE = 1 << 6  # \s in that regex
 CJK = 1 << 7  # BERT handle_chinese_chars: surrounded with spaces
-HAS_STRIP = 1 << 8  # strip-accents mapping differs from the character itself
+HAS_NFD = 1 << 8  # canonical decomposition differs from the character itself
 HAS_LOWER = 1 << 9  # lowercase mapping differs from the character itself
+NONSPACING = 1 << 10  # category Mn in the library's (old) table: removed by strip accents
+NON_STARTER = 1 << 11  # canonical combining class > 0 in the library's NFD: reordered
+REORDER_PROBE = "\u0345"  # combining class 240, the highest: NFD moves any non-starter c in front of it
 
 CJK_RANGES = [(0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700, 0x2B73F), (0x2B740, 0x2B81F),
               (0x2B920, 0x2CEAF), (0xF900, 0xFAFF), (0x2F800, 0x2FA1F)]
@@ -44,6 +51,7 @@ def code_points():
 def probe():
     clean = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=False, strip_accents=False, lowercase=False)
     strip = normalizers.BertNormalizer(clean_text=False, handle_chinese_chars=False, strip_accents=True, lowercase=False)
+    nfd = normalizers.NFD()
     lower = normalizers.BertNormalizer(clean_text=False, handle_chinese_chars=False, strip_accents=False, lowercase=True)
     chinese = normalizers.BertNormalizer(clean_text=False, handle_chinese_chars=True, strip_accents=False,
                                          lowercase=False)
@@ -51,7 +59,7 @@ def probe():
     ws_split = pre_tokenizers.WhitespaceSplit()  # splits on Rust char::is_whitespace
     re_class = {flag: pre_tokenizers.Split(Regex(pattern), "removed")
                 for flag, pattern in ((RE_LETTER, r"\p{L}"), (RE_NUMBER, r"\p{N}"), (RE_SPACE, r"\s"))}
-    flags, strip_map, lower_map = {}, {}, {}
+    flags, nfd_map, ccc_map, lower_map = {}, {}, {}, {}
     for cp in code_points():
         c = chr(cp)
         f = 0
@@ -69,20 +77,28 @@ def probe():
                 f |= flag
         if chinese.normalize_str(c) != c:
             f |= CJK
-        s = strip.normalize_str(c)
-        if s != c:
-            f |= HAS_STRIP
-            strip_map[cp] = s
+        decomposed = nfd.normalize_str(c)
+        if decomposed != c:
+            f |= HAS_NFD
+            nfd_map[cp] = decomposed
+        elif strip.normalize_str(c) == "":  # a lone character that NFD keeps and stripping removes: Mn
+            f |= NONSPACING
+        # Combining classes never change once assigned (Unicode stability policy), so a non-starter the library
+        # knows has Python's class; the library knows it when NFD reorders it before the class-240 probe.
+        if unicodedata.combining(c) and decomposed == c and (
+                c == REORDER_PROBE or nfd.normalize_str(REORDER_PROBE + c) == c + REORDER_PROBE):
+            f |= NON_STARTER
+            ccc_map[cp] = unicodedata.combining(c)
         low = lower.normalize_str(c)
         if low != c:
             f |= HAS_LOWER
             lower_map[cp] = low
         if f:
             flags[cp] = f
-    return flags, strip_map, lower_map
+    return flags, nfd_map, ccc_map, lower_map
 
 
-def cross_check(flags, strip_map, lower_map):
+def cross_check(flags, nfd_map, ccc_map, lower_map):
     """Print how far the library is from Python's tables: documentation for anyone updating either."""
     def py_flags(cp):
         c, cat = chr(cp), unicodedata.category(chr(cp))
@@ -111,6 +127,11 @@ def cross_check(flags, strip_map, lower_map):
         print(f"  {names[bit]}: {count} code points differ from unicodedata {unicodedata.unidata_version}")
     low_diff = sum(1 for cp in code_points() if lower_map.get(cp, chr(cp)) != chr(cp).lower())
     print(f"  lowercase: {low_diff} code points differ from str.lower()")
+    nfd_diff = sum(1 for cp in code_points() if nfd_map.get(cp, chr(cp)) != unicodedata.normalize("NFD", chr(cp)))
+    print(f"  NFD: {nfd_diff} code points differ from unicodedata.normalize")
+    ccc_unknown = sum(1 for cp in code_points() if unicodedata.combining(chr(cp)) and cp not in ccc_map
+                      and cp not in nfd_map)
+    print(f"  combining class: {ccc_unknown} non-starters of unicodedata are starters (unknown) to the library")
 
 
 def two_stage(flags):
@@ -129,6 +150,13 @@ def emit_array(ctype, name, values, per_line=24):
     return f"const {ctype} {name}[{len(values)}] = {{\n" + ",\n".join("    " + r for r in rows) + "\n};\n"
 
 
+def emit_classes(name, classes):
+    entries = [f"{{{cp}, {ccc}}}" for cp, ccc in sorted(classes.items())]
+    rows = [", ".join(entries[i:i + 8]) for i in range(0, len(entries), 8)]
+    return (f"const CombiningClass {name}[{len(entries)}] = {{\n" + ",\n".join("    " + r for r in rows) + "\n};\n"
+            f"const size_t {name}_size = {len(entries)};\n")
+
+
 def emit_mapping(name, mapping, pool):
     entries = []
     for cp in sorted(mapping):
@@ -141,10 +169,10 @@ def emit_mapping(name, mapping, pool):
 
 
 def main():
-    flags, strip_map, lower_map = probe()
+    flags, nfd_map, ccc_map, lower_map = probe()
     print(f"probed tokenizers {tokenizers.__version__}: {len(flags)} code points with flags, "
-          f"{len(strip_map)} strip mappings, {len(lower_map)} lowercase mappings")
-    cross_check(flags, strip_map, lower_map)
+          f"{len(nfd_map)} decompositions, {len(ccc_map)} non-starters, {len(lower_map)} lowercase mappings")
+    cross_check(flags, nfd_map, ccc_map, lower_map)
     stage1, blocks = two_stage(flags)
     pool = []
     body = [
@@ -153,9 +181,10 @@ def main():
         '#include "unicode.h"\n\nnamespace fastenc::unicode_tables {\n\n',
         emit_array("uint16_t", "stage1", stage1),
         emit_array("uint16_t", "stage2", [v for block in blocks for v in block]),
-        emit_mapping("strip_accents", strip_map, pool),
+        emit_mapping("decomposition", nfd_map, pool),
         emit_mapping("lowercase", lower_map, pool),
         emit_array("char32_t", "mapping_pool", pool),
+        emit_classes("combining_class", ccc_map),
         "\n}  // namespace fastenc::unicode_tables\n",
     ]
     OUT.write_text("".join(body))

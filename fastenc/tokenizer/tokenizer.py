@@ -272,7 +272,7 @@ def _as_batch(text, text_pair, text_name="text", pair_name="text_pair"):
     _check_str(text, text_name, batch_ok=True)
     if text_pair is not None:
         _check_str(text_pair, pair_name)
-        return False, [text], [text_pair]
+        return False, [text], ([text_pair] if text_pair else None)  # transformers: an empty pair string is no pair
     return False, [text], None
 
 
