@@ -7,9 +7,9 @@ from safetensors.torch import load_file, save_file
 
 import fastenc
 from fastenc import WeightsError
+from model_compare import compare
 from parity import assert_parity, float64_twin
 from tiny_checkpoints import build, padded_batch, save
-from test_model import compare
 
 
 def _rewrite(folder, edit):

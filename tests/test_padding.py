@@ -4,7 +4,7 @@ import torch
 
 import fastenc
 from fastenc.ops.packing import Packing
-from test_model import compare, compare_outputs
+from model_compare import compare, compare_outputs
 from tiny_checkpoints import build, padded_batch, save
 
 
