@@ -12,7 +12,7 @@ import transformers
 
 from tiny_checkpoints import build, save
 
-VOCAB_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "vocab"
+VOCAB_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "vocab"
 # Tiny shapes with the real vocabulary sizes (the embedding matrix is the only big tensor: 50265 x 32).
 SHAPES = {
     "bert": dict(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37,
