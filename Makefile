@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup demo test bench fuzz clean gpu-check gpu-data
+.PHONY: setup demo test bench bench-peers fuzz clean gpu-check gpu-data
 
 setup: $(VENV)/.ready
 
@@ -26,6 +26,12 @@ AVX2 := ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS
 test: setup
 	$(PY) -m pytest -m "not slow" -q
 	$(AVX2) $(PY) -m pytest -m "parity and not slow" -q
+
+# fastenc beside ONNX Runtime, OpenVINO, CTranslate2 and transformers on the CPU (issue 12). The peers are the `bench`
+# extra, installed here only (never by `make test`/CI). ARGS passes options, e.g. ARGS=--quick or ARGS="--models minilm".
+bench-peers: setup
+	$(PY) -m pip install -q -e '.[bench]'
+	$(PY) benchmarks/bench_cpu_peers.py $(ARGS)
 
 # The GPU check (issue 13): `make gpu-check OUT=dir` on a machine whose Python has torch, triton and transformers
 # (the GPU image's python3; this checkout's .venv where there is one). DRY=1: the CPU dry run (plumbing only).

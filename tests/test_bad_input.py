@@ -281,9 +281,9 @@ OPTION_CASES = {
                                      "mlm_probability must be a number in"),
     "mlm_loss batch_size='x'": (lambda m: m["mlm"].mlm_loss(["a b"], batch_size="x"), "batch_size must be a positive"),
     "tokenizer max_length=-1": (lambda m: m["mlm"].tokenizer("a", truncation=True, max_length=-1),
-                                "max_length must be a positive int"),
+                                "max_length must be a non-negative int"),
     "tokenizer max_length='x'": (lambda m: m["mlm"].tokenizer("a", truncation=True, max_length="x"),
-                                 "max_length must be a positive int"),
+                                 "max_length must be a non-negative int"),
     "classify pairs": (lambda m: m["cls"].classify(["a", "b"], text_pairs=["c"]),
                        "texts has 2 items but text_pairs has 1"),
 }

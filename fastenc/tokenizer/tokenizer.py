@@ -153,10 +153,12 @@ class Tokenizer:
         if return_tensors not in (None, "np", "pt"):
             raise ValueError(f"return_tensors must be None, 'np' or 'pt', not {return_tensors!r}")
 
-        for name, value in (("max_length", max_length), ("pad_to_multiple_of", pad_to_multiple_of)):
+        # max_length=0 is valid for HF (below the special tokens it truncates nothing); a multiple of 0 is not.
+        for name, value, least in (("max_length", max_length, 0), ("pad_to_multiple_of", pad_to_multiple_of, 1)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))
-                                      or value < 1):
-                raise ValueError(f"{name} must be a positive int or None, got {value!r}")
+                                      or value < least):
+                kind = "a non-negative" if least == 0 else "a positive"
+                raise ValueError(f"{name} must be {kind} int or None, got {value!r}")
         pad_mode = _padding_mode(padding)
         trunc_mode = _truncation_mode(truncation, max_length, pad_mode)
         if trunc_mode and max_length is None:
@@ -215,8 +217,8 @@ class Tokenizer:
         """
         _, texts, pairs = _as_batch(texts, text_pairs, "texts", "text_pairs")
         if max_length is not None and (isinstance(max_length, bool) or not isinstance(max_length, (int, np.integer))
-                                       or max_length <= 0):
-            raise ValueError(f"max_length must be a positive int or None, not {max_length!r}")
+                                       or max_length < 0):
+            raise ValueError(f"max_length must be a non-negative int or None, not {max_length!r}")
         return self._backend.encode_packed(
             texts, pairs, truncation=0 if max_length is None else 1, max_length=int(max_length or 0),
             return_offsets=bool(return_offsets), return_special_tokens_mask=bool(return_special_tokens_mask),

@@ -138,9 +138,12 @@ def test_packed_input_errors_name_the_argument(tokenizer_pairs, unigram_folder):
             tok.encode_packed(["a", "b"], ["c"])
         with pytest.raises(ValueError, match=r"text_pairs\[2\] is not valid Unicode: lone surrogate U\+DC00 at index 3"):
             tok.encode_packed(["a", "b", "c", "\ud800"], ["x", "y", "abc\udc00", "z"])
-        for bad in (0, -3, 2.5, True):
-            with pytest.raises(ValueError, match="max_length must be a positive int"):
+        for bad in (-3, 2.5, True):
+            with pytest.raises(ValueError, match="max_length must be a non-negative int"):
                 tok.encode_packed(["a"], max_length=bad)
+        # 0 is valid, as in HF: below the special-token count nothing is truncated.
+        assert tok.encode_packed(["a b c"], max_length=0)["input_ids"].tolist() == \
+            tok(["a b c"], truncation=True, max_length=0)["input_ids"][0]
 
 
 @pytest.mark.parametrize("name", ["bert-base-uncased", "roberta-base"])
