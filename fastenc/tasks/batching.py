@@ -9,7 +9,14 @@ import numpy as np
 import torch
 
 CHUNK_SIZE = 10_000  # texts read from the input at a time
-DEFAULT_MAX_BATCH_TOKENS = 16_384  # real tokens (no padding: batches are packed) per forward pass
+DEFAULT_MAX_BATCH_TOKENS = 16_384  # real tokens (no padding: batches are packed) per forward pass on a GPU
+# On the CPU, small batches keep the activations in cache and bound the key padding of attention's length buckets.
+DEFAULT_MAX_BATCH_TOKENS_CPU = 2_048
+
+
+def default_batch_tokens(device) -> int:
+    """The token budget of a batch when the caller sets neither max_batch_tokens nor batch_size."""
+    return DEFAULT_MAX_BATCH_TOKENS_CPU if torch.device(device).type == "cpu" else DEFAULT_MAX_BATCH_TOKENS
 PROGRESS_AFTER = 2_000  # texts: a progress bar appears on jobs at least this long
 
 

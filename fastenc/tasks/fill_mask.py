@@ -40,7 +40,7 @@ def fill_mask(model, texts, top_k: int = 5, batch_size=None, max_batch_tokens=No
                              tokens[bounds[r]:bounds[r + 1]]) for r in range(len(batch.rows))]
 
     results = []
-    with Runner("fill_mask", batch_size, max_batch_tokens, progress=False) as runner:
+    with Runner("fill_mask", batch_size, max_batch_tokens, progress=False, device=model.device) as runner:
         for chunk in runner.chunks(texts, encoder(tokenizer, check=check_texts)):
             _check_chunk(model, chunk, mask_id, tokenizer.mask_token)
             results.extend(runner.run(chunk, process))

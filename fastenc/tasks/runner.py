@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ..ops.packing import PackedBatch, gather_rows
-from .batching import CHUNK_SIZE, Progress, chunks, known_length, token_budget_batches
+from .batching import CHUNK_SIZE, Progress, chunks, default_batch_tokens, known_length, token_budget_batches
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +62,10 @@ class Runner:
     `process(batch) -> Tensor (b, ...) or list of b results`, one per row of the batch in batch order.
     """
 
-    def __init__(self, desc: str, batch_size=None, max_batch_tokens=None, progress=None, total=None):
+    def __init__(self, desc: str, batch_size=None, max_batch_tokens=None, progress=None, total=None, device=None):
         token_budget_batches([], max_batch_tokens, batch_size)  # checks the arguments before any work
+        if max_batch_tokens is None and batch_size is None and device is not None:
+            max_batch_tokens = default_batch_tokens(device)
         self.batch_size, self.max_batch_tokens = batch_size, max_batch_tokens
         self.desc = desc
         self.bar = Progress(total, progress, desc=desc)

@@ -32,7 +32,7 @@ def tag(model, texts, batch_size=None, max_batch_tokens=None):
                 for row, a, b in zip(batch.rows.tolist(), cu[:-1].tolist(), cu[1:].tolist())]
 
     results = []
-    with Runner("tag", batch_size, max_batch_tokens, progress=False) as runner:
+    with Runner("tag", batch_size, max_batch_tokens, progress=False, device=model.device) as runner:
         encode = encoder(tokenizer, max_length=truncation_length(model), offsets=True, special_tokens_mask=True,
                          check=check_texts)
         for chunk in runner.chunks(texts, encode):

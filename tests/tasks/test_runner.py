@@ -75,3 +75,12 @@ def test_packed_positions_number_as_the_padded_call(tmp_path):
     flat = np.array(rows[0] + rows[1])
     packed = model.pack(flat, np.array([0, 5, 8]))
     assert packed.position_ids.tolist() == expected.tolist()
+
+
+def test_default_token_budget_follows_the_device():
+    from fastenc.tasks.batching import DEFAULT_MAX_BATCH_TOKENS, DEFAULT_MAX_BATCH_TOKENS_CPU
+
+    assert Runner("t", device="cpu").max_batch_tokens == DEFAULT_MAX_BATCH_TOKENS_CPU
+    assert Runner("t", device="cuda").max_batch_tokens == DEFAULT_MAX_BATCH_TOKENS
+    assert Runner("t", batch_size=8, device="cpu").max_batch_tokens is None  # rows alone bound the batch, as asked
+    assert Runner("t", max_batch_tokens=100, device="cpu").max_batch_tokens == 100
