@@ -1,12 +1,11 @@
 """Build script: the Python packages plus the C++ tokenizer extension `fastenc._C`.
 
-Metadata lives in pyproject.toml; this file exists because the extension needs pybind11 at build time and because
-`kernels/` installs as `fastenc.kernels`, which needs an explicit package_dir mapping.
+Metadata lives in pyproject.toml; this file exists because the extension needs pybind11 at build time.
 """
 from glob import glob
 
 from pybind11.setup_helpers import ParallelCompile, Pybind11Extension, build_ext
-from setuptools import setup
+from setuptools import find_packages, setup
 
 # Compile the C++ files in parallel (all cores; FASTENC_BUILD_JOBS=N caps them): the GPU check's set-up builds the
 # extension inside its time budget.
@@ -22,8 +21,7 @@ extension = Pybind11Extension(
 )
 
 setup(
-    packages=["fastenc", "fastenc.kernels", "fastenc.tokenizer"],
-    package_dir={"fastenc": "fastenc", "fastenc.kernels": "kernels"},
+    packages=find_packages(include=["fastenc", "fastenc.*"]),
     ext_modules=[extension],
     cmdclass={"build_ext": build_ext},
 )

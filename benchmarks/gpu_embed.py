@@ -46,8 +46,11 @@ def rate(count: int, seconds: float) -> float:
 
 
 def measure(model, texts: list, device) -> dict:
-    from fastenc.batching import CHUNK_SIZE, chunks, model_inputs, token_budget_batches, truncation_length
-    from fastenc.embed import pool
+    import numpy as np
+
+    from fastenc.ops.packing import gather_rows
+    from fastenc.tasks.batching import CHUNK_SIZE, chunks, token_budget_batches, truncation_length
+    from fastenc.tasks.embed import pool
 
     tokenizer, max_length = model.tokenizer, truncation_length(model)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
@@ -55,17 +58,19 @@ def measure(model, texts: list, device) -> dict:
     sync()
 
     start = time.perf_counter()
-    encoded = [tokenizer(chunk, truncation=True, max_length=max_length)["input_ids"] for chunk in chunks(texts)]
+    encoded = [tokenizer.encode_packed(chunk, max_length=max_length) for chunk in chunks(texts)]
     tokenize_s = time.perf_counter() - start
-    tokens = sum(len(ids) for chunk in encoded for ids in chunk)
+    tokens = sum(int(e["cu_seqlens"][-1]) for e in encoded)
 
     start = time.perf_counter()
-    for chunk in encoded:
-        rows = [{"input_ids": ids} for ids in chunk]
-        for batch in token_budget_batches([len(ids) for ids in chunk]):
-            inputs = model_inputs(model, [rows[i] for i in batch])
-            hidden = model(**inputs, run_head=False).last_hidden_state  # (B, T, H)
-            pool(hidden, inputs["attention_mask"], "mean").cpu()
+    with torch.inference_mode():
+        for e in encoded:  # embed's own batches: packed rows gathered from the chunk's flat arrays
+            for rows in token_budget_batches(np.diff(e["cu_seqlens"])):
+                index, cu_seqlens = gather_rows(e["cu_seqlens"], np.asarray(rows))
+                batch = model.model.pack(e["input_ids"][index], cu_seqlens, e["token_type_ids"][index])
+                batch = batch.to(model.device)
+                hidden = model.model.forward_packed(batch, run_head=False).last_hidden_state  # (N, H)
+                pool(hidden, batch, "mean").cpu()
     sync()
     model_s = time.perf_counter() - start
 

@@ -1,11 +1,12 @@
 """fastenc: fast, faithful inference for BERT-family encoders."""
 from .config import ConfigError, EncoderConfig
+from .engine import Engine
 from .hub import ModelNotFoundError
-from .loading import load
-from .model import EncoderModel
+from .loading.load import load
+from .models.bert.model import EncoderModel
 from .outputs import EncoderOutput
 from .tokenizer import Tokenizer
-from .weights import WeightsError
+from .loading.weights import WeightsError
 
 __version__ = "0.1.0"
-__all__ = ["load", "Tokenizer", "EncoderModel", "EncoderConfig", "EncoderOutput", "ConfigError", "ModelNotFoundError", "WeightsError"]
+__all__ = ["load", "Engine", "Tokenizer", "EncoderModel", "EncoderConfig", "EncoderOutput", "ConfigError", "ModelNotFoundError", "WeightsError"]

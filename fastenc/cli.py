@@ -184,6 +184,8 @@ def _tag_table(records) -> None:
 
 
 def _info(args) -> int:
+    from .models.registry import has_labels, label_names
+
     model = _load(args)
     config = model.config
     info = {
@@ -203,8 +205,8 @@ def _info(args) -> int:
         "tokenizer": repr(model.tokenizer) if model.tokenizer is not None else None,
         "classification_heads": model.classification_head_names,
     }
-    if config.task in ("sequence_classification", "token_classification"):
-        info["labels"] = [config.id2label.get(i, f"LABEL_{i}") for i in range(config.num_labels)]
+    if has_labels(config):
+        info["labels"] = label_names(config)
     if args.format == "jsonl":
         print(json.dumps(info, ensure_ascii=False))
     else:

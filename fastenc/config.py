@@ -49,7 +49,7 @@ class EncoderConfig:
     num_layers: int  # layer applications (ALBERT applies shared layers this many times)
     num_heads: int
     intermediate_size: int  # FFN inner width
-    hidden_act: str  # FFN activation, a key of fastenc.reference.ACTIVATIONS
+    hidden_act: str  # FFN activation, a key of fastenc.ops.reference.ACTIVATIONS
     max_position_embeddings: int
     layer_norm_eps: float
     pad_token_id: int

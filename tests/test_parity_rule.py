@@ -1,4 +1,4 @@
-"""The parity rule itself (tests/parity.py): it fails where it must, so no parity test can pass vacuously."""
+"""The parity rule itself (tests/helpers/parity.py): it fails where it must, so no parity test can pass vacuously."""
 import math
 
 import pytest

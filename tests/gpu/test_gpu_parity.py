@@ -43,8 +43,8 @@ def _fastenc_outputs(model, ids, mask) -> dict:
 
 
 def assert_tolerance_rule(hf_fp32, folder, ids, mask, device):
-    """The suite's one fp32 rule (tests/parity.py): fastenc fp32 on the device against transformers fp32 on the same
-    device, both measured from a float64 run of the same model on the CPU."""
+    """The suite's one fp32 rule (tests/helpers/parity.py): fastenc fp32 on the device against transformers fp32 on the
+    same device, both measured from a float64 run of the same model on the CPU."""
     oracle = _hf_outputs(copy.deepcopy(hf_fp32).double(), ids, mask, "cpu")
     theirs = _hf_outputs(copy.deepcopy(hf_fp32).to(device), ids, mask, device)
     model = fastenc.load(folder, device=device, dtype=torch.float32, backend="triton")

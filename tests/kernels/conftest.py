@@ -13,8 +13,8 @@ import torch
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
-# Error allowed on top of twice PyTorch's own error at the same dtype: the suite's one rule (tests/parity.py) and its
-# fp32 atol; fp16 and bf16 carry ~1e3x and ~1e4x fp32's rounding, so their atol scales with it.
+# Error allowed on top of twice PyTorch's own error at the same dtype: the suite's one rule (tests/helpers/parity.py) and
+# its fp32 atol; fp16 and bf16 carry ~1e3x and ~1e4x fp32's rounding, so their atol scales with it.
 ATOL = {torch.float32: parity.ATOL, torch.float16: 1e-4, torch.bfloat16: 1e-3}
 
 

@@ -1,11 +1,11 @@
-"""fastenc.kernels.attention against fastenc.reference.attention and a float64 oracle."""
+"""fastenc.kernels.attention against fastenc.ops.reference.attention and a float64 oracle."""
 import importlib
 import math
 
 import pytest
 import torch
 
-from fastenc import reference
+from fastenc.ops import reference
 
 DTYPES = [torch.float32, torch.float16, torch.bfloat16]
 

@@ -1,9 +1,9 @@
-"""fastenc.kernels.bias_gelu against fastenc.reference.bias_gelu and a float64 oracle."""
+"""fastenc.kernels.bias_gelu against fastenc.ops.reference.bias_gelu and a float64 oracle."""
 import pytest
 import torch
 import torch.nn.functional as F
 
-from fastenc import reference
+from fastenc.ops import reference
 
 DTYPES = [torch.float32, torch.float16, torch.bfloat16]
 

@@ -1,9 +1,9 @@
-"""fastenc.kernels.embeddings against fastenc.reference.embeddings and a float64 oracle."""
+"""fastenc.kernels.embeddings against fastenc.ops.reference.embeddings and a float64 oracle."""
 import pytest
 import torch
 import torch.nn.functional as F
 
-from fastenc import reference
+from fastenc.ops import reference
 
 DTYPES = [torch.float32, torch.float16, torch.bfloat16]
 

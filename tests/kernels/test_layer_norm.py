@@ -1,9 +1,9 @@
-"""fastenc.kernels.layer_norm against fastenc.reference.layer_norm and a float64 oracle."""
+"""fastenc.kernels.layer_norm against fastenc.ops.reference.layer_norm and a float64 oracle."""
 import pytest
 import torch
 import torch.nn.functional as F
 
-from fastenc import reference
+from fastenc.ops import reference
 
 DTYPES = [torch.float32, torch.float16, torch.bfloat16]
 

@@ -1,0 +1,1 @@
+"""Interfaces of other libraries answered by fastenc (fairseq's RoBERTa hub interface)."""

@@ -1,0 +1,13 @@
+"""Fused Triton kernels for BERT-family encoders: one file per fused operation with its launcher.
+
+Drop-in for `fastenc.ops.reference` (same functions, same signatures): CUDA tensors run compiled; CPU tensors run
+through the Triton interpreter when TRITON_INTERPRET=1 was set before triton was imported. Each operation is also a
+`torch.ops.fastenc.*` custom op, so it composes with torch.compile and CUDA graphs.
+"""
+from ._utils import validate_forward
+from .attention import attention
+from .bias_gelu import bias_gelu
+from .embeddings import embeddings
+from .layer_norm import layer_norm
+
+__all__ = ["attention", "bias_gelu", "embeddings", "layer_norm", "validate_forward"]

@@ -1,0 +1,240 @@
+"""Bidirectional attention with an online softmax (never a T x T matrix), padded or variable-length, in one kernel."""
+import math
+from typing import Optional
+
+import torch
+import triton
+import triton.language as tl
+
+from ._utils import FLOAT_DTYPES, INTERPRET, check_device, check_dtype, check_last_dim_contiguous, check_shape
+
+LOG2E = 1.4426950408889634
+# Score given to a padded key: the most negative finite float32, as the reference uses. A row whose keys are all
+# padding then gets uniform weights over them, like the reference, instead of 0/0.
+_MASKED = tl.constexpr(-3.4028234663852886e38)
+
+
+def _configs():
+    if INTERPRET:  # one small config: autotuning in the interpreter costs minutes
+        return [triton.Config({"BLOCK_M": 32, "BLOCK_N": 32}, num_warps=4, num_stages=1)]
+    return [
+        triton.Config({"BLOCK_M": m, "BLOCK_N": n}, num_warps=w, num_stages=s)
+        for m in (64, 128)
+        for n in (32, 64, 128)
+        for w in (4, 8)
+        for s in (2, 3)
+        if n <= m and (w == 4 or m == 128)
+    ]
+
+
+def _prune(configs, named_args, **kwargs):
+    """Drop configs whose blocks overshoot a short sequence, and the largest tiles at head_dim 128 (shared memory).
+
+    fp32 inputs (a test and debugging path: ieee dot products, four-byte tiles) get only the smallest tiles, which fit
+    in shared memory and compile in seconds rather than a minute.
+    """
+    args = {**named_args, **kwargs}
+    seq, block_d = args["SEQ_BUCKET"], args["BLOCK_D"]
+    kept = [
+        c for c in configs
+        if c.kwargs["BLOCK_M"] <= max(seq, 64) and c.kwargs["BLOCK_N"] <= max(seq, 32)
+        and not (block_d >= 128 and c.kwargs["BLOCK_N"] == 128 and c.num_stages == 3)
+        and not (args["IS_FP32"] and (c.kwargs["BLOCK_M"], c.kwargs["BLOCK_N"]) != (64, 32))
+    ]
+    return kept or configs[:1]
+
+
+@triton.autotune(
+    configs=_configs(),
+    key=["SEQ_BUCKET", "BLOCK_D", "VARLEN", "HAS_MASK"],
+    prune_configs_by={"early_config_prune": _prune},
+    cache_results=True,
+)
+@triton.jit
+def _attention_kernel(
+    Q, K, V,  # (B, T, nh, hd) padded or (N, nh, hd) packed; any strides, last dimension contiguous
+    Out,  # same layout as Q, contiguous
+    Mask,  # (B, T) key padding, nonzero = attend; read only if HAS_MASK
+    CuSeqlens,  # (B + 1,) int32 offsets of each sequence in the packed tokens; read only if VARLEN
+    stride_qb, stride_qt, stride_qh,  # Q strides in elements (batch stride 0 when VARLEN)
+    stride_kb, stride_kt, stride_kh,  # K strides
+    stride_vb, stride_vt, stride_vh,  # V strides
+    stride_ob, stride_ot, stride_oh,  # Out strides
+    stride_mb, stride_mt,  # Mask strides
+    num_heads,  # nh
+    seqlen,  # T, or max_seqlen when VARLEN: the number of query blocks is cdiv(seqlen, BLOCK_M)
+    head_dim,  # hd <= BLOCK_D
+    qk_scale,  # softmax_scale * log2(e), so the softmax runs on exp2
+    SEQ_BUCKET,  # next power of two >= seqlen; an autotune key only
+    VARLEN: tl.constexpr,  # packed sequences bounded by CuSeqlens
+    HAS_MASK: tl.constexpr,  # apply the key padding mask
+    IS_FP32: tl.constexpr,  # fp32 inputs: full-precision dot products (no tf32)
+    BLOCK_D: tl.constexpr,  # next power of two >= head_dim (at least 16 for tl.dot)
+    BLOCK_M: tl.constexpr,  # queries per program
+    BLOCK_N: tl.constexpr,  # keys per loop step
+):
+    # One program per (query block, sequence, head); query blocks vary fastest so a head's K, V stay in L2.
+    pid = tl.program_id(0)
+    num_m = tl.cdiv(seqlen, BLOCK_M)
+    m0 = (pid % num_m) * BLOCK_M
+    pid_bh = pid // num_m
+    b = (pid_bh // num_heads).to(tl.int64)
+    h = (pid_bh % num_heads).to(tl.int64)
+    if VARLEN:
+        start = tl.load(CuSeqlens + b).to(tl.int64)  # first token of this sequence
+        length = (tl.load(CuSeqlens + b + 1).to(tl.int64) - start).to(tl.int32)
+    else:
+        start = 0
+        length = seqlen
+    if m0 >= length:  # a query block past the end of a shorter sequence
+        return
+
+    offs_m = tl.arange(0, BLOCK_M)
+    offs_n = tl.arange(0, BLOCK_N)
+    offs_d = tl.arange(0, BLOCK_D)
+    d_ok = offs_d < head_dim
+    m_ok = (m0 + offs_m) < length
+
+    # 64-bit base offsets; in-tile offsets stay small.
+    row0 = (start + m0).to(tl.int64)  # this block's first query, counted in tokens of Q's layout
+    q_ptrs = Q + b * stride_qb + h * stride_qh + row0 * stride_qt
+    q_ptrs = q_ptrs + offs_m[:, None] * stride_qt + offs_d[None, :]  # (BLOCK_M, BLOCK_D)
+    q = tl.load(q_ptrs, mask=m_ok[:, None] & d_ok[None, :], other=0.0)
+    k_ptrs = K + b * stride_kb + h * stride_kh + start * stride_kt
+    k_ptrs = k_ptrs + offs_n[None, :] * stride_kt + offs_d[:, None]  # (BLOCK_D, BLOCK_N): K transposed
+    v_ptrs = V + b * stride_vb + h * stride_vh + start * stride_vt
+    v_ptrs = v_ptrs + offs_n[:, None] * stride_vt + offs_d[None, :]  # (BLOCK_N, BLOCK_D)
+    mask_ptrs = Mask + b * stride_mb + offs_n * stride_mt  # (BLOCK_N,)
+
+    m_i = tl.full([BLOCK_M], float("-inf"), dtype=tl.float32)  # running max of the scores (log2 domain)
+    l_i = tl.zeros([BLOCK_M], dtype=tl.float32)  # running sum of exp2(score - m_i)
+    acc = tl.zeros([BLOCK_M, BLOCK_D], dtype=tl.float32)  # running sum of weights @ V
+    for n0 in range(0, length, BLOCK_N):
+        n_ok = (n0 + offs_n) < length
+        k = tl.load(k_ptrs, mask=d_ok[:, None] & n_ok[None, :], other=0.0)
+        if IS_FP32:
+            s = tl.dot(q, k, input_precision="ieee")
+        else:
+            s = tl.dot(q, k)
+        s = s * qk_scale  # (BLOCK_M, BLOCK_N)
+        if HAS_MASK:
+            keep = tl.load(mask_ptrs, mask=n_ok, other=0) != 0
+            s = tl.where(keep[None, :], s, _MASKED)
+        s = tl.where(n_ok[None, :], s, float("-inf"))  # keys past the end do not exist
+        # Every step holds at least one key in range, so m_new is finite and nothing below is NaN.
+        m_new = tl.maximum(m_i, tl.max(s, 1))
+        alpha = tl.math.exp2(m_i - m_new)  # rescales what was accumulated under the old max
+        p = tl.math.exp2(s - m_new[:, None])
+        v = tl.load(v_ptrs, mask=n_ok[:, None] & d_ok[None, :], other=0.0)
+        acc = acc * alpha[:, None]
+        if IS_FP32:
+            acc = tl.dot(p, v, acc, input_precision="ieee")
+        else:
+            p = p.to(v.dtype)
+            acc = tl.dot(p, v, acc)
+        l_i = l_i * alpha + tl.sum(p.to(tl.float32), 1)
+        m_i = m_new
+        k_ptrs += BLOCK_N * stride_kt
+        v_ptrs += BLOCK_N * stride_vt
+        mask_ptrs += BLOCK_N * stride_mt
+
+    out = acc / l_i[:, None]
+    o_ptrs = Out + b * stride_ob + h * stride_oh + row0 * stride_ot
+    o_ptrs = o_ptrs + offs_m[:, None] * stride_ot + offs_d[None, :]
+    tl.store(o_ptrs, out.to(Out.dtype.element_ty), mask=m_ok[:, None] & d_ok[None, :])
+
+
+@torch.library.custom_op("fastenc::attention", mutates_args=())
+def _attention_op(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    key_padding_mask: Optional[torch.Tensor],
+    cu_seqlens: Optional[torch.Tensor],
+    max_seqlen: int,
+    softmax_scale: float,
+) -> torch.Tensor:
+    out = torch.empty(q.shape, dtype=q.dtype, device=q.device)
+    varlen = cu_seqlens is not None
+    if varlen:
+        num_seqs, seqlen = cu_seqlens.shape[0] - 1, max_seqlen
+        (stride_q, stride_k, stride_v, stride_o) = ((0, *t.stride()[:2]) for t in (q, k, v, out))
+    else:
+        num_seqs, seqlen = q.shape[0], q.shape[1]
+        (stride_q, stride_k, stride_v, stride_o) = (t.stride()[:3] for t in (q, k, v, out))
+    num_heads, head_dim = q.shape[-2], q.shape[-1]
+    if out.numel() == 0 or seqlen == 0:
+        return out
+    has_mask = key_padding_mask is not None
+    stride_m = key_padding_mask.stride() if has_mask else (0, 0)
+
+    def grid(meta):
+        return (triton.cdiv(seqlen, meta["BLOCK_M"]) * num_seqs * num_heads,)
+
+    _attention_kernel[grid](
+        q, k, v, out,
+        key_padding_mask if has_mask else q,  # a placeholder pointer, never read
+        cu_seqlens if varlen else q,
+        *stride_q, *stride_k, *stride_v, *stride_o, *stride_m,
+        num_heads, seqlen, head_dim, softmax_scale * LOG2E, triton.next_power_of_2(seqlen),
+        VARLEN=varlen, HAS_MASK=has_mask, IS_FP32=q.dtype == torch.float32,
+        BLOCK_D=max(16, triton.next_power_of_2(head_dim)),
+    )
+    return out
+
+
+@_attention_op.register_fake
+def _(q, k, v, key_padding_mask, cu_seqlens, max_seqlen, softmax_scale):
+    return q.new_empty(q.shape)
+
+
+def _check(q, k, v, key_padding_mask, cu_seqlens, max_seqlen):
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        check_device(name, t, like=q)
+        check_dtype(name, t, FLOAT_DTYPES)
+        check_last_dim_contiguous(name, t)
+    if k.dtype != q.dtype or v.dtype != q.dtype:
+        raise TypeError(f"q, k, v must share one dtype, got {q.dtype}, {k.dtype}, {v.dtype}")
+    layout = "(total_tokens, heads, head_dim)" if cu_seqlens is not None else "(batch, seqlen, heads, head_dim)"
+    if q.dim() != (3 if cu_seqlens is not None else 4):
+        raise ValueError(f"q has shape {tuple(q.shape)}; expected {layout}")
+    if k.shape != q.shape or v.shape != q.shape:
+        raise ValueError(f"q, k, v must share one shape {layout}, got {tuple(q.shape)}, {tuple(k.shape)}, "
+                         f"{tuple(v.shape)}")
+    if q.shape[-1] > 128:
+        raise ValueError(f"head_dim {q.shape[-1]} is above the supported 128")
+    if cu_seqlens is not None:
+        if key_padding_mask is not None:
+            raise ValueError("key_padding_mask is for padded inputs; variable-length inputs need none")
+        check_device("cu_seqlens", cu_seqlens, like=q)
+        check_dtype("cu_seqlens", cu_seqlens, (torch.int32,))
+        check_shape("cu_seqlens", cu_seqlens, (None,))
+        if cu_seqlens.shape[0] < 1:
+            raise ValueError("cu_seqlens needs at least one entry (batch + 1 offsets)")
+        if max_seqlen is not None and max_seqlen < 0:
+            raise ValueError(f"max_seqlen must be >= 0, got {max_seqlen}")
+    elif key_padding_mask is not None:
+        check_device("key_padding_mask", key_padding_mask, like=q)
+        check_shape("key_padding_mask", key_padding_mask, tuple(q.shape[:2]))
+        if key_padding_mask.is_complex():
+            raise TypeError(f"key_padding_mask has dtype {key_padding_mask.dtype}; expected bool, int or float")
+
+
+def attention(q, k, v, *, key_padding_mask=None, cu_seqlens=None, max_seqlen=None, softmax_scale=None,
+              check: bool = True):
+    """Bidirectional (non-causal) attention, padded or variable-length; same contract as `fastenc.ops.reference.attention`.
+
+    Padded: q, k, v (B, T, nh, hd), strided views welcome (e.g. slices of a fused QKV output); key_padding_mask (B, T)
+    with nonzero = attend. Variable-length: q, k, v (N, nh, hd) packed back to back; cu_seqlens (B + 1,) int32;
+    max_seqlen at least the longest sequence (not checked, which would need a host sync; computed from cu_seqlens,
+    with a sync, when None). Returns a contiguous tensor of q's shape and dtype; softmax in float32. The first call per
+    (sequence-length bucket, head_dim, mode, dtype) autotunes on a GPU: make it before capturing a CUDA graph.
+    `check=False` skips the argument checks, for callers (the model) that validated their inputs once per forward.
+    """
+    if check:
+        _check(q, k, v, key_padding_mask, cu_seqlens, max_seqlen)
+    if softmax_scale is None:
+        softmax_scale = 1.0 / math.sqrt(q.shape[-1])
+    if cu_seqlens is not None and max_seqlen is None:
+        max_seqlen = int((cu_seqlens[1:] - cu_seqlens[:-1]).max()) if cu_seqlens.shape[0] > 1 else 0
+    return _attention_op(q, k, v, key_padding_mask, cu_seqlens, int(max_seqlen or 0), float(softmax_scale))

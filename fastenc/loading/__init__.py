@@ -1,0 +1,1 @@
+"""From a folder or Hub id to a ready model: checkpoint files, tensor-name mapping, assembly."""

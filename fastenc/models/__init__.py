@@ -1,0 +1,1 @@
+"""Model definitions: heads shared by every family, and one sub-package per architecture family."""

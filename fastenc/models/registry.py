@@ -1,0 +1,101 @@
+"""The head registry: every task head, whether it reads each token or each sequence, and which outputs it fills.
+
+The model builds and runs its heads from this table; the checkpoint mapping reads each head's checkpoint names here,
+CUDA graphs read which outputs are per token, and the CLI which heads carry label names. A new head is one entry.
+"""
+from dataclasses import dataclass, field
+from typing import Callable
+
+from torch import nn
+
+from ..config import EncoderConfig
+from .heads import (MaskedLMHead, Pooler, QuestionAnsweringHead, SentencePairHead, SequenceClassifier,
+                    TokenClassifierHead)
+
+
+@dataclass(frozen=True)
+class HeadSpec:
+    name: str  # the model's attribute holding the head, and the prefix of its parameter names
+    per_token: bool  # True: runs on every token, (N, H) -> (N, ...); False: on each sequence, (B, H) -> (B, ...)
+    fields: tuple  # the EncoderOutput fields it fills, in the order its outputs come
+    wanted: Callable[[EncoderConfig, bool], bool]  # (config, checkpoint has pooler weights) -> the model builds it
+    build: Callable[[EncoderConfig], nn.Module]
+    # family -> {our name under the head: checkpoint name}. A name ending in .weight/.bias is one tensor ("a|b": the
+    # first present wins); any other names a module whose .weight and .bias both map.
+    checkpoint: dict = field(default_factory=dict)
+    task_fields: dict = field(default_factory=dict)  # task -> fields, where a task reads the output under other names
+    labelled: bool = False  # its classes are named by config.id2label
+
+    def fields_for(self, task: str) -> tuple:
+        return self.task_fields.get(task, self.fields)
+
+
+def _for_tasks(*tasks):
+    return lambda config, has_pooler: config.task in tasks
+
+
+def _pooler_wanted(config: EncoderConfig, has_pooler: bool) -> bool:
+    """BERT/ALBERT heads on the pooler need it; otherwise it is kept when the checkpoint has it. DistilBERT has none."""
+    if config.family == "distilbert":
+        return False
+    needed = config.task in ("pretraining", "next_sentence") or (
+        config.task == "sequence_classification" and config.family in ("bert", "albert"))
+    return needed or has_pooler
+
+
+# In the order they run: the pooler first, since the sequence heads after it may read its output.
+HEADS = (
+    HeadSpec("pooler", per_token=False, fields=("pooler_output",), wanted=_pooler_wanted, build=Pooler,
+             checkpoint={"bert": {"dense": "pooler.dense"}, "roberta": {"dense": "pooler.dense"},
+                         "albert": {"dense": "pooler"}}),
+    HeadSpec("mlm", per_token=True, fields=("logits",), wanted=_for_tasks("masked_lm", "pretraining"),
+             build=MaskedLMHead,
+             checkpoint={
+                 "bert": {"transform": "cls.predictions.transform.dense", "norm": "cls.predictions.transform.LayerNorm",
+                          "decoder": "cls.predictions.decoder.weight",
+                          "bias": "cls.predictions.decoder.bias|cls.predictions.bias"},
+                 "roberta": {"transform": "lm_head.dense", "norm": "lm_head.layer_norm",
+                             "decoder": "lm_head.decoder.weight", "bias": "lm_head.decoder.bias|lm_head.bias"},
+                 "distilbert": {"transform": "vocab_transform", "norm": "vocab_layer_norm",
+                                "decoder": "vocab_projector.weight", "bias": "vocab_projector.bias"},
+                 "albert": {"transform": "predictions.dense", "norm": "predictions.LayerNorm",
+                            "decoder": "predictions.decoder.weight",
+                            "bias": "predictions.decoder.bias|predictions.bias"},
+             }),
+    HeadSpec("sentence_pair", per_token=False, fields=("seq_relationship_logits",),
+             task_fields={"next_sentence": ("logits",)}, wanted=_for_tasks("pretraining", "next_sentence"),
+             build=SentencePairHead,
+             checkpoint={"bert": {"": "cls.seq_relationship"}, "albert": {"": "sop_classifier.classifier"}}),
+    HeadSpec("classifier", per_token=False, fields=("logits",), wanted=_for_tasks("sequence_classification"),
+             build=lambda config: SequenceClassifier(config, config.num_labels), labelled=True,
+             checkpoint={"bert": {"out": "classifier"}, "albert": {"out": "classifier"},
+                         "roberta": {"dense": "classifier.dense", "out": "classifier.out_proj"},
+                         "distilbert": {"dense": "pre_classifier", "out": "classifier"}}),
+    HeadSpec("token_classifier", per_token=True, fields=("logits",), wanted=_for_tasks("token_classification"),
+             build=TokenClassifierHead, labelled=True,
+             checkpoint={family: {"": "classifier"} for family in ("bert", "roberta", "distilbert", "albert")}),
+    HeadSpec("qa", per_token=True, fields=("start_logits", "end_logits"), wanted=_for_tasks("question_answering"),
+             build=QuestionAnsweringHead,
+             checkpoint={family: {"": "qa_outputs"} for family in ("bert", "roberta", "distilbert", "albert")}),
+)
+BY_NAME = {spec.name: spec for spec in HEADS}
+
+
+def heads_for(config: EncoderConfig, has_pooler: bool = False) -> list:
+    """The specs of the heads a model of this config builds, in running order."""
+    return [spec for spec in HEADS if spec.wanted(config, has_pooler)]
+
+
+def per_token_fields(config: EncoderConfig) -> set:
+    """Output fields shaped like the tokens (besides the hidden states) for this config's task."""
+    return {f for spec in HEADS if spec.per_token and spec.wanted(config, True) for f in spec.fields_for(config.task)}
+
+
+def label_names(config: EncoderConfig) -> list:
+    """Names of the checkpoint's classes in index order: config.id2label, LABEL_i where it names none."""
+    return [config.id2label.get(i, f"LABEL_{i}") for i in range(config.num_labels)]
+
+
+def has_labels(config: EncoderConfig) -> bool:
+    """Whether the config's task runs a head whose classes carry label names."""
+    return any(spec.labelled and spec.wanted(config, False) for spec in HEADS)

@@ -1,0 +1,1 @@
+"""Operations of the forward pass: the PyTorch reference ops and the packed-batch format."""

@@ -1,0 +1,152 @@
+"""PyTorch reference for every fused operation: the CPU path runs these, and every Triton kernel is tested against them.
+
+Written for clarity first. Statistics (softmax, LayerNorm) are computed in float32 whatever the input dtype, which is
+what the kernels do too, so a low-precision input gets the same treatment on both sides.
+"""
+
+import torch
+import torch.nn.functional as F
+
+
+def _tanh_gelu(x: torch.Tensor) -> torch.Tensor:
+    return F.gelu(x, approximate="tanh")
+
+
+def _quick_gelu(x: torch.Tensor) -> torch.Tensor:
+    return x * torch.sigmoid(1.702 * x)
+
+
+def _gelu_fast(x: torch.Tensor) -> torch.Tensor:
+    return 0.5 * x * (1.0 + torch.tanh(x * 0.7978845608 * (1.0 + 0.044715 * x * x)))
+
+
+# `hidden_act` values that occur in BERT-family config.json files, mapped to what transformers computes for them.
+ACTIVATIONS = {
+    "gelu": F.gelu,
+    "gelu_python": F.gelu,
+    "gelu_new": _tanh_gelu,
+    "gelu_pytorch_tanh": _tanh_gelu,
+    "gelu_fast": _gelu_fast,
+    "quick_gelu": _quick_gelu,
+    "relu": F.relu,
+    "silu": F.silu,
+    "swish": F.silu,
+    "tanh": torch.tanh,
+    "sigmoid": torch.sigmoid,
+    "mish": F.mish,
+}
+
+# Activations that `bias_gelu` computes, by the name of its `approximate` argument.
+GELU_APPROXIMATIONS = {"gelu": "none", "gelu_python": "none", "gelu_new": "tanh", "gelu_pytorch_tanh": "tanh"}
+
+
+def activation(name: str):
+    if name not in ACTIVATIONS:
+        raise ValueError(f"unsupported activation {name!r}; supported: {sorted(ACTIVATIONS)}")
+    return ACTIVATIONS[name]
+
+
+def layer_norm(x, weight, bias, eps: float, residual=None):
+    """LayerNorm over the last dimension of `x + residual`, statistics in float32, result in x's dtype."""
+    if residual is not None:
+        x = x + residual
+    return F.layer_norm(x.float(), x.shape[-1:], weight.float(), bias.float(), eps).to(x.dtype)
+
+
+def bias_gelu(x, bias, approximate: str = "none"):
+    """gelu(x + bias), exact erf (approximate="none") or tanh (approximate="tanh")."""
+    return F.gelu((x + bias).float(), approximate=approximate).to(x.dtype)
+
+
+def embeddings(input_ids, position_ids, token_type_ids, word, position, token_type, ln_weight, ln_bias, eps: float):
+    """word[input_ids] + token_type[token_type_ids] + position[position_ids], then LayerNorm.
+
+    `position` and `token_type` may be None (DistilBERT has no token types; a model may have no learned positions).
+    """
+    x = word[input_ids]  # (..., E)
+    # transformers adds token types before positions; the same order gives the same rounding.
+    if token_type is not None:
+        x = x + token_type[token_type_ids]
+    if position is not None:
+        x = x + position[position_ids]
+    return layer_norm(x, ln_weight, ln_bias, eps)
+
+
+def attention(q, k, v, *, key_padding_mask=None, cu_seqlens=None, max_seqlen=None, softmax_scale=None):
+    """Bidirectional (non-causal) attention, padded or variable-length.
+
+    Padded: q, k, v (B, T, nh, hd); key_padding_mask (B, T) with 1 = attend, 0 = padding. Returns (B, T, nh, hd).
+    Variable-length: q, k, v (N, nh, hd) packed back to back; cu_seqlens (B + 1,) int32 offsets. Returns (N, nh, hd).
+    """
+    if cu_seqlens is not None:
+        return _attention_varlen(q, k, v, cu_seqlens, max_seqlen, softmax_scale)
+    return _attention_padded(q, k, v, key_padding_mask, softmax_scale)
+
+
+def _attention_padded(q, k, v, key_padding_mask, softmax_scale):
+    """q (B, Tq, nh, hd) against k, v (B, T, nh, hd); key_padding_mask (B, T). Tq may be shorter than T."""
+    qh, kh, vh = (t.transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hd)
+    bias = None
+    if key_padding_mask is not None:
+        # Additive mask with the most negative finite value, as transformers uses: a row with no valid key stays
+        # finite (uniform weights) where -inf would give NaN.
+        keep = key_padding_mask.to(torch.bool)[:, None, None, :]  # (B, 1, 1, T)
+        bias = torch.zeros(keep.shape, dtype=q.dtype, device=q.device).masked_fill(~keep, torch.finfo(q.dtype).min)
+    # PyTorch's fused attention: softmax(q k^T * scale + bias) v with float32 accumulation, no T x T matrix kept.
+    out = F.scaled_dot_product_attention(qh, kh, vh, attn_mask=bias, scale=softmax_scale)  # (B, nh, T, hd)
+    return out.transpose(1, 2)  # (B, T, nh, hd)
+
+
+def attention_probs(q, k, key_padding_mask=None, softmax_scale=None):
+    """The attention weights themselves, (B, nh, T, T) in float32, for callers that want to look at them.
+
+    q, k: (B, T, nh, hd). Fused attention never forms this matrix; this does, so use it only when asked.
+    """
+    hd = q.shape[-1]
+    scale = softmax_scale if softmax_scale is not None else hd**-0.5
+    qh, kh = (t.transpose(1, 2).float() for t in (q, k))  # (B, nh, T, hd)
+    scores = (qh @ kh.transpose(-1, -2)) * scale  # (B, nh, T, T)
+    if key_padding_mask is not None:
+        keep = key_padding_mask.to(torch.bool)[:, None, None, :]  # (B, 1, 1, T)
+        scores = scores.masked_fill(~keep, torch.finfo(torch.float32).min)
+    return scores.softmax(dim=-1)
+
+
+def _attention_varlen(q, k, v, cu_seqlens, max_seqlen, softmax_scale):
+    # Sequences of similar length share a bucket; each bucket is one fused call whose queries are only as long as the
+    # bucket's longest sequence, so padded queries cost little. Keys keep the layout of a batch padded to max_seqlen
+    # (the rest masked): the key-side reduction then rounds as in the padded path, which keeps this path within a
+    # few ulps of transformers' padded batch (bit-identical on MiniLM) where shorter keys drift by ~1e-5.
+    if cu_seqlens.shape[0] == 2:  # one sequence: nothing to bucket or mask
+        return _attention_padded(q[None], k[None], v[None], None, softmax_scale)[0]
+    # The lengths are read on the host: free on the CPU, a sync where this reference runs on a GPU (the CUDA path is
+    # the Triton kernel, which needs none).
+    lengths = (cu_seqlens[1:] - cu_seqlens[:-1]).tolist()
+    S = int(max_seqlen) if max_seqlen is not None else max(lengths, default=0)
+    out = torch.empty_like(q)
+    pos = torch.arange(S, device=q.device)  # (S,)
+    for bucket in _length_buckets(lengths):
+        Sq = lengths[bucket[0]]
+        index = torch.tensor(bucket, device=q.device)
+        lens = torch.tensor([lengths[i] for i in bucket], device=q.device)  # (b,)
+        starts = cu_seqlens[:-1].long()[index]  # (b,)
+        keep = pos[None, :] < lens[:, None]  # (b, S)
+        rows = (starts[:, None] + pos[None, :]).clamp(max=q.shape[0] - 1)  # (b, S) packed row of each slot
+        qb = q[rows[:, :Sq]]  # (b, Sq, nh, hd): queries only as long as the bucket's longest
+        kb, vb = k[rows], v[rows]  # (b, S, nh, hd): keys laid out as in the padded batch, the rest masked
+        result = _attention_padded(qb, kb, vb, keep, softmax_scale)  # (b, Sq, nh, hd)
+        out[rows[:, :Sq][keep[:, :Sq]]] = result[keep[:, :Sq]]
+    return out
+
+
+def _length_buckets(lengths, waste: float = 0.25):
+    """Sequence indices grouped longest first, a new group whenever padding to the group's longest would waste more
+    than `waste` of a sequence's slots."""
+    order = sorted((i for i, n in enumerate(lengths) if n > 0), key=lambda i: -lengths[i])
+    buckets = []
+    for i in order:
+        if buckets and lengths[i] >= (1 - waste) * lengths[buckets[-1][0]]:
+            buckets[-1].append(i)
+        else:
+            buckets.append([i])
+    return buckets

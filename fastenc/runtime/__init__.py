@@ -1,0 +1,1 @@
+"""Execution helpers around a loaded model (CUDA graphs)."""
