@@ -5,6 +5,7 @@ The user API works on text, so its tests need real vocabularies: the transformer
 vocabulary files and saved beside the tiny model, so fastenc and the transformers pipelines read identical files.
 """
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -40,7 +41,7 @@ def _albert_pieces(size: int) -> list:
         if not word or word.startswith("[") and word.endswith("]"):
             continue
         piece = word[2:] if word.startswith("##") else "\u2581" + word
-        pieces.setdefault(piece, -3.0 - len(pieces) / 1000)  # earlier (more frequent) words score higher
+        pieces.setdefault(piece, -math.log(len(pieces) + 10))  # Zipf-like: earlier words score higher
         if len(pieces) == size:
             break
     return list(pieces.items())
