@@ -1,9 +1,11 @@
-"""Tiny random transformers checkpoints that carry REAL tokenizers (bert-base-uncased WordPiece, roberta-base BPE).
+"""Tiny random transformers checkpoints that carry REAL tokenizers (bert-base-uncased/cased WordPiece, roberta-base BPE;
+ALBERT: a SentencePiece Unigram tokenizer of the real size, its pieces taken from the bert-base-uncased vocabulary).
 
 The user API works on text, so its tests need real vocabularies: the transformers tokenizer is built from the shared
 vocabulary files and saved beside the tiny model, so fastenc and the transformers pipelines read identical files.
 """
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -19,41 +21,68 @@ SHAPES = {
                  max_position_embeddings=64, type_vocab_size=2),
     "roberta": dict(vocab_size=50265, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                     intermediate_size=37, max_position_embeddings=66),
+    "distilbert": dict(vocab_size=30522, dim=32, n_layers=2, n_heads=2, hidden_dim=37, max_position_embeddings=64),
+    "albert": dict(vocab_size=30000, embedding_size=16, hidden_size=32, num_hidden_layers=2, num_hidden_groups=1,
+                   inner_group_num=1, num_attention_heads=2, intermediate_size=37, max_position_embeddings=64),
 }
+# The vocabulary each family gets unless one is named; bert-base-cased is dslim/bert-base-NER's.
+DEFAULT_VOCAB = {"bert": "bert-base-uncased", "distilbert": "bert-base-uncased", "roberta": "roberta-base",
+                 "albert": "albert-unigram"}
+VOCAB_SIZES = {"bert-base-uncased": 30522, "bert-base-cased": 28996, "roberta-base": 50265, "albert-unigram": 30000}
 NER_LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
 
 
-def write_tokenizer(family: str, folder: Path):
-    """The transformers fast tokenizer from the shared vocabulary files, saved into `folder`; returns it."""
+def _albert_pieces(size: int) -> list:
+    """(piece, log-probability) pairs in ALBERT's layout: <pad> <unk> [CLS] [SEP] [MASK], then SentencePiece pieces
+    (a word start "\u2581word" for each bert-base-uncased word, a bare piece for each "##suffix"). The sentencepiece
+    package, needed to read ALBERT's real spiece.model, is not a dependency of this project."""
+    pieces = {"<pad>": 0.0, "<unk>": 0.0, "[CLS]": 0.0, "[SEP]": 0.0, "[MASK]": 0.0, "\u2581": -2.0}
+    for word in (VOCAB_DIR / "bert-base-uncased.vocab.txt").read_text(encoding="utf-8").split("\n"):
+        if not word or word.startswith("[") and word.endswith("]"):
+            continue
+        piece = word[2:] if word.startswith("##") else "\u2581" + word
+        pieces.setdefault(piece, -math.log(len(pieces) + 10))  # Zipf-like: earlier words score higher
+        if len(pieces) == size:
+            break
+    return list(pieces.items())
+
+
+def write_tokenizer(family: str, folder: Path, vocab: str | None = None):
+    """The transformers fast tokenizer for `vocab` (default: the family's, DEFAULT_VOCAB), saved into `folder`;
+    returns it."""
     folder.mkdir(parents=True, exist_ok=True)
-    if family == "bert":
-        shutil.copy(VOCAB_DIR / "bert-base-uncased.vocab.txt", folder / "vocab.txt")
-        (folder / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": True, "model_max_length": 512}))
+    vocab = vocab or DEFAULT_VOCAB[family]
+    if vocab.startswith("bert-"):
+        shutil.copy(VOCAB_DIR / f"{vocab}.vocab.txt", folder / "vocab.txt")
+        lower = vocab.endswith("-uncased")
+        (folder / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": lower, "model_max_length": 512}))
         tokenizer = transformers.BertTokenizerFast.from_pretrained(folder)
-    else:
+    elif vocab == "roberta-base":
         shutil.copy(VOCAB_DIR / "roberta-base.vocab.json", folder / "vocab.json")
         shutil.copy(VOCAB_DIR / "roberta-base.merges.txt", folder / "merges.txt")
         (folder / "tokenizer_config.json").write_text(json.dumps({"model_max_length": 512}))
         tokenizer = transformers.RobertaTokenizerFast.from_pretrained(folder)
+    elif vocab == "albert-unigram":
+        tokenizer = transformers.AlbertTokenizer(vocab=_albert_pieces(VOCAB_SIZES[vocab]), model_max_length=512)
+    else:
+        raise ValueError(f"unknown vocabulary {vocab!r}; known: {sorted(VOCAB_SIZES)}")
     tokenizer.save_pretrained(folder)
     return tokenizer
 
 
-def build_with_tokenizer(family: str, head: str, folder: Path, seed: int = 0, labels=None):
-    """(hf_model, hf_tokenizer) saved together in `folder`.
+def build_with_tokenizer(family: str, head: str, folder: Path, seed: int = 0, labels=None, vocab: str | None = None):
+    """(hf_model, hf_tokenizer) saved together in `folder`; `labels` names a classifier's classes (5 by default).
 
     Masked-LM heads get a wide output bias so the predicted distribution has clear gaps: top-k order then depends on
     the model, not on rounding between two near-equal scores.
     """
     folder = Path(folder)
-    tokenizer = write_tokenizer(family, folder)
-    overrides = dict(SHAPES[family])
+    tokenizer = write_tokenizer(family, folder, vocab)
+    overrides = dict(SHAPES[family], vocab_size=VOCAB_SIZES[vocab or DEFAULT_VOCAB[family]])
     if family == "roberta":
         overrides.update(pad_token_id=1, bos_token_id=0, eos_token_id=2)
-    model = build(family, head, seed=seed, **overrides)
-    if labels is not None:  # tiny_checkpoints builds classifiers with 5 labels; only their names change here
-        assert len(labels) == model.config.num_labels, labels
-        model.config.num_labels = len(labels)
+    model = build(family, head, seed=seed, num_labels=len(labels) if labels else 5, **overrides)
+    if labels is not None:
         model.config.id2label = dict(enumerate(labels))
         model.config.label2id = {v: k for k, v in model.config.id2label.items()}
     with torch.no_grad():
@@ -62,7 +91,7 @@ def build_with_tokenizer(family: str, head: str, folder: Path, seed: int = 0, la
             if head == "ForMaskedLM" and p.dim() == 1 and p.shape[0] == overrides["vocab_size"]:
                 p.copy_(torch.randn(p.shape, generator=generator) * 2.0)
     save(model, folder)
-    assert (folder / "vocab.json").is_file() or (folder / "vocab.txt").is_file()
+    assert any((folder / name).is_file() for name in ("vocab.json", "vocab.txt", "tokenizer.json"))
     return model, tokenizer
 
 

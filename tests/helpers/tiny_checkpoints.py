@@ -44,14 +44,15 @@ HEADS = {
 ALL = [(family, head) for family, heads in HEADS.items() for head in heads]
 
 
-def build(family: str, head: str = "Model", seed: int = 0, **config_overrides):
-    """A randomly initialised transformers model in eval mode (weights scaled up so errors are not hidden)."""
+def build(family: str, head: str = "Model", seed: int = 0, num_labels: int = 5, **config_overrides):
+    """A randomly initialised transformers model in eval mode (weights scaled up so errors are not hidden);
+    classifiers get `num_labels` labels named LABEL_i."""
     torch.manual_seed(seed)
     config_class, defaults = FAMILY_CONFIGS[family]
     config = config_class(**{**defaults, **config_overrides})
     if head in ("ForSequenceClassification", "ForTokenClassification"):
-        config.num_labels = 5
-        config.id2label = {i: f"LABEL_{i}" for i in range(5)}
+        config.num_labels = num_labels
+        config.id2label = {i: f"LABEL_{i}" for i in range(num_labels)}
         config.label2id = {v: k for k, v in config.id2label.items()}
     model = getattr(transformers, CLASS_PREFIX[family] + head)(config).eval()
     with torch.no_grad():  # std 0.02 init makes every layer nearly the identity; wider weights test more

@@ -1,7 +1,6 @@
 """Resolving what users type: local folders, Hub ids through the offline cache layout, short legacy names."""
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -9,9 +8,8 @@ from pathlib import Path
 import pytest
 
 from fastenc.hub import ModelNotFoundError, canonical_repo_id, resolve_folder
+from hub_cache import fake_cache
 from tiny_checkpoints import build, save
-
-SNAPSHOT = "0123456789abcdef0123456789abcdef01234567"
 
 
 def test_short_names_resolve_like_the_hub():
@@ -37,16 +35,6 @@ def test_missing_relative_path_says_where_it_looked(tmp_path):
         resolve_folder("./no/such/model/here")
 
 
-def _fake_cache(root, repo_id, source_folder):
-    """The Hub cache layout: models--org--name/{refs/main, snapshots/<commit>/files}."""
-    repo = root / ("models--" + repo_id.replace("/", "--"))
-    snapshot = repo / "snapshots" / SNAPSHOT
-    shutil.copytree(source_folder, snapshot)
-    (repo / "refs").mkdir(parents=True)
-    (repo / "refs" / "main").write_text(SNAPSHOT)
-    return snapshot
-
-
 def _run_offline(cache, code):
     helpers = str(Path(__file__).resolve().parents[1] / "helpers")
     env = {**os.environ, "HF_HUB_CACHE": str(cache), "HF_HUB_OFFLINE": "1", "PYTHONPATH": helpers}
@@ -55,7 +43,7 @@ def _run_offline(cache, code):
 
 def test_offline_cache_with_short_name(tmp_path):
     hf_model = build("roberta", "ForMaskedLM")
-    _fake_cache(tmp_path / "cache", "FacebookAI/roberta-large", save(hf_model, tmp_path / "ckpt"))
+    fake_cache(tmp_path / "cache", "FacebookAI/roberta-large", save(hf_model, tmp_path / "ckpt"))
     code = (
         "import fastenc, torch; m = fastenc.load('roberta-large');"
         "print(m.config.model_type, m.config.task, m(torch.tensor([[0, 5, 6, 2]])).logits.shape)"
