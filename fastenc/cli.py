@@ -1,4 +1,4 @@
-"""The `fastenc` command (also `python -m fastenc`): fill-mask, embed, classify, tag, info, bench.
+"""The `fastenc` command (also `python -m fastenc`): fill-mask, embed, classify, tag, info, serve, bench.
 
 Results go to stdout as JSON lines (one object per input text; `--format table` for a readable table); progress and
 notes go to stderr. A failure prints one line, `fastenc: error: ...`, and exits 1 (`--debug` shows the traceback).
@@ -58,6 +58,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("info", parents=[common], help="what a checkpoint is: family, head, sizes, labels")
     p.add_argument("model")
     p.add_argument("--format", choices=["jsonl", "table"], default="table")
+
+    p = commands.add_parser("serve", parents=[common], help="serve the model over HTTP (TEI's and OpenAI's APIs)")
+    p.add_argument("model")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--max-batch-tokens", type=int, default=16384, help="real (unpadded) tokens per batch")
+    p.add_argument("--max-batch-requests", type=int, help="inputs per batch (default: no limit but the tokens)")
+    p.add_argument("--max-concurrent-requests", type=int, default=512, help="inputs in flight before 429")
+    p.add_argument("--max-client-batch-size", type=int, default=32, help="inputs per request before 422")
+    p.add_argument("--max-input-length", type=int, help="tokens per input (default: the model's maximum)")
+    p.add_argument("--auto-truncate", action="store_true", help="truncate over-long inputs instead of a 422")
+    p.add_argument("--payload-limit", type=int, default=2_000_000, help="bytes per request body before 413")
+    p.add_argument("--pooling", choices=["cls", "mean", "max"],
+                   help="default: the checkpoint's sentence-transformers files, else cls")
+    p.add_argument("--api-key", help="require 'Authorization: Bearer KEY' on every request")
+    p.add_argument("--tokenization-workers", type=int, help="tokenizer threads (default: one per CPU core)")
 
     commands.add_parser("bench", help="run the model benchmark (benchmarks/harness.py of a checkout)", add_help=False)
     return parser
@@ -216,6 +232,20 @@ def _info(args) -> int:
     return 0
 
 
+def _serve(args) -> int:
+    import logging
+
+    from .serve.server import serve
+    from .serve.service import ServeConfig
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    names = ("host", "port", "max_batch_tokens", "max_batch_requests", "max_concurrent_requests",
+             "max_client_batch_size", "max_input_length", "auto_truncate", "payload_limit", "pooling", "api_key",
+             "tokenization_workers")
+    return serve(ServeConfig(args.model, device=args.device, dtype=args.dtype,
+                             **{name: getattr(args, name) for name in names}))
+
+
 def bench_harness():
     """benchmarks/harness.py of the checkout fastenc runs from (editable install), or None: the benchmarks import
     transformers and test packages, so they live outside the runtime package and are not installed with it."""
@@ -243,7 +273,8 @@ def _bench(argv) -> int:
     return int(harness.main(argv) or 0)
 
 
-_COMMANDS = {"fill-mask": _fill_mask, "embed": _embed, "classify": _classify, "tag": _tag, "info": _info}
+_COMMANDS = {"fill-mask": _fill_mask, "embed": _embed, "classify": _classify, "tag": _tag, "info": _info,
+             "serve": _serve}
 
 
 if __name__ == "__main__":

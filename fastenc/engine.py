@@ -7,14 +7,16 @@ import torch
 
 from .compat import fairseq
 from .models.bert.model import EncoderModel
-from .tasks import classify, embed, fill_mask, mlm_eval, tag
+from .tasks import classify, embed, fill_mask, mlm_eval, rerank, sparse, tag
 
 
 class Engine:
-    def __init__(self, model: EncoderModel, tokenizer=None, name_or_path: str = ""):
+    def __init__(self, model: EncoderModel, tokenizer=None, name_or_path: str = "", folder=None):
         self.model = model
         self.tokenizer = tokenizer  # fastenc.Tokenizer, or None for a folder without tokenizer files
         self.name_or_path = name_or_path
+        self.folder = folder  # the local folder loaded from: embed reads its sentence-transformers files
+        self.pooling_config = None  # read from `folder` on first use (fastenc.tasks.pooling_config)
 
     # The tensor module and its settings
 
@@ -106,10 +108,22 @@ class Engine:
         """The fill-mask pipeline's records (score, token, token_str, sequence) for each mask token of each text."""
         return fill_mask.fill_mask(self, texts, top_k, batch_size, max_batch_tokens)
 
-    def embed(self, texts, pooling: str = "cls", normalize: bool = False, batch_size=None, max_batch_tokens=None,
-              progress=None):
-        """(N, H) float32 CPU embeddings of any iterable of texts, streamed in length-sorted batches."""
+    def embed(self, texts, pooling: str | None = None, normalize: bool | None = None, batch_size=None,
+              max_batch_tokens=None, progress=None):
+        """(N, H) float32 CPU embeddings of any iterable of texts, streamed in length-sorted batches. pooling and
+        normalize default to the checkpoint's sentence-transformers files (modules.json, 1_Pooling/config.json, a
+        Normalize module), else CLS pooling without normalisation."""
         return embed.embed(self, texts, pooling, normalize, batch_size, max_batch_tokens, progress)
+
+    def embed_sparse(self, texts, batch_size=None, max_batch_tokens=None):
+        """SPLADE vectors of a masked-LM checkpoint: per text, [{"index", "value"}] of the non-zero entries of
+        max over tokens of log(1 + relu(MLM logits)), in index order."""
+        return sparse.embed_sparse(self, texts, batch_size, max_batch_tokens)
+
+    def rerank(self, query: str, texts, raw_scores: bool = False, return_text: bool = False, batch_size=None,
+               max_batch_tokens=None):
+        """A cross-encoder's ranking of `texts` against `query`: [{"index", "score"(, "text")}], highest first."""
+        return rerank.rerank(self, query, texts, raw_scores, return_text, batch_size, max_batch_tokens)
 
     def classify(self, texts, text_pairs=None, batch_size=None, max_batch_tokens=None):
         """{"label", "score", "scores"} per text from the checkpoint's sequence-classification head."""

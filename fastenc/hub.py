@@ -38,6 +38,8 @@ TOKENIZER_FILES = [
     "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
     "vocab.txt", "vocab.json", "merges.txt", "sentencepiece.bpe.model", "spiece.model",
 ]
+# sentence-transformers' pipeline files: the pooling and normalisation `embed` and `fastenc serve` default to.
+SENTENCE_TRANSFORMERS_FILES = ["modules.json", "config_sentence_transformers.json", "*_Pooling/config.json"]
 SAFETENSORS_FILES = ["model.safetensors", "model.safetensors.index.json", "model-*-of-*.safetensors"]
 TORCH_BIN_FILES = ["pytorch_model.bin", "pytorch_model.bin.index.json", "pytorch_model-*-of-*.bin"]
 
@@ -123,7 +125,7 @@ def resolve_folder(name_or_path, files=None, need_weights: bool = True) -> Path:
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HFValidationError
 
-    base = list(files) if files is not None else CONFIG_FILES + TOKENIZER_FILES
+    base = list(files) if files is not None else CONFIG_FILES + TOKENIZER_FILES + SENTENCE_TRANSFORMERS_FILES
     try:
         folder = Path(snapshot_download(repo_id, allow_patterns=base + (SAFETENSORS_FILES if need_weights else [])))
         if need_weights and not _has_weights(folder):

@@ -73,7 +73,7 @@ def load(name_or_path, device=None, dtype=None, backend=None, task=None) -> Engi
     model.requires_grad_(False)  # an inference engine: no autograd graph behind any output
     model.eval().set_backend(backend)
     log.debug("loaded %s (%s, %s) from %s on %s as %s", config.model_type, config.task, backend, folder, device, dtype)
-    return Engine(model, _load_tokenizer(folder), str(name_or_path))
+    return Engine(model, _load_tokenizer(folder), str(name_or_path), folder)
 
 
 def _check_config_fits(config, tensors: dict, folder) -> None:

@@ -8,6 +8,7 @@ import torch
 from ..compat.fairseq import require_tokenizer
 from ..ops.packing import PackedBatch
 from .batching import as_text_list, check_texts, known_length, truncation_length
+from .pooling_config import model_pooling_config
 from .runner import Runner, encoder
 
 POOLINGS = ("cls", "mean", "max")
@@ -26,14 +27,20 @@ def pool(hidden: torch.Tensor, batch: PackedBatch, pooling: str) -> torch.Tensor
     return hidden.new_full((B, H), float("-inf")).scatter_reduce_(0, index[:, None].expand(-1, H), hidden, "amax")
 
 
-def embed(model, texts, pooling: str = "cls", normalize: bool = False, batch_size=None, max_batch_tokens=None,
-          progress=None) -> torch.Tensor:
+def embed(model, texts, pooling: str | None = None, normalize: bool | None = None, batch_size=None,
+          max_batch_tokens=None, progress=None) -> torch.Tensor:
     """(N, H) float32 CPU tensor, row i for text i. Texts longer than the model's maximum are truncated.
+
+    pooling / normalize None: what the checkpoint's sentence-transformers files say (pooling_config.py).
 
     texts: a str (N = 1) or any iterable of str, read CHUNK_SIZE at a time. An empty iterable gives (0, H).
     progress: True / False force the tqdm bar on / off; None shows it on long jobs.
     """
     tokenizer = require_tokenizer(model)
+    if pooling is None or normalize is None:
+        defaults = model_pooling_config(model)
+        pooling = defaults.pooling if pooling is None else pooling
+        normalize = defaults.normalize if normalize is None else normalize
     if pooling not in POOLINGS:
         raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
     texts, _ = as_text_list(texts)

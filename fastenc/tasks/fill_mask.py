@@ -27,29 +27,35 @@ def fill_mask(model, texts, top_k: int = 5, batch_size=None, max_batch_tokens=No
 
     @torch.inference_mode()
     def process(batch) -> list:
-        ids = batch.tokens("input_ids")  # (n,) packed
-        at_mask = np.flatnonzero(ids == mask_id)  # (M,) packed positions of the masks
         hidden = model.model.forward_packed(batch.packed(model.model), run_head=False).last_hidden_state  # (n, H)
-        logits = model.mlm(hidden[torch.from_numpy(at_mask).to(hidden.device)], model.ops)  # (M, V): masks only
-        probs = logits.float().softmax(dim=-1)
-        scores, tokens = probs.topk(min(top_k, probs.shape[-1]), dim=-1)  # (M, k) each
-        scores, tokens = scores.cpu().tolist(), tokens.cpu().tolist()
-        bounds = np.searchsorted(at_mask, batch.cu_seqlens).tolist()  # masks of row r: bounds[r]:bounds[r + 1]
-        cu = batch.cu_seqlens.tolist()
-        return [_predictions(tokenizer, ids[cu[r]:cu[r + 1]].tolist(), scores[bounds[r]:bounds[r + 1]],
-                             tokens[bounds[r]:bounds[r + 1]]) for r in range(len(batch.rows))]
+        return mask_predictions(model, batch.tokens("input_ids"), hidden, batch.cu_seqlens, top_k)
 
     results = []
     with Runner("fill_mask", batch_size, max_batch_tokens, progress=False, device=model.device) as runner:
         for chunk in runner.chunks(texts, encoder(tokenizer, check=check_texts)):
-            _check_chunk(model, chunk, mask_id, tokenizer.mask_token)
+            check_masks(model, chunk, mask_id, tokenizer.mask_token)
             results.extend(runner.run(chunk, process))
     return results[0] if single else results
 
 
-def _check_chunk(model, chunk, mask_id, mask_token) -> None:
+def mask_predictions(model, ids: np.ndarray, hidden: torch.Tensor, cu_seqlens: np.ndarray, top_k: int) -> list:
+    """The pipeline's records of every row: (n,) packed ids and their (n, H) last hidden states, rows laid out by
+    (b + 1,) host offsets. The vocabulary projection runs at the mask positions only."""
+    tokenizer = model.tokenizer
+    at_mask = np.flatnonzero(ids == tokenizer.mask_token_id)  # (M,) packed positions of the masks
+    logits = model.mlm(hidden[torch.from_numpy(at_mask).to(hidden.device)], model.ops)  # (M, V): masks only
+    probs = logits.float().softmax(dim=-1)
+    scores, tokens = probs.topk(min(top_k, probs.shape[-1]), dim=-1)  # (M, k) each
+    scores, tokens = scores.cpu().tolist(), tokens.cpu().tolist()
+    bounds = np.searchsorted(at_mask, cu_seqlens).tolist()  # masks of row r: bounds[r]:bounds[r + 1]
+    cu = np.asarray(cu_seqlens).tolist()
+    return [_predictions(tokenizer, ids[cu[r]:cu[r + 1]].tolist(), scores[bounds[r]:bounds[r + 1]],
+                         tokens[bounds[r]:bounds[r + 1]]) for r in range(len(cu) - 1)]
+
+
+def check_masks(model, chunk, mask_id, mask_token) -> None:
     """fill_mask does not truncate (that could cut the mask off): the first text that is too long or has no mask
-    fails, naming its index."""
+    fails, naming its index. `chunk`: anything with .start, .arrays["input_ids"], .cu_seqlens and .lengths."""
     masks_seen = np.concatenate(([0], np.cumsum(chunk.arrays["input_ids"] == mask_id)))  # (N + 1,)
     masks_per_row = masks_seen[chunk.cu_seqlens[1:]] - masks_seen[chunk.cu_seqlens[:-1]]  # (n,)
     bad = np.flatnonzero((chunk.lengths > model.max_length) | (masks_per_row == 0))

@@ -23,13 +23,9 @@ def tag(model, texts, batch_size=None, max_batch_tokens=None):
     @torch.inference_mode()
     def process(batch) -> list:
         logits = model.model.forward_packed(batch.packed(model.model)).logits  # (n, num_labels) packed
-        scores, best = logits.float().softmax(dim=-1).max(dim=-1)  # (n,) each
-        scores, best = scores.cpu().numpy(), best.cpu().numpy()
-        ids, special = batch.tokens("input_ids"), batch.tokens("special_tokens_mask")
-        offsets, cu = batch.tokens("offset_mapping"), batch.cu_seqlens
-        return [_entities(tokenizer, batch.chunk.items[row], ids[a:b], special[a:b], offsets[a:b], scores[a:b],
-                          best[a:b], labels)
-                for row, a, b in zip(batch.rows.tolist(), cu[:-1].tolist(), cu[1:].tolist())]
+        texts = [batch.chunk.items[row] for row in batch.rows.tolist()]
+        return entity_groups(tokenizer, labels, texts, logits, batch.tokens("input_ids"),
+                             batch.tokens("special_tokens_mask"), batch.tokens("offset_mapping"), batch.cu_seqlens)
 
     results = []
     with Runner("tag", batch_size, max_batch_tokens, progress=False, device=model.device) as runner:
@@ -38,6 +34,16 @@ def tag(model, texts, batch_size=None, max_batch_tokens=None):
         for chunk in runner.chunks(texts, encode):
             results.extend(runner.run(chunk, process))
     return results[0] if single else results
+
+
+def entity_groups(tokenizer, labels, texts, logits, ids, special, offsets, cu_seqlens) -> list:
+    """Per row, its entity groups: (n, num_labels) packed token logits of rows laid out by (b + 1,) host offsets,
+    with the rows' (n,) ids and special-token mask and (n, 2) character offsets."""
+    scores, best = logits.float().softmax(dim=-1).max(dim=-1)  # (n,) each
+    scores, best = scores.cpu().numpy(), best.cpu().numpy()
+    cu = np.asarray(cu_seqlens).tolist()
+    return [_entities(tokenizer, text, ids[a:b], special[a:b], offsets[a:b], scores[a:b], best[a:b], labels)
+            for text, a, b in zip(texts, cu[:-1], cu[1:])]
 
 
 def _entities(tokenizer, text, ids, special, offsets, scores, best, labels) -> list:
