@@ -87,6 +87,9 @@ def create_app(service: Service) -> FastAPI:
             detail = "; ".join(str(p.get("msg")) for p in problems[:3])
             return await on_serve_error(request, ServeError("validation", f"the body is not valid JSON: {detail}",
                                                             status=400))
+        if any(p.get("type") == "missing" and tuple(p.get("loc", ())) == ("body",) for p in problems):
+            return await on_serve_error(request, ServeError("validation", "the request has no body: send a JSON "
+                                                                          "object", status=400))
         parts = []
         for p in problems[:5]:
             where = ".".join(str(x) for x in p.get("loc", ()) if x != "body") or "body"
