@@ -1,6 +1,7 @@
 """`fastenc serve MODEL`: load the model, warm it up, then serve the app with uvicorn until SIGTERM or Ctrl-C,
 which stop new connections, let the requests in flight finish, and then stop the model thread."""
 import logging
+import signal
 
 from .service import ServeConfig, Service
 
@@ -41,5 +42,8 @@ def serve(config: ServeConfig) -> int:
              ", ".join(service.routes()))
     server = uvicorn.Server(uvicorn.Config(app, host=config.host, port=config.port, log_level="info",
                                            access_log=False, lifespan="on", timeout_graceful_shutdown=None))
-    server.run()  # uvicorn handles SIGTERM / SIGINT: graceful shutdown, then the app's lifespan closes the service
+    # uvicorn catches SIGTERM, drains, then re-raises it to the handler it found: a no-op one here, so a drained
+    # shutdown exits 0 instead of dying by the signal.
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)
+    server.run()  # graceful shutdown on SIGTERM / SIGINT, then the app's lifespan closes the service
     return 0
