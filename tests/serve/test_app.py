@@ -11,9 +11,12 @@ from conftest import TEXTS, minilm_folder
 CLOSE = dict(rtol=1e-5, atol=1e-6)  # one batch against another batching of the same inputs: rounding only
 
 
+def _tensor(value) -> torch.Tensor:
+    return value.float() if isinstance(value, torch.Tensor) else torch.as_tensor(np.array(value, dtype=np.float32))
+
+
 def close(got, expected):
-    torch.testing.assert_close(torch.as_tensor(np.array(got, dtype=np.float32)),
-                               torch.as_tensor(np.asarray(expected, dtype=np.float32)), **CLOSE)
+    torch.testing.assert_close(_tensor(got), _tensor(expected), **CLOSE)
 
 
 def test_embed_equals_engine_embed(servers, engines):

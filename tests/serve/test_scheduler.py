@@ -132,7 +132,7 @@ def test_client_that_goes_away_frees_its_slot(servers, engines):
     server = servers["mlm"]
     long_texts = [" ".join(["token"] * (engines["mlm"].max_length - 2))] * 8
     for _ in range(3):  # 24 inputs: every permit, if a gone client kept its own
-        with pytest.raises(httpx.TimeoutException):
+        with pytest.raises(httpx.TransportError):  # the client gives up and closes the connection
             httpx.post(server.url + "/embed", json={"inputs": long_texts}, timeout=0.001)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -140,5 +140,5 @@ def test_client_that_goes_away_frees_its_slot(servers, engines):
         if r.status_code == 200:
             break
         time.sleep(0.1)
-    assert r.status_code == 200, r.text
+    assert r.status_code == 200, f"{r.status_code} {r.text} {server.get('/metrics').text[-1500:]}"
     assert np.asarray(r.json()).shape == (8, engines["mlm"].config.hidden_size)
