@@ -180,10 +180,13 @@ def _parse_line(line: bytes, fmt: str, column: str, id_column):
         return None, None, f"not JSON ({e})"
     if not isinstance(record, dict):
         return None, None, f"not a JSON object (a {type(record).__name__})"
-    value = record.get(column)
+    row_id = record.get(id_column) if id_column else None
     if column not in record:
-        return None, record.get(id_column) if id_column else None, f"has no field {column!r}"
-    return value, record.get(id_column) if id_column else None, None
+        return None, row_id, f"has no field {column!r}"
+    value = record[column]
+    if value is not None and not isinstance(value, str):
+        return None, row_id, f"{column} must be a str, not {type(value).__name__}"
+    return value, row_id, None
 
 
 def _read_parquet(shard: Shard, column: str, id_column) -> pa.Table:
