@@ -64,6 +64,7 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--cpus", type=int, default=2, help="CPUs Ray may use, and the direct run's threads")
     parser.add_argument("--out", default=str(HERE / "results"))
+    parser.add_argument("--suffix", default="", help="added to the result files' names (a second run of a day)")
     args = parser.parse_args(argv)
 
     import ray
@@ -128,12 +129,13 @@ def main(argv=None) -> int:
     }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"ray-cpu-{date}.json").write_text(json.dumps({**meta, "summary": summary, "runs": runs}, indent=1))
+    stem = f"ray-cpu-{date}{args.suffix}"
+    (out / f"{stem}.json").write_text(json.dumps({**meta, "summary": summary, "runs": runs}, indent=1))
     text = [f"$ {meta['command']}", f"date: {meta['date']}", f"machine: {meta['machine']}",
             "versions: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()), f"job: {meta['job']}", ""]
     text += [f"{k}: {v:.3f}" for k, v in summary.items()] + ["", "# runs (load average: 1, 5, 15 min, after each)"]
     text += lines
-    (out / f"ray-cpu-{date}.txt").write_text("\n".join(text) + "\n")
+    (out / f"{stem}.txt").write_text("\n".join(text) + "\n")
     print("\n".join(text[:len(text) - len(lines)]))
     return 0
 

@@ -187,6 +187,9 @@ def _embed(args) -> int:
 def _embed_ray(args) -> int:
     from .integrations import ray_job
 
+    if args.batch_size is not None:
+        raise ValueError("--batch-size does not apply with --ray: --max-batch-tokens bounds each forward pass, "
+                         "--shard-rows each actor call")
     load = {k: v for k, v in (("device", args.device), ("dtype", args.dtype)) if v is not None}
     options = {name: getattr(args, name) for name in _RAY_ONLY if getattr(args, name) is not None}
     summary = ray_job.run(args.model, args.input, args.output, address=args.ray, pooling=args.pooling,

@@ -77,3 +77,6 @@ def test_ray_options_need_ray(checkpoints, tmp_path, capsys):
     assert main(["embed", str(checkpoints["mlm"]), "--input", str(tmp_path / "in.txt"), "--output",
                  str(tmp_path / "o.npy"), "--concurrency", "2"]) == 1
     assert "--concurrency only apply with --ray" in capsys.readouterr().err
+    assert main(["embed", str(checkpoints["mlm"]), "--input", str(tmp_path / "in.txt"), "--output",
+                 str(tmp_path / "out"), "--ray", "--batch-size", "8"]) == 1
+    assert "--batch-size does not apply with --ray" in capsys.readouterr().err

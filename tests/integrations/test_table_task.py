@@ -72,3 +72,13 @@ def test_errors_raise_and_column_checks(engines):
         TableTask(engine, "embed", errors="ignore")
     with pytest.raises(ValueError, match="task must be one of"):
         TableTask(engine, "translate")
+
+
+def test_classify_pairs_from_a_second_column(engines):
+    texts, pairs = ["A man eats.", "It rains."], ["Someone is eating.", None]
+    out = TableTask(engines["classify"], "classify", pair_column="hypothesis")(
+        pa.table({"text": texts, "hypothesis": pairs}))
+    assert out.column("classification").to_pylist()[0] == engines["classify"].classify(texts[:1], pairs[:1])[0]
+    assert out.column("classification_error").to_pylist() == [None, "hypothesis is null"]
+    with pytest.raises(ValueError, match="pair_column is for classify only"):
+        TableTask(engines["mlm"], "embed", pair_column="hypothesis")
