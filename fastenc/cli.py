@@ -1,4 +1,5 @@
-"""The `fastenc` command (also `python -m fastenc`): fill-mask, embed, classify, tag, info, serve, bench.
+"""The `fastenc` command (also `python -m fastenc`): fill-mask, embed (also on Ray), classify, tag, info, serve,
+triton-repo, bench.
 
 Results go to stdout as JSON lines (one object per input text; `--format table` for a readable table); progress and
 notes go to stderr. A failure prints one line, `fastenc: error: ...`, and exits 1 (`--debug` shows the traceback).
@@ -34,15 +35,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=int, default=5)
     p.add_argument("--format", choices=["jsonl", "table"], default="jsonl")
 
-    p = commands.add_parser("embed", parents=[common], help="embed a file of texts (one per line) into a .npy")
+    p = commands.add_parser("embed", parents=[common], help="embed a file of texts (one per line) into a .npy; "
+                                                            "with --ray, files or folders into parquet")
     p.add_argument("model")
     p.add_argument("--input", required=True, help="text file, one text per line ('-': standard input)")
-    p.add_argument("--output", required=True, help="where to write the (N, H) float32 array (.npy)")
+    p.add_argument("--output", required=True, help="where to write the (N, H) float32 array (.npy; with --ray: "
+                                                   "a parquet folder)")
     p.add_argument("--pooling", choices=["cls", "mean", "max"], default="cls")
     p.add_argument("--normalize", action="store_true", help="L2-normalise each embedding")
     p.add_argument("--batch-size", type=int, help="at most this many texts per forward pass")
     p.add_argument("--max-batch-tokens", type=int, help="at most this many padded tokens per forward pass")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _ray_options(p)
 
     p = commands.add_parser("classify", parents=[common], help="sequence classification of each text")
     p.add_argument("model")
@@ -74,9 +78,47 @@ def build_parser() -> argparse.ArgumentParser:
                    help="default: the checkpoint's sentence-transformers files, else cls")
     p.add_argument("--api-key", help="require 'Authorization: Bearer KEY' on every request")
     p.add_argument("--tokenization-workers", type=int, help="tokenizer threads (default: one per CPU core)")
+    p = commands.add_parser("triton-repo", parents=[common],
+                            help="write a Triton Inference Server model repository (Python backend) serving MODEL")
+    p.add_argument("model", help="local folder or Hugging Face Hub id, as the Triton server's fastenc.load sees it")
+    p.add_argument("out_dir", help="the model repository folder to write (created; an existing model folder in it "
+                                   "is replaced)")
+    p.add_argument("--name", default="fastenc", help="model name in the repository (default: fastenc)")
+    p.add_argument("--task", choices=["embed", "classify"], default="embed")
+    p.add_argument("--pooling", choices=["cls", "mean", "max"], help="embed pooling (default: the engine's)")
+    p.add_argument("--normalize", action="store_true", help="L2-normalise each embedding")
+    p.add_argument("--max-batch-size", type=int, default=64, help="texts per batch Triton forms (default 64)")
+    p.add_argument("--max-queue-delay-us", type=int, default=2000,
+                   help="dynamic batching: how long Triton waits to fill a batch, in microseconds (default 2000)")
+    p.add_argument("--instances", type=int, default=1, help="model instances (default 1)")
+    p.add_argument("--kind", choices=["KIND_CPU", "KIND_GPU"], help="instance_group kind (default: KIND_GPU when "
+                                                                    "--device is cuda..., else KIND_CPU)")
 
     commands.add_parser("bench", help="run the model benchmark (benchmarks/harness.py of a checkout)", add_help=False)
     return parser
+
+
+def _ray_options(p) -> None:
+    """`fastenc embed --ray`: the same job on a Ray cluster, parquet in and out (fastenc.integrations.ray_job)."""
+    g = p.add_argument_group("Ray (fastenc[ray]): --input may then be a text, JSON-lines or parquet file or folder, "
+                             "--output is a parquet folder")
+    g.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                   help="run on Ray: no ADDRESS starts a local Ray (or joins $RAY_ADDRESS, as under `ray job "
+                        "submit`); 'auto' joins the running cluster; ray://host:10001 a remote one")
+    g.add_argument("--input-format", choices=["text", "jsonl", "parquet"], help="default: from the file extensions")
+    g.add_argument("--column", help="the text field of JSON lines / parquet rows (default: text)")
+    g.add_argument("--id-column", help="kept in the output when the input has it (default: id); else a 'row' "
+                                       "column holds each text's index in the input")
+    g.add_argument("--concurrency", type=int, help="actors, each loading the model once (default 1)")
+    g.add_argument("--num-gpus", type=float, help="GPUs per actor (default 0)")
+    g.add_argument("--num-cpus", type=float, help="CPUs per actor, and its torch threads (default 1)")
+    g.add_argument("--shard-rows", type=int, help="texts per shard and per output file (default 10000)")
+    g.add_argument("--errors", choices=["value", "raise"],
+                   help="a text that cannot be embedded: an error value in 'embedding_error' (default) or a failed "
+                        "job")
+
+
+_RAY_ONLY = ("input_format", "column", "id_column", "concurrency", "num_gpus", "num_cpus", "shard_rows", "errors")
 
 
 def main(argv=None) -> int:
@@ -138,6 +180,11 @@ def _fill_mask_table(records) -> None:
 def _embed(args) -> int:
     import numpy as np
 
+    if args.ray is not None:
+        return _embed_ray(args)
+    given = [f"--{name.replace('_', '-')}" for name in _RAY_ONLY if getattr(args, name) is not None]
+    if given:
+        raise ValueError(f"{', '.join(given)} only apply with --ray")
     model = _load(args)
     with _open_input(args.input) as lines:
         texts = (line.rstrip("\r\n") for line in lines)
@@ -149,6 +196,35 @@ def _embed(args) -> int:
             raise ValueError(f"--input {args.input!r} is not UTF-8 text: {e}") from e
     np.save(args.output, embeddings.numpy())
     print(f"fastenc: wrote {tuple(embeddings.shape)} float32 embeddings to {args.output}", file=sys.stderr)
+    return 0
+
+
+def _embed_ray(args) -> int:
+    from .integrations import ray_job
+
+    if args.batch_size is not None:
+        raise ValueError("--batch-size does not apply with --ray: --max-batch-tokens bounds each forward pass, "
+                         "--shard-rows each actor call")
+    load = {k: v for k, v in (("device", args.device), ("dtype", args.dtype)) if v is not None}
+    options = {name: getattr(args, name) for name in _RAY_ONLY if getattr(args, name) is not None}
+    summary = ray_job.run(args.model, args.input, args.output, address=args.ray, pooling=args.pooling,
+                          normalize=args.normalize, max_batch_tokens=args.max_batch_tokens,
+                          progress=not args.no_progress, **options, **load)
+    print(f"fastenc: {summary['rows']} texts in {summary['shards']} shards at {args.output} ({summary['written']} "
+          f"written now, {summary['skipped']} already there; {summary['errors']} rows with an error value)",
+          file=sys.stderr)
+    return 0
+
+
+def _triton_repo(args) -> int:
+    from .integrations.triton.repository import write_repository
+
+    folder = write_repository(args.model, args.out_dir, name=args.name, task=args.task, pooling=args.pooling,
+                              normalize=args.normalize, max_batch_size=args.max_batch_size,
+                              max_queue_delay_us=args.max_queue_delay_us, instances=args.instances, kind=args.kind,
+                              device=args.device, dtype=args.dtype)
+    print(f"fastenc: wrote the Triton model {args.name!r} to {folder} (tritonserver --model-repository "
+          f"{args.out_dir})", file=sys.stderr)
     return 0
 
 
@@ -274,7 +350,7 @@ def _bench(argv) -> int:
 
 
 _COMMANDS = {"fill-mask": _fill_mask, "embed": _embed, "classify": _classify, "tag": _tag, "info": _info,
-             "serve": _serve}
+             "serve": _serve, "triton-repo": _triton_repo}
 
 
 if __name__ == "__main__":
