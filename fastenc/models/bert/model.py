@@ -141,8 +141,7 @@ class EncoderModel(nn.Module):
         if self.graphs is not None and not (output_hidden_states or output_attentions) and self.graphs.fits(input_ids):
             return self.graphs(input_ids, attention_mask, token_type_ids, run_head)
         # Left padding keeps the padded path: sequence heads read position 0, which packing would leave empty.
-        if (self.padding_free and attention_mask is not None and not output_attentions
-                and bool(host_mask[:, 0].all())):
+        if self.padding_free and attention_mask is not None and not output_attentions and self.packable(host_mask):
             return self._forward_padding_free(input_ids, token_type_ids, Packing.from_mask(host_mask),
                                               output_hidden_states, run_head, packed_output)
         input_ids, attention_mask, token_type_ids = to_model_device(
@@ -151,6 +150,11 @@ class EncoderModel(nn.Module):
         with self._on_device():
             return self.padded_forward(input_ids, attention_mask, token_type_ids, run_head, output_hidden_states,
                                        output_attentions)
+
+    def packable(self, host_mask: torch.Tensor) -> bool:
+        """Whether a padded batch with this (B, T) mask may run packed: sequence heads read position 0, so every row
+        must start with a real token (left padding keeps the padded path)."""
+        return bool(host_mask[:, 0].all())
 
     def _forward_padding_free(self, input_ids, token_type_ids, packing: Packing, output_hidden_states, run_head,
                               packed_output) -> EncoderOutput:
