@@ -1,0 +1,154 @@
+"""ModernBERT against transformers under the parity rule: awkward shapes (head dims 16/32/48, windows that do and do
+not divide the length, global_attn_every_n_layers 1/2/3, odd layer counts, biases on and off), every head, both
+config.json spellings, both backends (the Triton kernels under the interpreter on the CPU)."""
+import os
+
+import pytest
+import torch
+
+import fastenc
+from fastenc.config import ConfigError
+from model_compare import compare, head_outputs, reference_outputs
+from parity import assert_parity, float64_twin
+from tiny_checkpoints import build, padded_batch, rewrite_config, save
+
+# name -> config overrides of tiny_checkpoints' modernbert defaults (hidden 48, 3 heads, 3 layers, window 4, max 40)
+SHAPES = {
+    "hd16-window4-every2": {},
+    "hd32-window3-every3-biases": dict(hidden_size=64, num_attention_heads=2, local_attention=7,
+                                       global_attn_every_n_layers=3, num_hidden_layers=5, norm_bias=True,
+                                       attention_bias=True, mlp_bias=True, classifier_bias=True),
+    "hd48-window8-every1": dict(hidden_size=96, num_attention_heads=2, local_attention=16,
+                                global_attn_every_n_layers=1, num_hidden_layers=1),
+    "hd16-window0-all-local": dict(local_attention=1, global_attn_every_n_layers=50, intermediate_size=20),
+    "tanh-gelu-wide-window": dict(hidden_activation="gelu_pytorch_tanh", local_attention=64, classifier_activation="silu",
+                                  global_rope_theta=1000.0, local_rope_theta=77.0),
+}
+LENGTHS = [1, 5, 9, 40, 17]  # 40 is max_position_embeddings; 9 and 17 are not multiples of the window
+
+
+@pytest.mark.parity
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("head", ["ForMaskedLM", "ForTokenClassification"])
+def test_shapes_match_transformers(tmp_path, shape, head):
+    hf_model = build("modernbert", head, **SHAPES[shape])
+    model = fastenc.load(save(hf_model, tmp_path / "ckpt"))
+    ids, mask = padded_batch(model.config.vocab_size, LENGTHS, model.config.pad_token_id, seed=2)
+    compare(model, hf_model, ids, mask)
+
+
+@pytest.mark.parity
+@pytest.mark.parametrize("pooling", ["cls", "mean"])
+def test_sequence_classification_pooling(tmp_path, pooling):
+    hf_model = build("modernbert", "ForSequenceClassification", classifier_pooling=pooling, local_attention=6)
+    model = fastenc.load(save(hf_model, tmp_path / "ckpt"))
+    assert model.config.modernbert.classifier_pooling == pooling
+    ids, mask = padded_batch(model.config.vocab_size, [12, 3, 1, 30], model.config.pad_token_id, seed=4)
+    compare(model, hf_model, ids, mask)
+    model.padding_free = False  # the padded path pools with the mask
+    compare(model, hf_model, ids, mask)
+
+
+@pytest.mark.parity
+def test_left_padding_and_holes_keep_padded_positions(tmp_path):
+    """transformers numbers RoPE positions and the window along the padded row: masks that are not a prefix of
+    each row run on the padded path, which counts as it does."""
+    hf_model = build("modernbert", "ForQuestionAnswering")
+    model = fastenc.load(save(hf_model, tmp_path / "ckpt"))
+    ids, mask = padded_batch(model.config.vocab_size, [14, 14, 14], model.config.pad_token_id, seed=5)
+    mask[0, :3] = 0  # left padding
+    mask[1, 5:7] = 0  # a hole wider than nothing, inside the window of its neighbours
+    assert not model.model.packable(mask) and model.model.packable(torch.ones(2, 3))
+    compare(model, hf_model, ids, mask)
+
+
+@pytest.mark.parity
+def test_untied_decoder_without_bias_and_the_old_config_spelling(tmp_path):
+    """Hub checkpoints written by transformers 4 say global_attn_every_n_layers / global_rope_theta /
+    local_rope_theta instead of layer_types / rope_parameters."""
+    hf_model = build("modernbert", "ForMaskedLM", tie_word_embeddings=False, decoder_bias=False, num_hidden_layers=4,
+                     global_attn_every_n_layers=3, local_attention=10)
+    folder = save(hf_model, tmp_path / "ckpt")
+    import json
+
+    raw = json.loads((folder / "config.json").read_text())
+    del raw["layer_types"], raw["rope_parameters"]
+    raw.update(global_rope_theta=160000.0, local_rope_theta=10000.0, global_attn_every_n_layers=3)
+    (folder / "config.json").write_text(json.dumps(raw))
+    model = fastenc.load(folder)
+    assert model.config.modernbert.sliding_layers == (False, True, True, False)
+    assert model.mlm.bias is None and model.mlm.decoder.data_ptr() != model.embeddings.word.weight.data_ptr()
+    ids, mask = padded_batch(model.config.vocab_size, [11, 4], model.config.pad_token_id)
+    compare(model, hf_model, ids, mask)
+
+
+@pytest.mark.parity
+def test_packed_output_and_bare_encoder_from_a_head_checkpoint(tmp_path):
+    hf_model = build("modernbert", "ForMaskedLM")
+    folder = save(hf_model, tmp_path / "ckpt")
+    bare = fastenc.load(folder, task="base")  # the head's tensors are skipped
+    assert bare.mlm is None
+    ids, mask = padded_batch(bare.config.vocab_size, [6, 13, 2], bare.config.pad_token_id)
+    packed = bare(ids, attention_mask=mask, packed_output=True)
+    padded = bare(ids, attention_mask=mask)
+    assert packed.last_hidden_state.shape == (int(mask.sum()), bare.config.hidden_size)
+    assert torch.equal(packed.last_hidden_state, padded.last_hidden_state[mask.bool()])
+    with torch.no_grad():
+        ref = hf_model.model(ids, attention_mask=mask)
+        oracle = float64_twin(hf_model).model(ids, attention_mask=mask)
+    assert_parity("modernbert", "bare last_hidden_state", padded.last_hidden_state, ref.last_hidden_state,
+                  oracle.last_hidden_state, mask)
+
+
+def test_unsupported_options_are_refused(tmp_path):
+    folder = save(build("modernbert", "Model"), tmp_path / "ckpt")
+    rewrite_config(folder, rope_parameters={"full_attention": {"rope_type": "linear", "factor": 2.0,
+                                                               "rope_theta": 1e4}})
+    with pytest.raises(ConfigError, match="RoPE scaling"):
+        fastenc.load(folder)
+    rewrite_config(folder, rope_parameters=None, classifier_pooling="max")
+    with pytest.raises(ConfigError, match="classifier_pooling must be one of"):
+        fastenc.load(folder)
+    rewrite_config(folder, classifier_pooling="cls", layer_types=["full_attention"])
+    with pytest.raises(ConfigError, match="layer_types must list one of"):
+        fastenc.load(folder)
+    rewrite_config(folder, layer_types=None, architectures=["ModernBertForMultipleChoice"])
+    with pytest.raises(ConfigError, match="unsupported architecture 'ModernBertForMultipleChoice'"):
+        fastenc.load(folder)
+    rewrite_config(folder, architectures=["ModernBertModel"])
+    with pytest.raises(ConfigError, match="ModernBERT does not have"):
+        fastenc.load(folder, task="pretraining")
+    rewrite_config(folder, norm_bias="no")
+    with pytest.raises(ConfigError, match="norm_bias must be true or false"):
+        fastenc.load(folder)
+
+
+def triton_or_skip():
+    pytest.importorskip("triton", reason="the triton backend needs triton")
+    if not torch.cuda.is_available() and os.environ.get("TRITON_INTERPRET") != "1":
+        pytest.skip("no CUDA and the Triton interpreter is off")
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+@pytest.mark.parity
+@pytest.mark.parametrize("shape,head", [("hd16-window4-every2", "ForMaskedLM"),
+                                        ("hd32-window3-every3-biases", "ForSequenceClassification"),
+                                        ("tanh-gelu-wide-window", "ForTokenClassification")])
+@pytest.mark.parametrize("padding_free", [True, False], ids=["packed", "padded"])
+def test_triton_backend_matches_transformers(tmp_path, shape, head, padding_free):
+    """The fused kernels (sliding-window attention, RoPE-QKV, GeGLU, LayerNorm) end to end, packed and padded."""
+    device = triton_or_skip()
+    overrides = dict(SHAPES[shape], classifier_pooling="mean") if "Sequence" in head else SHAPES[shape]
+    hf_model = build("modernbert", head, **overrides)
+    fused = fastenc.load(save(hf_model, tmp_path / "ckpt"), device=device, dtype=torch.float32, backend="triton")
+    fused.padding_free = padding_free
+    ids, mask = padded_batch(fused.config.vocab_size, [1, 19, 40, 7], fused.config.pad_token_id, seed=6)
+    hf_on_device = hf_model.to(device)
+    ref = reference_outputs(hf_on_device, ids.to(device), mask.to(device))
+    oracle = reference_outputs(float64_twin(hf_model.cpu()), ids, mask)
+    out = fused(ids, attention_mask=mask, output_hidden_states=True)
+    task = fused.config.task
+    theirs, exact = (head_outputs(r, task, mask, transformers_names=True) for r in (ref, oracle))
+    ours = head_outputs(out, task, mask)
+    for name, (reference, keep) in theirs.items():
+        assert_parity("modernbert-triton", name, ours[name][0], reference, exact[name][0], keep)
