@@ -38,7 +38,8 @@ def test_every_length_up_to_the_position_limit(tmp_path, family):
 @pytest.mark.parity
 @pytest.mark.parametrize("layout", ["safetensors", "sharded", "legacy_bin"])
 @pytest.mark.parametrize("family,head", [("bert", "ForPreTraining"), ("roberta", "ForMaskedLM"),
-                                         ("distilbert", "ForMaskedLM"), ("albert", "ForMaskedLM")])
+                                         ("distilbert", "ForMaskedLM"), ("albert", "ForMaskedLM"),
+                                         ("modernbert", "ForMaskedLM")])
 def test_checkpoint_layouts(tmp_path, family, head, layout):
     hf_model = build(family, head)
     model = fastenc.load(save(hf_model, tmp_path / "ckpt", layout))

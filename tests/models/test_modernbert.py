@@ -152,3 +152,32 @@ def test_triton_backend_matches_transformers(tmp_path, shape, head, padding_free
     ours = head_outputs(out, task, mask)
     for name, (reference, keep) in theirs.items():
         assert_parity("modernbert-triton", name, ours[name][0], reference, exact[name][0], keep)
+
+
+def test_loads_by_hub_id_through_the_cache_and_fills_masks(tmp_path):
+    """`fastenc.load("answerdotai/ModernBERT-base")` offline, from a Hub-layout cache holding a tiny checkpoint with
+    a ModernBERT-layout tokenizer: fill_mask gives the pipeline's tokens and strings."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import transformers
+
+    from hub_cache import fake_cache
+    from real_vocab_checkpoints import build_with_tokenizer
+
+    hf_model, hf_tok = build_with_tokenizer("modernbert", "ForMaskedLM", tmp_path / "ckpt")
+    fake_cache(tmp_path / "cache", "answerdotai/ModernBERT-base", tmp_path / "ckpt")
+    text = "The capital of France is [MASK]."
+    code = ("import fastenc, json; m = fastenc.load('answerdotai/ModernBERT-base');"
+            f"print(json.dumps([m.tokenizer.is_native, m.fill_mask({text!r}, top_k=3)]))")
+    helpers = str(Path(__file__).resolve().parents[1] / "helpers")
+    env = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1", "PYTHONPATH": helpers}
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    native, ours = json.loads(run.stdout.strip().splitlines()[-1])
+    assert native
+    theirs = transformers.pipeline("fill-mask", model=hf_model, tokenizer=hf_tok)(text, top_k=3)
+    assert [(p["token"], p["token_str"], p["sequence"]) for p in ours] == \
+        [(p["token"], p["token_str"], p["sequence"]) for p in theirs]  # scores: tests/tasks/test_fill_mask.py
