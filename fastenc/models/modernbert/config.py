@@ -16,6 +16,7 @@ DEFAULTS = dict(
 )
 POOLINGS = ("cls", "mean")
 LAYER_TYPES = ("full_attention", "sliding_attention")
+_BIASES = ("norm_bias", "attention_bias", "mlp_bias", "decoder_bias", "classifier_bias")
 
 
 @dataclass(frozen=True)
@@ -80,11 +81,7 @@ def read_fields(raw: dict, source: str) -> dict:
         window=local_attention // 2,
         global_rope_theta=thetas["full_attention"],
         local_rope_theta=thetas["sliding_attention"],
-        norm_bias=_bool(raw, "norm_bias", source),
-        attention_bias=_bool(raw, "attention_bias", source),
-        mlp_bias=_bool(raw, "mlp_bias", source),
-        decoder_bias=_bool(raw, "decoder_bias", source),
-        classifier_bias=_bool(raw, "classifier_bias", source),
+        **{key: _bool(raw, key, source) for key in _BIASES},
         classifier_activation=_str(raw, "classifier_activation", source),
         classifier_pooling=pooling,
     )

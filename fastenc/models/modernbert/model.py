@@ -40,40 +40,9 @@ class ModernBertModel(EncoderModel):
         positions in the padded row, which packing would renumber around a hole or left padding."""
         return bool((host_mask[:, 1:] <= host_mask[:, :-1]).all())
 
-    @torch.inference_mode()
-    def forward_packed(self, batch: PackedBatch, output_hidden_states: bool = False,
-                       run_head: bool = True) -> EncoderOutput:
-        """Per-token outputs come back packed, (N, ...), with `out.cu_seqlens`; sequence outputs are (B, ...)."""
-        batch = batch.to(self.device)
-        with self._on_device():
-            self.ops.validate(batch.input_ids, self.embeddings.word.weight, self.config.head_dim)
-            x = self.embeddings(batch.input_ids, None, None, self.ops)  # (N, H)
-            attention_args = {"cu_seqlens": batch.cu_seqlens, "max_seqlen": batch.max_seqlen}
-            x, hidden_states, _ = self.encoder(x, batch.position_ids, attention_args, self.ops,
-                                               output_hidden_states)  # (N, H)
-            out = EncoderOutput(last_hidden_state=x, hidden_states=tuple(hidden_states) if hidden_states else None,
-                                cu_seqlens=batch.cu_seqlens)
-            if run_head:
-                self.run_heads(out, x, self._pool_packed(x, batch))
-        return out
-
-    def padded_forward(self, input_ids, attention_mask, token_type_ids, run_head: bool = True,
-                       output_hidden_states: bool = False, output_attentions: bool = False) -> EncoderOutput:
-        """The padded path on checked (B, T) tensors on the model's device; attention_mask None means no padding."""
-        self.ops.validate(input_ids, self.embeddings.word.weight, self.config.head_dim)
-        x = self.embeddings(input_ids, None, None, self.ops)  # (B, T, H)
-        x, hidden_states, attentions = self.encoder(
-            x, self.embeddings.position_ids(input_ids), {"key_padding_mask": attention_mask}, self.ops,
-            output_hidden_states, output_attentions,
-        )  # (B, T, H)
-        out = EncoderOutput(
-            last_hidden_state=x,
-            hidden_states=tuple(hidden_states) if hidden_states else None,
-            attentions=tuple(attentions) if attentions else None,
-        )
-        if run_head:
-            self.run_heads(out, x, self._pool_padded(x, attention_mask))
-        return out
+    def encode(self, x, position_ids, attention_args: dict, output_hidden_states=False, output_attentions=False):
+        """The layers need the positions too: RoPE rotates each token by its own."""
+        return self.encoder(x, position_ids, attention_args, self.ops, output_hidden_states, output_attentions)
 
     def run_heads(self, out: EncoderOutput, tokens, pooled) -> None:
         """Per-token heads on `tokens` ((N, H) or (B, T, H)), the sequence classifier on `pooled` (B, H)."""
@@ -84,7 +53,7 @@ class ModernBertModel(EncoderModel):
             for name, value in zip(spec.fields_for(self.config.task), values, strict=True):
                 setattr(out, name, value)
 
-    def _pool_packed(self, x, batch: PackedBatch):
+    def pool_packed(self, x, batch: PackedBatch):
         """(B, H): each sequence's first token, or the mean of its tokens (`classifier_pooling`)."""
         if self.config.modernbert.classifier_pooling == "cls":
             return x.index_select(0, batch.first_tokens())
@@ -92,7 +61,7 @@ class ModernBertModel(EncoderModel):
         sums = x.new_zeros(batch.num_rows, x.shape[-1]).index_add_(0, batch.sequence_index(), x)  # (B, H)
         return sums / lengths[:, None]
 
-    def _pool_padded(self, x, attention_mask):
+    def pool_padded(self, x, attention_mask):
         if self.config.modernbert.classifier_pooling == "cls":
             return x[:, 0]  # as transformers does, also under left padding
         if attention_mask is None:
