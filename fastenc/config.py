@@ -207,7 +207,7 @@ def _bert_fields(raw: dict, source: str) -> dict:
 
 
 def _modernbert_fields(raw: dict, source: str) -> dict:
-    from .models.modernbert.config import read_fields  # it reads its fields with the helpers below
+    from .models.modernbert.config import read_fields  # imported here: it imports this module's readers
 
     return read_fields(raw, source)
 

@@ -249,8 +249,9 @@ def attention(q, k, v, *, key_padding_mask=None, cu_seqlens=None, max_seqlen=Non
     Padded: q, k, v (B, T, nh, hd), strided views welcome (e.g. slices of a fused QKV output); key_padding_mask (B, T)
     with nonzero = attend. Variable-length: q, k, v (N, nh, hd) packed back to back; cu_seqlens (B + 1,) int32;
     max_seqlen at least the longest sequence (not checked, which would need a host sync; computed from cu_seqlens,
-    with a sync, when None). window: None for all keys, w >= 0 for keys at most w positions away. Returns a contiguous tensor of q's shape and dtype; softmax in float32. The first call per
-    (sequence-length bucket, head_dim, mode, dtype) autotunes on a GPU: make it before capturing a CUDA graph.
+    with a sync, when None). window: None for all keys, w >= 0 for keys at most w positions away (key blocks outside
+    every query's window are skipped). Returns a contiguous tensor of q's shape and dtype; softmax in float32. The
+    first call per (sequence-length bucket, head_dim, mode, dtype) autotunes on a GPU: make it before capturing a CUDA graph.
     `check=False` skips the argument checks, for callers (the model) that validated their inputs once per forward.
     """
     if check:

@@ -124,7 +124,8 @@ def attention_probs(q, k, key_padding_mask=None, softmax_scale=None, window=None
         keep = key_padding_mask.to(torch.bool)[:, None, None, :]  # (B, 1, 1, T)
         scores = scores.masked_fill(~keep, torch.finfo(torch.float32).min)
     if window is not None:
-        scores = scores.masked_fill(~window_keep(q.shape[1], k.shape[1], window, q.device), torch.finfo(torch.float32).min)
+        outside = ~window_keep(q.shape[1], k.shape[1], window, q.device)  # (T, T)
+        scores = scores.masked_fill(outside, torch.finfo(torch.float32).min)
     return scores.softmax(dim=-1)
 
 

@@ -21,8 +21,8 @@ SHAPES = {
     "hd48-window8-every1": dict(hidden_size=96, num_attention_heads=2, local_attention=16,
                                 global_attn_every_n_layers=1, num_hidden_layers=1),
     "hd16-window0-all-local": dict(local_attention=1, global_attn_every_n_layers=50, intermediate_size=20),
-    "tanh-gelu-wide-window": dict(hidden_activation="gelu_pytorch_tanh", local_attention=64, classifier_activation="silu",
-                                  global_rope_theta=1000.0, local_rope_theta=77.0),
+    "tanh-gelu-wide-window": dict(hidden_activation="gelu_pytorch_tanh", local_attention=64,
+                                  classifier_activation="silu", global_rope_theta=1000.0, local_rope_theta=77.0),
 }
 LENGTHS = [1, 5, 9, 40, 17]  # 40 is max_position_embeddings; 9 and 17 are not multiples of the window
 
@@ -168,3 +168,15 @@ def test_loads_by_hub_id_through_the_cache_and_fills_masks(tmp_path):
     theirs = transformers.pipeline("fill-mask", model=hf_model, tokenizer=hf_tok)(text, top_k=3)
     assert [(p["token"], p["token_str"], p["sequence"]) for p in ours] == \
         [(p["token"], p["token_str"], p["sequence"]) for p in theirs]  # scores: tests/tasks/test_fill_mask.py
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_low_precision_close_to_fp32(tmp_path, dtype):
+    folder = save(build("modernbert", "ForMaskedLM"), tmp_path / "ckpt")
+    full, low = fastenc.load(folder), fastenc.load(folder, dtype=dtype)
+    ids, mask = padded_batch(full.config.vocab_size, [6, 19, 40], full.config.pad_token_id)
+    a = full(ids, attention_mask=mask).last_hidden_state
+    b = low(ids, attention_mask=mask).last_hidden_state.float()
+    keep = mask.bool()
+    cosine = torch.nn.functional.cosine_similarity(a[keep], b[keep], dim=-1)
+    assert cosine.min() > 0.99, cosine.min()  # the bound tests/models/test_model.py holds BERT to

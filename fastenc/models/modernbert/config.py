@@ -78,7 +78,8 @@ def read_fields(raw: dict, source: str) -> dict:
         raise ConfigError(f"{source}: classifier_pooling must be one of {POOLINGS}, got {pooling!r}")
     options = ModernBertOptions(
         sliding_layers=tuple(t == "sliding_attention" for t in types),
-        window=local_attention // 2,
+        # No input is longer than max_position_embeddings: a wider window is global, and stays a small int.
+        window=min(local_attention // 2, _int(raw, "max_position_embeddings", source)),
         global_rope_theta=thetas["full_attention"],
         local_rope_theta=thetas["sliding_attention"],
         **{key: _bool(raw, key, source) for key in _BIASES},
