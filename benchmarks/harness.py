@@ -50,6 +50,9 @@ PRESETS = {
                                      intermediate_size=3072, vocab_size=50265, max_position_embeddings=514)),
     "roberta-large": ("roberta", dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16,
                                       intermediate_size=4096, vocab_size=50265, max_position_embeddings=514)),
+    # answerdotai/ModernBERT-base's shape: 22 layers (every third global, the others a 128-token window), GeGLU.
+    "modernbert-base": ("modernbert", dict(hidden_size=768, num_hidden_layers=22, num_attention_heads=12,
+                                           intermediate_size=1152)),
 }
 FIXED_SHAPES = [(1, 128), (32, 128), (64, 512), (128, 128)]
 
@@ -154,7 +157,8 @@ def _build(name: str, workdir: Path):
 
         return hf, folder, fastenc.Tokenizer.from_pretrained(folder)
     family, shape = PRESETS[name]
-    config_class = {"bert": transformers.BertConfig, "roberta": transformers.RobertaConfig}[family]
+    config_class = {"bert": transformers.BertConfig, "roberta": transformers.RobertaConfig,
+                    "modernbert": transformers.ModernBertConfig}[family]
     extra = {"pad_token_id": 1, "bos_token_id": 0, "eos_token_id": 2} if family == "roberta" else {}
     torch.manual_seed(0)
     hf = transformers.AutoModel.from_config(config_class(**shape, **extra))
@@ -209,7 +213,9 @@ def run(args) -> tuple:
                 ids, mask = make_batch(case.lengths, cfg.vocab_size, cfg.pad_token_id)
                 ref = _call(reference, ids.to(device), mask.to(device)).float()
                 keep = mask.to(device).bool()
-                flops = model_flops(case.lengths, cfg.num_hidden_layers, cfg.hidden_size, cfg.intermediate_size)
+                # GeGLU's Wi makes 2 x intermediate_size: 1.5x the FLOPs of a GELU FFN of that width.
+                ffn = cfg.intermediate_size * (1.5 if cfg.model_type == "modernbert" else 1)
+                flops = model_flops(case.lengths, cfg.num_hidden_layers, cfg.hidden_size, ffn)
                 for runner_name, runner in runners.items():
                     on_device = runner_name != "fastenc"  # fastenc takes CPU inputs from the tokenizer
                     feed = (ids.to(device), mask.to(device)) if on_device else (ids, mask)

@@ -29,7 +29,8 @@ public:
     bool empty() const { return tokens_.empty(); }
 
     // A piece of the input: an added token (id >= 0) or text still to tokenize (id == -1). [begin, end) includes
-    // the whitespace lstrip/rstrip absorbed; the token's offsets, as HF reports them, are [match_begin, match_end).
+    // the whitespace lstrip/rstrip absorbed; HF reports the token's offsets as [begin, end), or
+    // [match_begin, match_end) when the post-processor trims offsets (RoBERTa, ByteLevel).
     struct Split {
         uint32_t begin;
         uint32_t end;

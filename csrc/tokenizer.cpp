@@ -111,8 +111,9 @@ void Tokenizer::encode_sequence(TextView text, SequenceTokens& out) const {
         splits.clear();
         raw_tokens_.split(chars.data(), n, splits);
         for (const auto& s : splits) {
-            if (s.id >= 0)
-                out.push(s.id, s.match_begin, s.match_end);
+            if (s.id >= 0)  // offsets keep the whitespace lstrip/rstrip absorbed unless the post-processor trims it
+                out.push(s.id, config_.trim_offsets ? s.match_begin : s.begin,
+                         config_.trim_offsets ? s.match_end : s.end);
             else
                 encode_text(chars, s.begin, s.end, out);
         }
@@ -136,7 +137,8 @@ void Tokenizer::encode_text(const std::vector<char32_t>& chars, uint32_t begin, 
     normalized_tokens_.split(text.chars.data(), n, splits);
     for (const auto& s : splits) {
         if (s.id >= 0)
-            out.push(s.id, text.origin[s.match_begin], text.origin[s.match_end - 1] + 1);
+            out.push(s.id, text.origin[config_.trim_offsets ? s.match_begin : s.begin],
+                     text.origin[(config_.trim_offsets ? s.match_end : s.end) - 1] + 1);
         else
             encode_normalized(text, s.begin, s.end, out);
     }

@@ -7,6 +7,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .models.modernbert.config import DEFAULTS as MODERNBERT_DEFAULTS
+
 # model_type in config.json -> the architecture family we run it with. XLM-R and CamemBERT are RoBERTa.
 FAMILIES = {
     "bert": "bert",
@@ -15,12 +17,13 @@ FAMILIES = {
     "camembert": "roberta",
     "distilbert": "distilbert",
     "albert": "albert",
+    "modernbert": "modernbert",
 }
 
 # Class-name prefixes that transformers uses for each model_type, to read `architectures`.
 _CLASS_PREFIXES = {
     "bert": "Bert", "roberta": "Roberta", "xlm-roberta": "XLMRoberta", "camembert": "Camembert",
-    "distilbert": "DistilBert", "albert": "Albert",
+    "distilbert": "DistilBert", "albert": "Albert", "modernbert": "ModernBert",
 }
 # Class-name suffix -> the task head we run. Heads we do not run (multiple choice, causal LM) are absent on purpose.
 _TASKS = {
@@ -64,6 +67,7 @@ class EncoderConfig:
     problem_type: str | None = None  # how classification scores are read: None/"single_label_classification" softmax,
     # "multi_label_classification" sigmoid, "regression" raw
     architecture: str | None = None
+    modernbert: "ModernBertOptions | None" = None  # ModernBERT's options (fastenc/models/modernbert/config.py)
 
     def __post_init__(self):
         if not self.embedding_size:
@@ -122,7 +126,7 @@ class EncoderConfig:
         task = task or _task_of(model_type, architecture, source)  # an explicit task overrides `architectures`
         if task not in TASKS:
             raise ConfigError(f"{source}: unknown task {task!r}; expected one of {TASKS}")
-        reader = {"distilbert": _distilbert_fields}.get(family, _bert_fields)
+        reader = {"distilbert": _distilbert_fields, "modernbert": _modernbert_fields}.get(family, _bert_fields)
         raw = {**DEFAULTS[model_type], **{k: v for k, v in raw.items() if v is not None}}
         fields = reader(raw, source)
         id2label = raw.get("id2label") or {}
@@ -164,6 +168,7 @@ DEFAULTS = {
         hidden_dim=3072, activation="gelu", pad_token_id=0,
     ),
 }
+DEFAULTS["modernbert"] = MODERNBERT_DEFAULTS
 
 
 def _task_of(model_type: str, architecture: str | None, source: str) -> str:
@@ -199,6 +204,12 @@ def _bert_fields(raw: dict, source: str) -> dict:
         num_hidden_groups=_int(raw, "num_hidden_groups", source) if albert else 1,
         inner_group_num=_int(raw, "inner_group_num", source) if albert else 1,
     )
+
+
+def _modernbert_fields(raw: dict, source: str) -> dict:
+    from .models.modernbert.config import read_fields  # imported here: it imports this module's readers
+
+    return read_fields(raw, source)
 
 
 def _distilbert_fields(raw: dict, source: str) -> dict:

@@ -48,6 +48,7 @@ CHECKS = {
     'fastenc.load("distilbert-base-uncased").fill_mask("Hello I\'m a [MASK] model.")': "len(_) == 5",
     'fastenc.load("albert-base-v2").fill_mask("Hello I\'m a [MASK] model.")': "len(_) == 5",
     'fastenc.load("distilroberta-base").fill_mask("The man worked as a <mask>.")': "len(_) == 5",
+    'model.fill_mask("The capital of France is [MASK].")': "len(_) == 5 and all(p['token'] < 50273 for p in _)",
     'features = model.extract_features(model.encode("Hello world!"))':
         "features.shape == (1, 5, 384)",  # [CLS] hello world ! [SEP]
     'embeddings = model.embed(open("corpus.txt"), pooling="mean", normalize=True)':
@@ -86,6 +87,7 @@ CHECKPOINTS = {
     "dslim/bert-base-NER": ("bert", "ForTokenClassification",
                             ["O", "B-MISC", "I-MISC", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC"],
                             "bert-base-cased"),
+    "answerdotai/ModernBERT-base": ("modernbert", "ForMaskedLM", None, None),
 }
 CORPUS = "The first line of the corpus.\nA second, slightly longer line of text.\nThird.\n"
 

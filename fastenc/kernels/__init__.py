@@ -8,6 +8,8 @@ from ._utils import validate_forward
 from .attention import attention
 from .bias_gelu import bias_gelu
 from .embeddings import embeddings
+from .geglu import geglu
 from .layer_norm import layer_norm
+from .rope import rope_qkv
 
-__all__ = ["attention", "bias_gelu", "embeddings", "layer_norm", "validate_forward"]
+__all__ = ["attention", "bias_gelu", "embeddings", "geglu", "layer_norm", "rope_qkv", "validate_forward"]

@@ -1,4 +1,5 @@
-"""Bidirectional attention with an online softmax (never a T x T matrix), padded or variable-length, in one kernel."""
+"""Bidirectional attention with an online softmax (never a T x T matrix), padded or variable-length, over all keys or
+a sliding window (ModernBERT's local layers: key blocks outside the window are never loaded), in one kernel."""
 import math
 from typing import Optional
 
@@ -46,7 +47,7 @@ def _prune(configs, named_args, **kwargs):
 
 @triton.autotune(
     configs=_configs(),
-    key=["SEQ_BUCKET", "BLOCK_D", "VARLEN", "HAS_MASK"],
+    key=["SEQ_BUCKET", "BLOCK_D", "VARLEN", "HAS_MASK", "HAS_WINDOW"],
     prune_configs_by={"early_config_prune": _prune},
     cache_results=True,
 )
@@ -65,9 +66,11 @@ def _attention_kernel(
     seqlen,  # T, or max_seqlen when VARLEN: the number of query blocks is cdiv(seqlen, BLOCK_M)
     head_dim,  # hd <= BLOCK_D
     qk_scale,  # softmax_scale * log2(e), so the softmax runs on exp2
+    window,  # HAS_WINDOW: a query attends only to keys at most this many positions away
     SEQ_BUCKET,  # next power of two >= seqlen; an autotune key only
     VARLEN: tl.constexpr,  # packed sequences bounded by CuSeqlens
     HAS_MASK: tl.constexpr,  # apply the key padding mask
+    HAS_WINDOW: tl.constexpr,  # sliding-window attention: |query - key| <= window
     IS_FP32: tl.constexpr,  # fp32 inputs: full-precision dot products (no tf32)
     BLOCK_D: tl.constexpr,  # next power of two >= head_dim (at least 16 for tl.dot)
     BLOCK_M: tl.constexpr,  # queries per program
@@ -100,17 +103,23 @@ def _attention_kernel(
     q_ptrs = Q + b * stride_qb + h * stride_qh + row0 * stride_qt
     q_ptrs = q_ptrs + offs_m[:, None] * stride_qt + offs_d[None, :]  # (BLOCK_M, BLOCK_D)
     q = tl.load(q_ptrs, mask=m_ok[:, None] & d_ok[None, :], other=0.0)
-    k_ptrs = K + b * stride_kb + h * stride_kh + start * stride_kt
+    # Keys this query block can see: all of the sequence, or the window around its rows.
+    lo = 0
+    hi = length
+    if HAS_WINDOW:
+        lo = tl.maximum(m0 - window, 0)
+        hi = tl.minimum(m0 + BLOCK_M + window, length)
+    k_ptrs = K + b * stride_kb + h * stride_kh + (start + lo) * stride_kt
     k_ptrs = k_ptrs + offs_n[None, :] * stride_kt + offs_d[:, None]  # (BLOCK_D, BLOCK_N): K transposed
-    v_ptrs = V + b * stride_vb + h * stride_vh + start * stride_vt
+    v_ptrs = V + b * stride_vb + h * stride_vh + (start + lo) * stride_vt
     v_ptrs = v_ptrs + offs_n[:, None] * stride_vt + offs_d[None, :]  # (BLOCK_N, BLOCK_D)
-    mask_ptrs = Mask + b * stride_mb + offs_n * stride_mt  # (BLOCK_N,)
+    mask_ptrs = Mask + b * stride_mb + (lo + offs_n) * stride_mt  # (BLOCK_N,)
 
     m_i = tl.full([BLOCK_M], float("-inf"), dtype=tl.float32)  # running max of the scores (log2 domain)
     l_i = tl.zeros([BLOCK_M], dtype=tl.float32)  # running sum of exp2(score - m_i)
     acc = tl.zeros([BLOCK_M, BLOCK_D], dtype=tl.float32)  # running sum of weights @ V
-    for n0 in range(0, length, BLOCK_N):
-        n_ok = (n0 + offs_n) < length
+    for n0 in range(lo, hi, BLOCK_N):
+        n_ok = (n0 + offs_n) < hi
         k = tl.load(k_ptrs, mask=d_ok[:, None] & n_ok[None, :], other=0.0)
         if IS_FP32:
             s = tl.dot(q, k, input_precision="ieee")
@@ -121,10 +130,18 @@ def _attention_kernel(
             keep = tl.load(mask_ptrs, mask=n_ok, other=0) != 0
             s = tl.where(keep[None, :], s, _MASKED)
         s = tl.where(n_ok[None, :], s, float("-inf"))  # keys past the end do not exist
-        # Every step holds at least one key in range, so m_new is finite and nothing below is NaN.
-        m_new = tl.maximum(m_i, tl.max(s, 1))
-        alpha = tl.math.exp2(m_i - m_new)  # rescales what was accumulated under the old max
-        p = tl.math.exp2(s - m_new[:, None])
+        if HAS_WINDOW:
+            distance = (m0 + offs_m)[:, None] - (n0 + offs_n)[None, :]  # (BLOCK_M, BLOCK_N)
+            s = tl.where((distance <= window) & (distance >= -window), s, float("-inf"))
+            # A row may see no key of this block yet (m_new = -inf): shift by 0 then, so exp2 gives 0, not NaN.
+            m_new = tl.maximum(m_i, tl.max(s, 1))
+            m_shift = tl.where(m_new == float("-inf"), 0.0, m_new)
+        else:
+            # Every step holds at least one key in range, so m_new is finite and nothing below is NaN.
+            m_new = tl.maximum(m_i, tl.max(s, 1))
+            m_shift = m_new
+        alpha = tl.math.exp2(m_i - m_shift)  # rescales what was accumulated under the old max
+        p = tl.math.exp2(s - m_shift[:, None])
         v = tl.load(v_ptrs, mask=n_ok[:, None] & d_ok[None, :], other=0.0)
         acc = acc * alpha[:, None]
         if IS_FP32:
@@ -138,6 +155,8 @@ def _attention_kernel(
         v_ptrs += BLOCK_N * stride_vt
         mask_ptrs += BLOCK_N * stride_mt
 
+    if HAS_WINDOW:  # rows past the end of a sequence may have seen no key: keep them finite (they are not stored)
+        l_i = tl.where(l_i == 0.0, 1.0, l_i)
     out = acc / l_i[:, None]
     o_ptrs = Out + b * stride_ob + h * stride_oh + row0 * stride_ot
     o_ptrs = o_ptrs + offs_m[:, None] * stride_ot + offs_d[None, :]
@@ -153,6 +172,7 @@ def _attention_op(
     cu_seqlens: Optional[torch.Tensor],
     max_seqlen: int,
     softmax_scale: float,
+    window: int = -1,
 ) -> torch.Tensor:
     out = torch.empty(q.shape, dtype=q.dtype, device=q.device)
     varlen = cu_seqlens is not None
@@ -176,19 +196,21 @@ def _attention_op(
         key_padding_mask if has_mask else q,  # a placeholder pointer, never read
         cu_seqlens if varlen else q,
         *stride_q, *stride_k, *stride_v, *stride_o, *stride_m,
-        num_heads, seqlen, head_dim, softmax_scale * LOG2E, triton.next_power_of_2(seqlen),
-        VARLEN=varlen, HAS_MASK=has_mask, IS_FP32=q.dtype == torch.float32,
+        num_heads, seqlen, head_dim, softmax_scale * LOG2E, max(window, 0), triton.next_power_of_2(seqlen),
+        VARLEN=varlen, HAS_MASK=has_mask, HAS_WINDOW=window >= 0, IS_FP32=q.dtype == torch.float32,
         BLOCK_D=max(16, triton.next_power_of_2(head_dim)),
     )
     return out
 
 
 @_attention_op.register_fake
-def _(q, k, v, key_padding_mask, cu_seqlens, max_seqlen, softmax_scale):
+def _(q, k, v, key_padding_mask, cu_seqlens, max_seqlen, softmax_scale, window=-1):
     return q.new_empty(q.shape)
 
 
-def _check(q, k, v, key_padding_mask, cu_seqlens, max_seqlen):
+def _check(q, k, v, key_padding_mask, cu_seqlens, max_seqlen, window=None):
+    if window is not None and (isinstance(window, bool) or not isinstance(window, int) or window < 0):
+        raise ValueError(f"window must be None or an int >= 0, got {window!r}")
     for name, t in (("q", q), ("k", k), ("v", v)):
         check_device(name, t, like=q)
         check_dtype(name, t, FLOAT_DTYPES)
@@ -220,21 +242,23 @@ def _check(q, k, v, key_padding_mask, cu_seqlens, max_seqlen):
             raise TypeError(f"key_padding_mask has dtype {key_padding_mask.dtype}; expected bool, int or float")
 
 
-def attention(q, k, v, *, key_padding_mask=None, cu_seqlens=None, max_seqlen=None, softmax_scale=None,
+def attention(q, k, v, *, key_padding_mask=None, cu_seqlens=None, max_seqlen=None, softmax_scale=None, window=None,
               check: bool = True):
     """Bidirectional (non-causal) attention, padded or variable-length; same contract as `fastenc.ops.reference.attention`.
 
     Padded: q, k, v (B, T, nh, hd), strided views welcome (e.g. slices of a fused QKV output); key_padding_mask (B, T)
     with nonzero = attend. Variable-length: q, k, v (N, nh, hd) packed back to back; cu_seqlens (B + 1,) int32;
     max_seqlen at least the longest sequence (not checked, which would need a host sync; computed from cu_seqlens,
-    with a sync, when None). Returns a contiguous tensor of q's shape and dtype; softmax in float32. The first call per
-    (sequence-length bucket, head_dim, mode, dtype) autotunes on a GPU: make it before capturing a CUDA graph.
+    with a sync, when None). window: None for all keys, w >= 0 for keys at most w positions away (key blocks outside
+    every query's window are skipped). Returns a contiguous tensor of q's shape and dtype; softmax in float32. The
+    first call per (sequence-length bucket, head_dim, mode, dtype) autotunes on a GPU: make it before capturing a CUDA graph.
     `check=False` skips the argument checks, for callers (the model) that validated their inputs once per forward.
     """
     if check:
-        _check(q, k, v, key_padding_mask, cu_seqlens, max_seqlen)
+        _check(q, k, v, key_padding_mask, cu_seqlens, max_seqlen, window)
     if softmax_scale is None:
         softmax_scale = 1.0 / math.sqrt(q.shape[-1])
     if cu_seqlens is not None and max_seqlen is None:
         max_seqlen = int((cu_seqlens[1:] - cu_seqlens[:-1]).max()) if cu_seqlens.shape[0] > 1 else 0
-    return _attention_op(q, k, v, key_padding_mask, cu_seqlens, int(max_seqlen or 0), float(softmax_scale))
+    return _attention_op(q, k, v, key_padding_mask, cu_seqlens, int(max_seqlen or 0), float(softmax_scale),
+                         -1 if window is None else int(window))

@@ -11,6 +11,19 @@ _SQRT_2_OVER_PI = tl.constexpr(0.7978845608028654)  # sqrt(2 / pi)
 
 
 @triton.jit
+def gelu(x, TANH: tl.constexpr):
+    """GELU of a float32 block: exact (erf) or, with TANH, the tanh approximation. Shared with the GeGLU kernel."""
+    if TANH:
+        # 0.5 * (1 + tanh(u)) = sigmoid(2u), from e = exp(-2|u|) <= 1: no overflow, both tails keep their digits.
+        u = _SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)
+        e = tl.exp(-2.0 * tl.abs(u))
+        y = x * tl.where(u >= 0, 1.0, e) / (1.0 + e)
+    else:
+        y = 0.5 * x * (1.0 + tl.math.erf(x * _SQRT_HALF))
+    return y
+
+
+@triton.jit
 def _bias_gelu_kernel(
     X,  # (R, N) rows, last dimension contiguous
     Bias,  # (N,)
@@ -26,13 +39,7 @@ def _bias_gelu_kernel(
     ok = cols < n_cols
     x = tl.load(X + row * stride_x + cols, mask=ok, other=0.0).to(tl.float32)
     x += tl.load(Bias + cols, mask=ok, other=0.0).to(tl.float32)
-    if TANH:
-        # 0.5 * (1 + tanh(u)) = sigmoid(2u), from e = exp(-2|u|) <= 1: no overflow, both tails keep their digits.
-        u = _SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)
-        e = tl.exp(-2.0 * tl.abs(u))
-        y = x * tl.where(u >= 0, 1.0, e) / (1.0 + e)
-    else:
-        y = 0.5 * x * (1.0 + tl.math.erf(x * _SQRT_HALF))
+    y = gelu(x, TANH)
     tl.store(Out + row * n_cols + cols, y.to(Out.dtype.element_ty), mask=ok)
 
 

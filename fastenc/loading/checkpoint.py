@@ -11,14 +11,18 @@ import torch
 from ..config import EncoderConfig
 from ..models.bert.embeddings import sinusoidal_table
 from ..models.bert.encoder import num_distinct_layers
+from ..models.modernbert import names as modernbert_names
 from ..models.registry import BY_NAME, HEADS
 from .weights import WeightsError
 
 log = logging.getLogger(__name__)
 
-BASE_PREFIXES = {"bert": "bert.", "roberta": "roberta.", "distilbert": "distilbert.", "albert": "albert."}
+BASE_PREFIXES = {"bert": "bert.", "roberta": "roberta.", "distilbert": "distilbert.", "albert": "albert.",
+                 "modernbert": "model."}
 # Checkpoint names under these belong to the encoder itself: leftovers there mean the checkpoint is not this model.
 _ENCODER_NAMESPACES = ("embeddings.", "encoder.", "transformer.")
+# Families whose name tables live with their model (fastenc/models/<family>/names.py).
+_FAMILY_NAMES = {"modernbert": modernbert_names}
 # Buffers that some transformers versions saved; they are recomputed, never read.
 _BUFFERS = ("embeddings.position_ids", "embeddings.token_type_ids")
 
@@ -91,6 +95,8 @@ def has_pooler(tensors: dict, config: EncoderConfig) -> bool:
 
 def source_names(config: EncoderConfig) -> dict:
     """Our parameter name -> checkpoint name template (a list for fused tensors, "a|b" for alternatives)."""
+    if config.family in _FAMILY_NAMES:
+        return _FAMILY_NAMES[config.family].source_names(config)
     table = dict(_EMBEDDINGS)
     parts = _LAYER_PARTS[config.family]
     for index in range(num_distinct_layers(config)):
@@ -169,7 +175,8 @@ def convert(tensors: dict, config: EncoderConfig, expected: dict, dtype, device)
         tensors.pop(table["mlm.decoder"], None)
 
     leftovers = sorted(tensors)
-    unexpected = [n for n in leftovers if n.startswith(_ENCODER_NAMESPACES)]
+    family = _FAMILY_NAMES.get(config.family)
+    unexpected = [n for n in leftovers if n.startswith(family.ENCODER_NAMESPACES if family else _ENCODER_NAMESPACES)]
     for name in unexpected:
         problems.append(f"unexpected tensor {name!r} with shape {tuple(tensors[name].shape)}")
     ignored = [n for n in leftovers if n not in unexpected]

@@ -1,7 +1,7 @@
 """The fused operations a forward pass calls, as one typed interface with two implementations bound by backend name.
 
 `reference` (PyTorch, any device: the CPU path and the oracle of every kernel) and `triton` (fastenc.kernels, CUDA or
-the Triton interpreter) implement the same four operations with the same signatures. A model holds one `Ops` value,
+the Triton interpreter) implement the same operations with the same signatures. A model holds one `Ops` value,
 chosen by `ops_for(backend)`; the Triton launchers are bound with their per-call checks off, because `validate` checks
 the inputs once per forward instead of once per kernel launch of every layer.
 """
@@ -14,7 +14,7 @@ import torch
 
 class Attention(Protocol):
     def __call__(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, key_padding_mask=None, cu_seqlens=None,
-                 max_seqlen=None, softmax_scale=None) -> torch.Tensor: ...
+                 max_seqlen=None, softmax_scale=None, window=None) -> torch.Tensor: ...
 
 
 class LayerNorm(Protocol):
@@ -31,6 +31,14 @@ class Embeddings(Protocol):
                  eps: float) -> torch.Tensor: ...
 
 
+class RopeQKV(Protocol):
+    def __call__(self, qkv: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> tuple: ...
+
+
+class Geglu(Protocol):
+    def __call__(self, x: torch.Tensor, approximate: str = "none") -> torch.Tensor: ...
+
+
 def _no_validation(input_ids: torch.Tensor, weight: torch.Tensor, head_dim: int) -> None:
     """The reference ops run on any device and dtype PyTorch supports: nothing to check up front."""
 
@@ -42,6 +50,8 @@ class Ops:
     layer_norm: LayerNorm  # LayerNorm of x + residual, statistics in float32
     bias_gelu: BiasGelu  # gelu(x + bias), exact or tanh
     embeddings: Embeddings  # word + token type + position gather, then LayerNorm
+    rope_qkv: RopeQKV  # split a fused (..., 3, nh, hd) QKV, rotating Q and K by RoPE (ModernBERT)
+    geglu: Geglu  # gelu(x[..., :I]) * x[..., I:] (ModernBERT's feed-forward)
     # (input ids, the word-embedding table, head_dim): raises on what the ops cannot run; called once per forward
     validate: Callable[[torch.Tensor, torch.Tensor, int], None] = _no_validation
 
@@ -49,14 +59,15 @@ class Ops:
 def _reference_ops() -> Ops:
     from . import reference
 
-    return Ops("torch", reference.attention, reference.layer_norm, reference.bias_gelu, reference.embeddings)
+    return Ops("torch", reference.attention, reference.layer_norm, reference.bias_gelu, reference.embeddings,
+               reference.rope_qkv, reference.geglu)
 
 
 def _triton_ops() -> Ops:
     from .. import kernels  # imports triton: only when this backend is asked for
 
     unchecked = {name: functools.partial(getattr(kernels, name), check=False)
-                 for name in ("attention", "layer_norm", "bias_gelu", "embeddings")}
+                 for name in ("attention", "layer_norm", "bias_gelu", "embeddings", "rope_qkv", "geglu")}
     return Ops("triton", validate=kernels.validate_forward, **unchecked)
 
 

@@ -50,7 +50,8 @@ def layer_norm(x, weight, bias, eps: float, residual=None):
     """LayerNorm over the last dimension of `x + residual`, statistics in float32, result in x's dtype."""
     if residual is not None:
         x = x + residual
-    return F.layer_norm(x.float(), x.shape[-1:], weight.float(), bias.float(), eps).to(x.dtype)
+    bias = None if bias is None else bias.float()  # ModernBERT's norms have none
+    return F.layer_norm(x.float(), x.shape[-1:], weight.float(), bias, eps).to(x.dtype)
 
 
 def bias_gelu(x, bias, approximate: str = "none"):
@@ -72,32 +73,45 @@ def embeddings(input_ids, position_ids, token_type_ids, word, position, token_ty
     return layer_norm(x, ln_weight, ln_bias, eps)
 
 
-def attention(q, k, v, *, key_padding_mask=None, cu_seqlens=None, max_seqlen=None, softmax_scale=None):
-    """Bidirectional (non-causal) attention, padded or variable-length.
+def attention(q, k, v, *, key_padding_mask=None, cu_seqlens=None, max_seqlen=None, softmax_scale=None, window=None):
+    """Bidirectional (non-causal) attention, padded or variable-length, over all keys or a sliding window.
 
     Padded: q, k, v (B, T, nh, hd); key_padding_mask (B, T) with 1 = attend, 0 = padding. Returns (B, T, nh, hd).
     Variable-length: q, k, v (N, nh, hd) packed back to back; cu_seqlens (B + 1,) int32 offsets. Returns (N, nh, hd).
+    window: None attends to every key; an int w >= 0 only to keys at most w positions from the query (ModernBERT's
+    local layers: |i - j| <= local_attention // 2), counted in the padded layout or within each packed sequence.
     """
     if cu_seqlens is not None:
-        return _attention_varlen(q, k, v, cu_seqlens, max_seqlen, softmax_scale)
-    return _attention_padded(q, k, v, key_padding_mask, softmax_scale)
+        return _attention_varlen(q, k, v, cu_seqlens, max_seqlen, softmax_scale, window)
+    return _attention_padded(q, k, v, key_padding_mask, softmax_scale, window)
 
 
-def _attention_padded(q, k, v, key_padding_mask, softmax_scale):
+def window_keep(num_queries: int, num_keys: int, window: int, device) -> torch.Tensor:
+    """(Tq, T) bool: key j lies within `window` positions of query i."""
+    i = torch.arange(num_queries, device=device)[:, None]
+    j = torch.arange(num_keys, device=device)[None, :]
+    return (i - j).abs() <= window
+
+
+def _attention_padded(q, k, v, key_padding_mask, softmax_scale, window=None):
     """q (B, Tq, nh, hd) against k, v (B, T, nh, hd); key_padding_mask (B, T). Tq may be shorter than T."""
     qh, kh, vh = (t.transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hd)
     bias = None
-    if key_padding_mask is not None:
+    if key_padding_mask is not None or window is not None:
         # Additive mask with the most negative finite value, as transformers uses: a row with no valid key stays
         # finite (uniform weights) where -inf would give NaN.
-        keep = key_padding_mask.to(torch.bool)[:, None, None, :]  # (B, 1, 1, T)
+        keep = torch.ones(1, 1, 1, k.shape[1], dtype=torch.bool, device=q.device)  # (1, 1, 1, T)
+        if key_padding_mask is not None:
+            keep = key_padding_mask.to(torch.bool)[:, None, None, :]  # (B, 1, 1, T)
+        if window is not None:
+            keep = keep & window_keep(q.shape[1], k.shape[1], window, q.device)  # (B, 1, Tq, T)
         bias = torch.zeros(keep.shape, dtype=q.dtype, device=q.device).masked_fill(~keep, torch.finfo(q.dtype).min)
     # PyTorch's fused attention: softmax(q k^T * scale + bias) v with float32 accumulation, no T x T matrix kept.
     out = F.scaled_dot_product_attention(qh, kh, vh, attn_mask=bias, scale=softmax_scale)  # (B, nh, T, hd)
     return out.transpose(1, 2)  # (B, T, nh, hd)
 
 
-def attention_probs(q, k, key_padding_mask=None, softmax_scale=None):
+def attention_probs(q, k, key_padding_mask=None, softmax_scale=None, window=None):
     """The attention weights themselves, (B, nh, T, T) in float32, for callers that want to look at them.
 
     q, k: (B, T, nh, hd). Fused attention never forms this matrix; this does, so use it only when asked.
@@ -109,16 +123,19 @@ def attention_probs(q, k, key_padding_mask=None, softmax_scale=None):
     if key_padding_mask is not None:
         keep = key_padding_mask.to(torch.bool)[:, None, None, :]  # (B, 1, 1, T)
         scores = scores.masked_fill(~keep, torch.finfo(torch.float32).min)
+    if window is not None:
+        outside = ~window_keep(q.shape[1], k.shape[1], window, q.device)  # (T, T)
+        scores = scores.masked_fill(outside, torch.finfo(torch.float32).min)
     return scores.softmax(dim=-1)
 
 
-def _attention_varlen(q, k, v, cu_seqlens, max_seqlen, softmax_scale):
+def _attention_varlen(q, k, v, cu_seqlens, max_seqlen, softmax_scale, window=None):
     # Sequences of similar length share a bucket; each bucket is one fused call whose queries are only as long as the
     # bucket's longest sequence, so padded queries cost little. Keys keep the layout of a batch padded to max_seqlen
     # (the rest masked): the key-side reduction then rounds as in the padded path, which keeps this path within a
     # few ulps of transformers' padded batch (bit-identical on MiniLM) where shorter keys drift by ~1e-5.
     if cu_seqlens.shape[0] == 2:  # one sequence: nothing to bucket or mask
-        return _attention_padded(q[None], k[None], v[None], None, softmax_scale)[0]
+        return _attention_padded(q[None], k[None], v[None], None, softmax_scale, window)[0]
     # The lengths are read on the host: free on the CPU, a sync where this reference runs on a GPU (the CUDA path is
     # the Triton kernel, which needs none).
     lengths = (cu_seqlens[1:] - cu_seqlens[:-1]).tolist()
@@ -134,7 +151,7 @@ def _attention_varlen(q, k, v, cu_seqlens, max_seqlen, softmax_scale):
         rows = (starts[:, None] + pos[None, :]).clamp(max=q.shape[0] - 1)  # (b, S) packed row of each slot
         qb = q[rows[:, :Sq]]  # (b, Sq, nh, hd): queries only as long as the bucket's longest
         kb, vb = k[rows], v[rows]  # (b, S, nh, hd): keys laid out as in the padded batch, the rest masked
-        result = _attention_padded(qb, kb, vb, keep, softmax_scale)  # (b, Sq, nh, hd)
+        result = _attention_padded(qb, kb, vb, keep, softmax_scale, window)  # (b, Sq, nh, hd)
         out[rows[:, :Sq][keep[:, :Sq]]] = result[keep[:, :Sq]]
     return out
 
@@ -150,3 +167,25 @@ def _length_buckets(lengths, waste: float = 0.25):
         else:
             buckets.append([i])
     return buckets
+
+
+def rope_qkv(qkv, cos, sin):
+    """Split a fused QKV projection and rotate Q and K by their tokens' RoPE angles (rotate-half convention).
+
+    qkv (*lead, 3, nh, hd); cos, sin (*lead, hd // 2) float32, one row per token. Returns q, k (*lead, nh, hd)
+    contiguous in qkv's dtype, rotated in float32 as transformers does, and v, a view of qkv.
+    """
+    q, k, v = qkv.unbind(-3)  # each (*lead, nh, hd)
+    c, s = cos.unsqueeze(-2), sin.unsqueeze(-2)  # (*lead, 1, hd / 2)
+
+    def rotate(x):
+        x1, x2 = x.float().chunk(2, dim=-1)  # (*lead, nh, hd / 2) each
+        return torch.cat((x1 * c - x2 * s, x2 * c + x1 * s), dim=-1).to(x.dtype)
+
+    return rotate(q), rotate(k), v
+
+
+def geglu(x, approximate: str = "none"):
+    """GeGLU: gelu(x[..., :I]) * x[..., I:] for x (..., 2I), exact (erf) or tanh GELU, in float32."""
+    value, gate = x.float().chunk(2, dim=-1)  # (..., I) each
+    return (F.gelu(value, approximate=approximate) * gate).to(x.dtype)

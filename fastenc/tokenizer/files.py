@@ -32,6 +32,8 @@ class TokenizerSpec:
     normalizer: dict = field(default_factory=lambda: dict(normalizer=False, clean_text=True, handle_chinese_chars=True,
                                                           strip_accents=False, lowercase=False))
     add_prefix_space: bool = False
+    nfc: bool = False  # byte-level BPE behind an NFC normalizer (ModernBERT, OLMo): texts NFC would change run through
+    # the tokenizers library, whose offsets point into the original text; every other text is already NFC
     trim_offsets: bool = False
     added_tokens: list = field(default_factory=list)  # dicts as in tokenizer.json `added_tokens`
     single: list = field(default_factory=list)  # template pieces (sequence, ids, type_id); sequence -1: special
@@ -190,7 +192,8 @@ def from_tokenizer_json(path: Path) -> TokenizerSpec:
         plain = (not model.get("dropout") and not model.get("continuing_subword_prefix")
                  and not model.get("end_of_word_suffix") and not model.get("byte_fallback")
                  and not model.get("ignore_merges"))
-        supported = (supported and plain and normalizer is None and pre.get("type") == "ByteLevel"
+        nfc = normalizer is not None and normalizer.get("type") == "NFC"
+        supported = (supported and plain and (normalizer is None or nfc) and pre.get("type") == "ByteLevel"
                      and pre.get("use_regex", True) and decoder.get("type") == "ByteLevel")
         if supported:
             spec.kind = "byte_level_bpe"
@@ -199,6 +202,7 @@ def from_tokenizer_json(path: Path) -> TokenizerSpec:
             spec.unk_token = model.get("unk_token")
             spec.add_prefix_space = bool(pre.get("add_prefix_space", False))
             spec.decoder = dict(type="ByteLevel")
+            spec.nfc = nfc
     else:
         supported = False
     spec.native = bool(supported)

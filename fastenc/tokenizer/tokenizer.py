@@ -1,6 +1,8 @@
 """fastenc.Tokenizer: a thin Python face over the C++ tokenizer core (fastenc._C), with the call signature and
 outputs of a transformers fast tokenizer (same names, values and shapes)."""
 import logging
+import unicodedata
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +53,7 @@ class Tokenizer:
         self.clean_up_tokenization_spaces = bool(config.get("clean_up_tokenization_spaces", False))
         self.model_input_names = spec.model_input_names
 
+        self._nfc_backend = None  # the tokenizers library, for batches with a text NFC would change (spec.nfc)
         if spec.native:
             self._backend = self._build_core(spec)
             vocab = dict(spec.vocab)
@@ -179,7 +182,7 @@ class Tokenizer:
         if pad_mode and self.pad_token_id is None:
             raise ValueError("this tokenizer has no pad_token, so it cannot pad")
 
-        result = self._backend.encode_batch(
+        result = self._backend_for(texts, pairs).encode_batch(
             texts, pairs, add_special_tokens=add_special_tokens, truncation=trunc_mode,
             max_length=int(max_length or 0), padding=pad_mode, pad_length=int(pad_length),
             pad_to_multiple_of=int(pad_to_multiple_of or 0),
@@ -219,10 +222,22 @@ class Tokenizer:
         if max_length is not None and (isinstance(max_length, bool) or not isinstance(max_length, (int, np.integer))
                                        or max_length < 0):
             raise ValueError(f"max_length must be a non-negative int or None, not {max_length!r}")
-        return self._backend.encode_packed(
+        return self._backend_for(texts, pairs).encode_packed(
             texts, pairs, truncation=0 if max_length is None else 1, max_length=int(max_length or 0),
             return_offsets=bool(return_offsets), return_special_tokens_mask=bool(return_special_tokens_mask),
             max_threads=int(self.num_threads or 0))
+
+    def _backend_for(self, texts, pairs):
+        """The C++ core, unless the tokenizer normalizes to NFC and a text of the batch is not NFC already: the
+        core does not normalize, so that batch runs through the tokenizers library (same ids and offsets)."""
+        if self._spec.nfc and not all(not isinstance(t, str) or unicodedata.is_normalized("NFC", t)
+                                      for t in chain(texts, pairs or ())):
+            if self._nfc_backend is None:
+                log.debug("%s: a text is not in NFC; such batches run through the tokenizers library",
+                          self.name_or_path)
+                self._nfc_backend = LibraryBackend(self._spec.tokenizer_json)
+            return self._nfc_backend
+        return self._backend
 
     # ----------------------------------------------------------------------------------------------------------
     # Decoding

@@ -54,3 +54,28 @@ def compare_outputs(model, out, hf_model, ids, mask, type_ids=None, what=""):
         err, _ = assert_parity(model.config.model_type, name + what, ours[name][0], reference, exact[name][0], keep)
         worst = max(worst, err)
     return worst
+
+
+def triton_device_or_skip() -> str:
+    """The device the Triton backend runs on here (cuda compiled, cpu interpreted), or a skip saying why none."""
+    import os
+
+    import pytest
+
+    pytest.importorskip("triton", reason="the triton backend needs triton")
+    if not torch.cuda.is_available() and os.environ.get("TRITON_INTERPRET") != "1":
+        pytest.skip("no CUDA and the Triton interpreter is off")
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def compare_on_device(label, model, hf_model, ids, mask, device):
+    """The parity rule on every output of `model` (on `device`), with transformers on the same device as the noise
+    floor (the float64 oracle runs on the CPU)."""
+    ref = reference_outputs(hf_model.to(device), ids.to(device), mask.to(device))
+    oracle = reference_outputs(float64_twin(hf_model.cpu()), ids, mask)
+    out = model(ids, attention_mask=mask, output_hidden_states=True)
+    task = model.config.task
+    theirs, exact = (head_outputs(r, task, mask, transformers_names=True) for r in (ref, oracle))
+    ours = head_outputs(out, task, mask)
+    for name, (reference, keep) in theirs.items():
+        assert_parity(label, name, ours[name][0], reference, exact[name][0], keep)

@@ -24,11 +24,20 @@ SHAPES = {
     "distilbert": dict(vocab_size=30522, dim=32, n_layers=2, n_heads=2, hidden_dim=37, max_position_embeddings=64),
     "albert": dict(vocab_size=30000, embedding_size=16, hidden_size=32, num_hidden_layers=2, num_hidden_groups=1,
                    inner_group_num=1, num_attention_heads=2, intermediate_size=37, max_position_embeddings=64),
+    # ModernBERT's special-token ids follow the BPE vocabulary, as in the real one (50281 [CLS], ...).
+    "modernbert": dict(hidden_size=32, num_hidden_layers=3, num_attention_heads=2, intermediate_size=37,
+                       max_position_embeddings=64, local_attention=8, global_attn_every_n_layers=2,
+                       pad_token_id=50271, bos_token_id=50269, eos_token_id=50270, cls_token_id=50269,
+                       sep_token_id=50270),
 }
 # The vocabulary each family gets unless one is named; bert-base-cased is dslim/bert-base-NER's.
 DEFAULT_VOCAB = {"bert": "bert-base-uncased", "distilbert": "bert-base-uncased", "roberta": "roberta-base",
-                 "albert": "albert-unigram"}
-VOCAB_SIZES = {"bert-base-uncased": 30522, "bert-base-cased": 28996, "roberta-base": 50265, "albert-unigram": 30000}
+                 "albert": "albert-unigram", "modernbert": "modernbert-bpe"}
+VOCAB_SIZES = {"bert-base-uncased": 30522, "bert-base-cased": 28996, "roberta-base": 50265, "albert-unigram": 30000,
+               "modernbert-bpe": 50273}
+# GPT-NeoX's tokenizer (which ModernBERT's extends) adds runs of spaces as ordinary, normalized added tokens.
+_SPACE_RUNS = (8, 4, 2)
+_MODERNBERT_SPECIALS = ("[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]")
 NER_LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
 
 
@@ -47,6 +56,30 @@ def _albert_pieces(size: int) -> list:
     return list(pieces.items())
 
 
+def _modernbert_tokenizer():
+    """A tokenizer.json laid out as ModernBERT's (GPT-NeoX / OLMo style: NFC, byte-level BPE, space-run added tokens,
+    [CLS] $A [SEP] template, [MASK] stripping the space before it) on the roberta-base vocabulary and merges."""
+    from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+
+    core = Tokenizer(models.BPE.from_file(str(VOCAB_DIR / "roberta-base.vocab.json"),
+                                          str(VOCAB_DIR / "roberta-base.merges.txt")))
+    core.normalizer = normalizers.NFC()
+    core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=True, use_regex=True)
+    core.decoder = decoders.ByteLevel()
+    core.add_tokens([AddedToken(" " * n, normalized=True, special=False) for n in _SPACE_RUNS])
+    core.add_special_tokens([AddedToken(t, lstrip=t == "[MASK]", normalized=False, special=True)
+                             for t in _MODERNBERT_SPECIALS])
+    cls, sep = core.token_to_id("[CLS]"), core.token_to_id("[SEP]")
+    core.post_processor = processors.TemplateProcessing(
+        single="[CLS]:0 $A:0 [SEP]:0", pair="[CLS]:0 $A:0 [SEP]:0 $B:0 [SEP]:0",
+        special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
+    assert core.get_vocab_size() == VOCAB_SIZES["modernbert-bpe"]
+    return transformers.PreTrainedTokenizerFast(
+        tokenizer_object=core, unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]", pad_token="[PAD]",
+        mask_token="[MASK]", model_input_names=["input_ids", "attention_mask"], model_max_length=64,
+        clean_up_tokenization_spaces=True)
+
+
 def write_tokenizer(family: str, folder: Path, vocab: str | None = None):
     """The transformers fast tokenizer for `vocab` (default: the family's, DEFAULT_VOCAB), saved into `folder`;
     returns it."""
@@ -62,6 +95,8 @@ def write_tokenizer(family: str, folder: Path, vocab: str | None = None):
         shutil.copy(VOCAB_DIR / "roberta-base.merges.txt", folder / "merges.txt")
         (folder / "tokenizer_config.json").write_text(json.dumps({"model_max_length": 512}))
         tokenizer = transformers.RobertaTokenizerFast.from_pretrained(folder)
+    elif vocab == "modernbert-bpe":
+        tokenizer = _modernbert_tokenizer()
     elif vocab == "albert-unigram":
         tokenizer = transformers.AlbertTokenizer(vocab=_albert_pieces(VOCAB_SIZES[vocab]), model_max_length=512)
     else:
@@ -81,6 +116,8 @@ def build_with_tokenizer(family: str, head: str, folder: Path, seed: int = 0, la
     overrides = dict(SHAPES[family], vocab_size=VOCAB_SIZES[vocab or DEFAULT_VOCAB[family]])
     if family == "roberta":
         overrides.update(pad_token_id=1, bos_token_id=0, eos_token_id=2)
+    if family == "modernbert":
+        assert tokenizer.convert_tokens_to_ids(["[CLS]", "[SEP]", "[PAD]"]) == [50269, 50270, 50271]
     model = build(family, head, seed=seed, num_labels=len(labels) if labels else 5, **overrides)
     if labels is not None:
         model.config.id2label = dict(enumerate(labels))

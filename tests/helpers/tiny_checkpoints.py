@@ -27,9 +27,14 @@ FAMILY_CONFIGS = {
     "albert": (transformers.AlbertConfig, dict(
         vocab_size=91, embedding_size=24, hidden_size=64, num_hidden_layers=4, num_hidden_groups=2,
         inner_group_num=2, num_attention_heads=4, intermediate_size=72, max_position_embeddings=38)),
+    # Window 4 (local_attention 8) is shorter than most test batches; three layers: global, local, global.
+    "modernbert": (transformers.ModernBertConfig, dict(
+        vocab_size=103, hidden_size=48, num_hidden_layers=3, num_attention_heads=3, intermediate_size=37,
+        max_position_embeddings=40, local_attention=8, global_attn_every_n_layers=2, pad_token_id=1,
+        bos_token_id=2, eos_token_id=3, cls_token_id=2, sep_token_id=3)),
 }
 CLASS_PREFIX = {"bert": "Bert", "roberta": "Roberta", "xlm-roberta": "XLMRoberta", "camembert": "Camembert",
-                "distilbert": "DistilBert", "albert": "Albert"}
+                "distilbert": "DistilBert", "albert": "Albert", "modernbert": "ModernBert"}
 HEADS = {
     "bert": ["Model", "ForMaskedLM", "ForPreTraining", "ForNextSentencePrediction", "ForSequenceClassification",
              "ForTokenClassification", "ForQuestionAnswering"],
@@ -40,6 +45,8 @@ HEADS = {
                    "ForQuestionAnswering"],
     "albert": ["Model", "ForMaskedLM", "ForPreTraining", "ForSequenceClassification", "ForTokenClassification",
                "ForQuestionAnswering"],
+    "modernbert": ["Model", "ForMaskedLM", "ForSequenceClassification", "ForTokenClassification",
+                   "ForQuestionAnswering"],
 }
 ALL = [(family, head) for family, heads in HEADS.items() for head in heads]
 

@@ -27,20 +27,27 @@ def variants():
     layer_norm = importlib.import_module("fastenc.kernels.layer_norm")._layer_norm_kernel
     bias_gelu = importlib.import_module("fastenc.kernels.bias_gelu")._bias_gelu_kernel
     embeddings = importlib.import_module("fastenc.kernels.embeddings")._embeddings_kernel
+    geglu = importlib.import_module("fastenc.kernels.geglu")._geglu_kernel
+    rope = importlib.import_module("fastenc.kernels.rope")._rope_qkv_kernel
 
-    for dt, mode, block_d in itertools.product(["bf16", "fp16"], ["padded", "mask", "varlen"], [16, 128]):
+    for dt, mode, block_d, window in itertools.product(["bf16", "fp16"], ["padded", "mask", "varlen"], [16, 128],
+                                                       [False, True]):
         p = POINTERS[dt]
         types = dict(Q=p, K=p, V=p, Out=p, Mask="*i1", CuSeqlens="*i32", qk_scale="fp32")
-        flags = dict(VARLEN=mode == "varlen", HAS_MASK=mode == "mask", IS_FP32=False, BLOCK_D=block_d)
-        yield f"attention {dt} {mode} BLOCK_D={block_d}", attention, types, dict(flags, BLOCK_M=128, BLOCK_N=64), 8, 3
+        flags = dict(VARLEN=mode == "varlen", HAS_MASK=mode == "mask", HAS_WINDOW=window, IS_FP32=False,
+                     BLOCK_D=block_d)
+        label = f"attention {dt} {mode} BLOCK_D={block_d}" + (" sliding window" if window else "")
+        yield label, attention, types, dict(flags, BLOCK_M=128, BLOCK_N=64), 8, 3
     p = POINTERS["fp32"]
     types = dict(Q=p, K=p, V=p, Out=p, Mask="*fp32", CuSeqlens="*i32", qk_scale="fp32")
-    flags = dict(VARLEN=False, HAS_MASK=True, IS_FP32=True, BLOCK_D=128, BLOCK_M=64, BLOCK_N=32)
+    flags = dict(VARLEN=False, HAS_MASK=True, HAS_WINDOW=False, IS_FP32=True, BLOCK_D=128, BLOCK_M=64, BLOCK_N=32)
     yield "attention fp32 mask BLOCK_D=128", attention, types, flags, 4, 2
+    yield "attention fp32 varlen sliding window", attention, types, dict(flags, VARLEN=True, HAS_MASK=False,
+                                                                          HAS_WINDOW=True), 4, 2
     # 64-bit strides, and the specialisation of arguments equal to 1 (seqlen 1, one head, unit strides).
     types = {name: "i64" for name in attention.arg_names if name.startswith("stride")}
     types.update(Q="*bf16", K="*bf16", V="*bf16", Out="*bf16", Mask="*i64", CuSeqlens="*i32", qk_scale="fp32")
-    flags = dict(VARLEN=False, HAS_MASK=True, IS_FP32=False, BLOCK_D=64, BLOCK_M=64, BLOCK_N=32)
+    flags = dict(VARLEN=False, HAS_MASK=True, HAS_WINDOW=False, IS_FP32=False, BLOCK_D=64, BLOCK_M=64, BLOCK_N=32)
     yield "attention bf16 i64 strides", attention, types, flags, 4, 2
     yield "attention bf16 seqlen=1", attention, types, dict(flags, seqlen=1, num_heads=1, stride_mt=1), 4, 2
 
@@ -51,6 +58,14 @@ def variants():
     for dt, tanh in itertools.product(["bf16", "fp16", "fp32"], [False, True]):
         p = POINTERS[dt]
         yield f"bias_gelu {dt} tanh={tanh}", bias_gelu, dict(X=p, Bias=p, Out=p), dict(TANH=tanh, BLOCK_N=1024), 4, 1
+    for dt, tanh in itertools.product(["bf16", "fp16", "fp32"], [False, True]):
+        p = POINTERS[dt]
+        yield f"geglu {dt} tanh={tanh}", geglu, dict(X=p, Out=p), dict(TANH=tanh, BLOCK_N=1024), 4, 1
+    for dt, (block_h, block_half) in itertools.product(["bf16", "fp16", "fp32"], [(1, 1), (16, 32), (16, 64)]):
+        p = POINTERS[dt]
+        types = dict(QKV=p, Cos="*fp32", Sin="*fp32", Q=p, K=p)
+        yield (f"rope_qkv {dt} BLOCK_H={block_h} BLOCK_HALF={block_half}", rope, types,
+               dict(BLOCK_H=block_h, BLOCK_HALF=block_half), 4, 1)
     for dt, position, token_type in itertools.product(["bf16", "fp32"], [False, True], [False, True]):
         p = POINTERS[dt]
         types = dict(InputIds="*i64", PositionIds="*i32", TokenTypeIds="*i64", Word=p, Position=p, TokenType=p,

@@ -12,7 +12,10 @@ from tiny_checkpoints import FAMILY_CONFIGS, build, padded_batch, save
 def test_attentions_match_transformers_eager(tmp_path, family):
     hf_model = build(family, "Model", attn_implementation="eager")
     model = fastenc.load(save(hf_model, tmp_path / "ckpt"))
-    ids, mask = padded_batch(model.config.vocab_size, [9, 4, 1], model.config.pad_token_id, seed=1)
+    # ModernBERT: transformers' float64 eager attention turns a padded query whose window holds no real key into NaN,
+    # which then reaches every token; padding within the window (4) of a real token keeps its oracle finite.
+    lengths = [9, 7, 5] if family == "modernbert" else [9, 4, 1]
+    ids, mask = padded_batch(model.config.vocab_size, lengths, model.config.pad_token_id, seed=1)
     with torch.no_grad():
         ref = hf_model(ids, attention_mask=mask, output_attentions=True)
         oracle = float64_twin(hf_model)(ids, attention_mask=mask, output_attentions=True)
@@ -29,7 +32,8 @@ def test_attentions_match_transformers_eager(tmp_path, family):
         # Probabilities over at most 9 keys: fp32 rounding of the sum is a few 1e-7 on any CPU, far inside 1e-5.
         sums = ours[real_queries].sum(-1)
         assert torch.allclose(sums, torch.ones_like(sums), atol=1e-5)
-        padded_keys = ~mask.bool()[:, None, :].expand(B, T, T)  # (B, Tq, Tk)
+        # (B, Tq, Tk) padded keys of real queries (a padded query may see no real key in a sliding window at all)
+        padded_keys = ~mask.bool()[:, None, :] & mask.bool()[:, :, None]
         assert ours.permute(0, 2, 1, 3)[padded_keys[:, None].expand(B, ours.shape[2], T, T)].abs().max() == 0
     plain = model(ids, attention_mask=mask)
     assert plain.attentions is None

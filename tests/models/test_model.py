@@ -3,8 +3,7 @@ import pytest
 import torch
 
 import fastenc
-from model_compare import compare, head_outputs, reference_outputs
-from parity import assert_parity, float64_twin
+from model_compare import compare, compare_on_device, triton_device_or_skip
 from tiny_checkpoints import ALL, FAMILY_CONFIGS, build, padded_batch, save
 
 
@@ -38,7 +37,8 @@ def test_every_length_up_to_the_position_limit(tmp_path, family):
 @pytest.mark.parity
 @pytest.mark.parametrize("layout", ["safetensors", "sharded", "legacy_bin"])
 @pytest.mark.parametrize("family,head", [("bert", "ForPreTraining"), ("roberta", "ForMaskedLM"),
-                                         ("distilbert", "ForMaskedLM"), ("albert", "ForMaskedLM")])
+                                         ("distilbert", "ForMaskedLM"), ("albert", "ForMaskedLM"),
+                                         ("modernbert", "ForMaskedLM")])
 def test_checkpoint_layouts(tmp_path, family, head, layout):
     hf_model = build(family, head)
     model = fastenc.load(save(hf_model, tmp_path / "ckpt", layout))
@@ -119,24 +119,9 @@ def test_inputs_are_checked(tmp_path):
                                          ("distilbert", "ForSequenceClassification"), ("albert", "ForMaskedLM")])
 def test_triton_backend_matches_torch_backend(tmp_path, family, head):
     """The fused kernels (compiled on CUDA, interpreted on the CPU) under the parity rule, end to end."""
-    pytest.importorskip("triton", reason="the triton backend needs triton")
-    import os
-
-    if not torch.cuda.is_available() and os.environ.get("TRITON_INTERPRET") != "1":
-        pytest.skip("no CUDA and the Triton interpreter is off")
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = triton_device_or_skip()
     hf_model = build(family, head)
     folder = save(hf_model, tmp_path / "ckpt")
     fused = fastenc.load(folder, device=device, dtype=torch.float32, backend="triton")
     ids, mask = padded_batch(fused.config.vocab_size, [7, 1, 12], fused.config.pad_token_id)
-    # transformers on the same device is the noise floor here (the float64 oracle runs on the CPU).
-    hf_on_device = hf_model.to(device)
-    with torch.no_grad():
-        ref = hf_on_device(ids.to(device), attention_mask=mask.to(device), output_hidden_states=True)
-    oracle = reference_outputs(float64_twin(hf_model.cpu()), ids, mask)
-    out = fused(ids, attention_mask=mask, output_hidden_states=True)
-    task = fused.config.task
-    theirs, exact = (head_outputs(r, task, mask, transformers_names=True) for r in (ref, oracle))
-    ours = head_outputs(out, task, mask)
-    for name, (reference, keep) in theirs.items():
-        assert_parity(f"{family}-triton", name, ours[name][0], reference, exact[name][0], keep)
+    compare_on_device(f"{family}-triton", fused, hf_model, ids, mask, device)

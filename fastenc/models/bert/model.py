@@ -81,11 +81,11 @@ class EncoderModel(nn.Module):
             self.ops.validate(batch.input_ids, self.embeddings.word.weight, self.config.head_dim)
             x = self.embeddings(batch.input_ids, batch.position_ids, batch.token_type_ids, self.ops)  # (N, E)
             attention_args = {"cu_seqlens": batch.cu_seqlens, "max_seqlen": batch.max_seqlen}
-            x, hidden_states, _ = self.encoder(x, attention_args, self.ops, output_hidden_states)  # (N, H)
+            x, hidden_states, _ = self.encode(x, batch.position_ids, attention_args, output_hidden_states)  # (N, H)
             out = EncoderOutput(last_hidden_state=x, hidden_states=tuple(hidden_states) if hidden_states else None,
                                 cu_seqlens=batch.cu_seqlens)
             if run_head:
-                self.run_heads(out, x, x.index_select(0, batch.first_tokens()))  # first tokens: (B, H)
+                self.run_heads(out, x, self.pool_packed(x, batch))  # (B, H)
         return out
 
     def padded_forward(self, input_ids, attention_mask, token_type_ids, run_head: bool = True,
@@ -95,8 +95,8 @@ class EncoderModel(nn.Module):
         self.ops.validate(input_ids, self.embeddings.word.weight, self.config.head_dim)
         position_ids = self.embeddings.position_ids(input_ids)  # (B, T)
         x = self.embeddings(input_ids, position_ids, token_type_ids, self.ops)  # (B, T, E)
-        x, hidden_states, attentions = self.encoder(
-            x, {"key_padding_mask": attention_mask}, self.ops, output_hidden_states, output_attentions
+        x, hidden_states, attentions = self.encode(
+            x, position_ids, {"key_padding_mask": attention_mask}, output_hidden_states, output_attentions
         )  # (B, T, H)
         out = EncoderOutput(
             last_hidden_state=x,
@@ -104,8 +104,22 @@ class EncoderModel(nn.Module):
             attentions=tuple(attentions) if attentions else None,
         )
         if run_head:
-            self.run_heads(out, x, x[:, 0])
+            self.run_heads(out, x, self.pool_padded(x, attention_mask))
         return out
+
+    # What a family may change about the forward pass (fastenc.models.modernbert overrides these).
+
+    def encode(self, x, position_ids, attention_args: dict, output_hidden_states=False, output_attentions=False):
+        """The layers on the embeddings x: (last hidden state, hidden states or None, attentions or None)."""
+        return self.encoder(x, attention_args, self.ops, output_hidden_states, output_attentions)
+
+    def pool_packed(self, x, batch: PackedBatch):
+        """(B, H) input of the sequence heads from packed (N, H) tokens: each sequence's first token."""
+        return x.index_select(0, batch.first_tokens())
+
+    def pool_padded(self, x, attention_mask):
+        """(B, H) input of the sequence heads from padded (B, T, H) tokens: position 0."""
+        return x[:, 0]
 
     def run_heads(self, out: EncoderOutput, tokens, first) -> None:
         """Every head of the model, in registry order: per-token heads on `tokens` ((N, H) or (B, T, H)), sequence
@@ -141,8 +155,7 @@ class EncoderModel(nn.Module):
         if self.graphs is not None and not (output_hidden_states or output_attentions) and self.graphs.fits(input_ids):
             return self.graphs(input_ids, attention_mask, token_type_ids, run_head)
         # Left padding keeps the padded path: sequence heads read position 0, which packing would leave empty.
-        if (self.padding_free and attention_mask is not None and not output_attentions
-                and bool(host_mask[:, 0].all())):
+        if self.padding_free and attention_mask is not None and not output_attentions and self.packable(host_mask):
             return self._forward_padding_free(input_ids, token_type_ids, Packing.from_mask(host_mask),
                                               output_hidden_states, run_head, packed_output)
         input_ids, attention_mask, token_type_ids = to_model_device(
@@ -151,6 +164,11 @@ class EncoderModel(nn.Module):
         with self._on_device():
             return self.padded_forward(input_ids, attention_mask, token_type_ids, run_head, output_hidden_states,
                                        output_attentions)
+
+    def packable(self, host_mask: torch.Tensor) -> bool:
+        """Whether a padded batch with this (B, T) mask may run packed: sequence heads read position 0, so every row
+        must start with a real token (left padding keeps the padded path)."""
+        return bool(host_mask[:, 0].all())
 
     def _forward_padding_free(self, input_ids, token_type_ids, packing: Packing, output_hidden_states, run_head,
                               packed_output) -> EncoderOutput:
