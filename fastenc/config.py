@@ -15,12 +15,13 @@ FAMILIES = {
     "camembert": "roberta",
     "distilbert": "distilbert",
     "albert": "albert",
+    "deberta-v2": "deberta-v2",
 }
 
 # Class-name prefixes that transformers uses for each model_type, to read `architectures`.
 _CLASS_PREFIXES = {
     "bert": "Bert", "roberta": "Roberta", "xlm-roberta": "XLMRoberta", "camembert": "Camembert",
-    "distilbert": "DistilBert", "albert": "Albert",
+    "distilbert": "DistilBert", "albert": "Albert", "deberta-v2": "DebertaV2",
 }
 # Class-name suffix -> the task head we run. Heads we do not run (multiple choice, causal LM) are absent on purpose.
 _TASKS = {
@@ -64,10 +65,13 @@ class EncoderConfig:
     problem_type: str | None = None  # how classification scores are read: None/"single_label_classification" softmax,
     # "multi_label_classification" sigmoid, "regression" raw
     architecture: str | None = None
+    deberta: object = None  # DeBERTa-v2 only: its fastenc.models.deberta.config.DebertaSettings
 
     def __post_init__(self):
         if not self.embedding_size:
             self.embedding_size = self.hidden_size
+        if self.deberta is not None and not self.deberta.legacy_mlm_head:
+            self.tie_word_embeddings = True  # that head always multiplies by the word embeddings
         _check_sizes(self)
         if self.hidden_size % self.num_heads:
             raise ConfigError(f"hidden_size {self.hidden_size} is not divisible by num_attention_heads {self.num_heads}")
@@ -110,6 +114,9 @@ class EncoderConfig:
         if not isinstance(raw, dict):
             raise ConfigError(f"{source}: a model config must be a JSON object, not {type(raw).__name__}")
         model_type = raw.get("model_type")
+        if model_type == "deberta":
+            raise ConfigError(f"{source}: DeBERTa v1 (model_type 'deberta') is not supported; fastenc runs "
+                              "DeBERTa-v2 and v3 (model_type 'deberta-v2')")
         if not isinstance(model_type, str) or model_type not in FAMILIES:
             raise ConfigError(
                 f"{source}: unsupported model_type {model_type!r}; fastenc runs {sorted(FAMILIES)}"
@@ -122,7 +129,7 @@ class EncoderConfig:
         task = task or _task_of(model_type, architecture, source)  # an explicit task overrides `architectures`
         if task not in TASKS:
             raise ConfigError(f"{source}: unknown task {task!r}; expected one of {TASKS}")
-        reader = {"distilbert": _distilbert_fields}.get(family, _bert_fields)
+        reader = {"distilbert": _distilbert_fields, "deberta-v2": _deberta_fields}.get(family, _bert_fields)
         raw = {**DEFAULTS[model_type], **{k: v for k, v in raw.items() if v is not None}}
         fields = reader(raw, source)
         id2label = raw.get("id2label") or {}
@@ -163,6 +170,12 @@ DEFAULTS = {
         vocab_size=30522, max_position_embeddings=512, sinusoidal_pos_embds=False, n_layers=6, n_heads=12, dim=768,
         hidden_dim=3072, activation="gelu", pad_token_id=0,
     ),
+    "deberta-v2": dict(
+        vocab_size=128100, hidden_size=1536, num_hidden_layers=24, num_attention_heads=24, intermediate_size=6144,
+        hidden_act="gelu", max_position_embeddings=512, type_vocab_size=0, layer_norm_eps=1e-7, pad_token_id=0,
+        relative_attention=False, max_relative_positions=-1, position_buckets=-1, position_biased_input=True,
+        conv_kernel_size=0, conv_groups=1, conv_act="tanh", pooler_hidden_act="gelu", legacy=True,
+    ),
 }
 
 
@@ -199,6 +212,12 @@ def _bert_fields(raw: dict, source: str) -> dict:
         num_hidden_groups=_int(raw, "num_hidden_groups", source) if albert else 1,
         inner_group_num=_int(raw, "inner_group_num", source) if albert else 1,
     )
+
+
+def _deberta_fields(raw: dict, source: str) -> dict:
+    from .models.deberta.config import deberta_fields  # beside the model; imports this module
+
+    return deberta_fields(raw, source)
 
 
 def _distilbert_fields(raw: dict, source: str) -> dict:

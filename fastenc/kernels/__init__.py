@@ -7,7 +7,8 @@ through the Triton interpreter when TRITON_INTERPRET=1 was set before triton was
 from ._utils import validate_forward
 from .attention import attention
 from .bias_gelu import bias_gelu
+from .disentangled_attention import disentangled_attention
 from .embeddings import embeddings
 from .layer_norm import layer_norm
 
-__all__ = ["attention", "bias_gelu", "embeddings", "layer_norm", "validate_forward"]
+__all__ = ["attention", "bias_gelu", "disentangled_attention", "embeddings", "layer_norm", "validate_forward"]

@@ -64,7 +64,7 @@ def load(name_or_path, device=None, dtype=None, backend=None, task=None) -> Engi
     _check_config_fits(config, tensors, folder)
     # Built on the meta device: parameters take no memory until the checkpoint's tensors are assigned to them.
     with torch.device("meta"):
-        model = EncoderModel(config, with_pooler=checkpoint.has_pooler(tensors, config))
+        model = model_class(config)(config, with_pooler=checkpoint.has_pooler(tensors, config))
     expected = {name: p.shape for name, p in model.named_parameters(remove_duplicate=False)}
     state = checkpoint.convert(tensors, config, expected, dtype, device)
     model.load_state_dict(state, strict=True, assign=True)
@@ -74,6 +74,15 @@ def load(name_or_path, device=None, dtype=None, backend=None, task=None) -> Engi
     model.eval().set_backend(backend)
     log.debug("loaded %s (%s, %s) from %s on %s as %s", config.model_type, config.task, backend, folder, device, dtype)
     return Engine(model, _load_tokenizer(folder), str(name_or_path))
+
+
+def model_class(config: EncoderConfig) -> type:
+    """The tensor module that runs this config's family."""
+    if config.family == "deberta-v2":
+        from ..models.deberta.model import DebertaModel
+
+        return DebertaModel
+    return EncoderModel
 
 
 def _check_config_fits(config, tensors: dict, folder) -> None:

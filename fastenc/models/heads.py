@@ -12,14 +12,16 @@ from ..ops.reference import activation
 
 
 class Pooler(nn.Module):
-    """BERT/ALBERT: tanh(dense(first token)), the input of NSP and of their sequence classifiers."""
+    """BERT/ALBERT: tanh(dense(first token)), the input of NSP and of their sequence classifiers. DeBERTa's
+    ContextPooler is the same with its pooler_hidden_act."""
 
     def __init__(self, config: EncoderConfig):
         super().__init__()
         self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.act = activation(config.deberta.pooler_hidden_act) if config.deberta is not None else torch.tanh
 
     def forward(self, first_token, pooled=None):  # (B, H) -> (B, H)
-        return torch.tanh(self.dense(first_token))
+        return self.act(self.dense(first_token))
 
 
 class MaskedLMHead(nn.Module):
@@ -27,7 +29,8 @@ class MaskedLMHead(nn.Module):
 
     def __init__(self, config: EncoderConfig):
         super().__init__()
-        # ALBERT projects down to its embedding width before the (tied) decoder; the others stay at hidden size.
+        # ALBERT (and DeBERTa's legacy head) project down to the embedding width before the (tied) decoder; the
+        # others stay at hidden size.
         width = config.embedding_size
         self.transform = nn.Linear(config.hidden_size, width)
         # RoBERTa's head always uses exact GELU; the others use the model's activation.
@@ -45,13 +48,13 @@ class MaskedLMHead(nn.Module):
 class SequenceClassifier(nn.Module):
     """Logits for the whole sequence.
 
-    BERT/ALBERT classify the pooler output; RoBERTa runs dense + tanh on the first token; DistilBERT dense + ReLU.
+    BERT/ALBERT/DeBERTa classify the pooler output; RoBERTa runs dense + tanh on the first token; DistilBERT dense + ReLU.
     """
 
     def __init__(self, config: EncoderConfig, num_outputs: int):
         super().__init__()
         H = config.hidden_size
-        self.from_pooler = config.family in ("bert", "albert")
+        self.from_pooler = config.family in ("bert", "albert", "deberta-v2")
         self.dense = None if self.from_pooler else nn.Linear(H, H)
         self.dense_act = torch.relu if config.family == "distilbert" else torch.tanh
         self.out = nn.Linear(H, num_outputs)

@@ -39,15 +39,17 @@ def _pooler_wanted(config: EncoderConfig, has_pooler: bool) -> bool:
     if config.family == "distilbert":
         return False
     needed = config.task in ("pretraining", "next_sentence") or (
-        config.task == "sequence_classification" and config.family in ("bert", "albert"))
+        config.task == "sequence_classification" and config.family in ("bert", "albert", "deberta-v2"))
     return needed or has_pooler
 
+
+FAMILY_NAMES = ("bert", "roberta", "distilbert", "albert", "deberta-v2")  # families whose heads share names
 
 # In the order they run: the pooler first, since the sequence heads after it may read its output.
 HEADS = (
     HeadSpec("pooler", per_token=False, fields=("pooler_output",), wanted=_pooler_wanted, build=Pooler,
              checkpoint={"bert": {"dense": "pooler.dense"}, "roberta": {"dense": "pooler.dense"},
-                         "albert": {"dense": "pooler"}}),
+                         "albert": {"dense": "pooler"}, "deberta-v2": {"dense": "pooler.dense"}}),
     HeadSpec("mlm", per_token=True, fields=("logits",), wanted=_for_tasks("masked_lm", "pretraining"),
              build=MaskedLMHead,
              checkpoint={
@@ -61,6 +63,12 @@ HEADS = (
                  "albert": {"transform": "predictions.dense", "norm": "predictions.LayerNorm",
                             "decoder": "predictions.decoder.weight",
                             "bias": "predictions.decoder.bias|predictions.bias"},
+                 # transformers' legacy head (cls.predictions) or, with legacy=false, lm_predictions (no decoder:
+                 # always the word embeddings). Neither is the paper's enhanced mask decoder: transformers has none.
+                 "deberta-v2": {"transform": "cls.predictions.transform.dense|lm_predictions.lm_head.dense",
+                                "norm": "cls.predictions.transform.LayerNorm|lm_predictions.lm_head.LayerNorm",
+                                "decoder": "cls.predictions.decoder.weight",
+                                "bias": "cls.predictions.decoder.bias|cls.predictions.bias|lm_predictions.lm_head.bias"},
              }),
     HeadSpec("sentence_pair", per_token=False, fields=("seq_relationship_logits",),
              task_fields={"next_sentence": ("logits",)}, wanted=_for_tasks("pretraining", "next_sentence"),
@@ -69,14 +77,15 @@ HEADS = (
     HeadSpec("classifier", per_token=False, fields=("logits",), wanted=_for_tasks("sequence_classification"),
              build=lambda config: SequenceClassifier(config, config.num_labels), labelled=True,
              checkpoint={"bert": {"out": "classifier"}, "albert": {"out": "classifier"},
+                         "deberta-v2": {"out": "classifier"},
                          "roberta": {"dense": "classifier.dense", "out": "classifier.out_proj"},
                          "distilbert": {"dense": "pre_classifier", "out": "classifier"}}),
     HeadSpec("token_classifier", per_token=True, fields=("logits",), wanted=_for_tasks("token_classification"),
              build=TokenClassifierHead, labelled=True,
-             checkpoint={family: {"": "classifier"} for family in ("bert", "roberta", "distilbert", "albert")}),
+             checkpoint={family: {"": "classifier"} for family in FAMILY_NAMES}),
     HeadSpec("qa", per_token=True, fields=("start_logits", "end_logits"), wanted=_for_tasks("question_answering"),
              build=QuestionAnsweringHead,
-             checkpoint={family: {"": "qa_outputs"} for family in ("bert", "roberta", "distilbert", "albert")}),
+             checkpoint={family: {"": "qa_outputs"} for family in FAMILY_NAMES}),
 )
 BY_NAME = {spec.name: spec for spec in HEADS}
 

@@ -1,7 +1,7 @@
 """The fused operations a forward pass calls, as one typed interface with two implementations bound by backend name.
 
 `reference` (PyTorch, any device: the CPU path and the oracle of every kernel) and `triton` (fastenc.kernels, CUDA or
-the Triton interpreter) implement the same four operations with the same signatures. A model holds one `Ops` value,
+the Triton interpreter) implement the same operations with the same signatures. A model holds one `Ops` value,
 chosen by `ops_for(backend)`; the Triton launchers are bound with their per-call checks off, because `validate` checks
 the inputs once per forward instead of once per kernel launch of every layer.
 """
@@ -31,6 +31,11 @@ class Embeddings(Protocol):
                  eps: float) -> torch.Tensor: ...
 
 
+class DisentangledAttention(Protocol):
+    def __call__(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, pos_key, pos_query, *, relative_index,
+                 key_padding_mask=None, cu_seqlens=None, max_seqlen=None, softmax_scale=None) -> torch.Tensor: ...
+
+
 def _no_validation(input_ids: torch.Tensor, weight: torch.Tensor, head_dim: int) -> None:
     """The reference ops run on any device and dtype PyTorch supports: nothing to check up front."""
 
@@ -44,19 +49,24 @@ class Ops:
     embeddings: Embeddings  # word + token type + position gather, then LayerNorm
     # (input ids, the word-embedding table, head_dim): raises on what the ops cannot run; called once per forward
     validate: Callable[[torch.Tensor, torch.Tensor, int], None] = _no_validation
+    # DeBERTa's attention with relative-position terms (fastenc.ops.disentangled)
+    disentangled_attention: DisentangledAttention | None = None
 
 
 def _reference_ops() -> Ops:
     from . import reference
 
-    return Ops("torch", reference.attention, reference.layer_norm, reference.bias_gelu, reference.embeddings)
+    from .disentangled import disentangled_attention
+
+    return Ops("torch", reference.attention, reference.layer_norm, reference.bias_gelu, reference.embeddings,
+               disentangled_attention=disentangled_attention)
 
 
 def _triton_ops() -> Ops:
     from .. import kernels  # imports triton: only when this backend is asked for
 
     unchecked = {name: functools.partial(getattr(kernels, name), check=False)
-                 for name in ("attention", "layer_norm", "bias_gelu", "embeddings")}
+                 for name in ("attention", "layer_norm", "bias_gelu", "embeddings", "disentangled_attention")}
     return Ops("triton", validate=kernels.validate_forward, **unchecked)
 
 

@@ -22,11 +22,15 @@ from .encoder import Encoder
 
 
 class EncoderModel(nn.Module):
+    # The family's stages; a family with other embeddings or layers (DeBERTa) subclasses and names its own.
+    embeddings_class = Embeddings
+    encoder_class = Encoder
+
     def __init__(self, config: EncoderConfig, with_pooler: bool = False):
         super().__init__()
         self.config = config
-        self.embeddings = Embeddings(config)
-        self.encoder = Encoder(config)
+        self.embeddings = self.embeddings_class(config)
+        self.encoder = self.encoder_class(config)
         self.head_specs = heads_for(config, with_pooler)
         for spec in HEADS:  # absent heads read as None: `model.mlm is None` says the checkpoint has no MLM head
             setattr(self, spec.name, spec.build(config) if spec in self.head_specs else None)
@@ -140,9 +144,7 @@ class EncoderModel(nn.Module):
                 attention_mask = None  # no padding: the kernels skip masking altogether
         if self.graphs is not None and not (output_hidden_states or output_attentions) and self.graphs.fits(input_ids):
             return self.graphs(input_ids, attention_mask, token_type_ids, run_head)
-        # Left padding keeps the padded path: sequence heads read position 0, which packing would leave empty.
-        if (self.padding_free and attention_mask is not None and not output_attentions
-                and bool(host_mask[:, 0].all())):
+        if self.padding_free and attention_mask is not None and not output_attentions and self.can_pack(host_mask):
             return self._forward_padding_free(input_ids, token_type_ids, Packing.from_mask(host_mask),
                                               output_hidden_states, run_head, packed_output)
         input_ids, attention_mask, token_type_ids = to_model_device(
@@ -151,6 +153,11 @@ class EncoderModel(nn.Module):
         with self._on_device():
             return self.padded_forward(input_ids, attention_mask, token_type_ids, run_head, output_hidden_states,
                                        output_attentions)
+
+    def can_pack(self, host_mask) -> bool:
+        """Whether a padded batch with this (B, T) host mask may run packed: sequence heads read position 0, which
+        packing would leave empty under left padding."""
+        return bool(host_mask[:, 0].all())
 
     def _forward_padding_free(self, input_ids, token_type_ids, packing: Packing, output_hidden_states, run_head,
                               packed_output) -> EncoderOutput:
