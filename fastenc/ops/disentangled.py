@@ -53,7 +53,7 @@ def _gather_scores(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
 
 
 def disentangled_probs(q, k, pos_key, pos_query, relative_index, key_padding_mask=None, softmax_scale=None):
-    """The attention weights, (B, nh, Tq, T) in float32.
+    """The attention weights, (B, nh, Tq, T) in float32 (float64 for float64 inputs).
 
     q (B, Tq, nh, hd) against k (B, T, nh, hd), Tq <= T (queries are the first Tq positions); pos_key, pos_query
     (2S, nh, hd) projections of the relative embeddings, or None where that term is off; relative_index from
@@ -61,15 +61,16 @@ def disentangled_probs(q, k, pos_key, pos_query, relative_index, key_padding_mas
     """
     Tq, T, hd = q.shape[1], k.shape[1], q.shape[-1]
     scale = softmax_scale if softmax_scale is not None else hd**-0.5
-    qh, kh = (t.transpose(1, 2).float() for t in (q, k))  # (B, nh, T, hd)
+    wide = torch.promote_types(q.dtype, torch.float32)  # float32 statistics; float64 stays float64 (the oracle)
+    qh, kh = (t.transpose(1, 2).to(wide) for t in (q, k))  # (B, nh, T, hd)
     scores = qh @ kh.transpose(-1, -2)  # (B, nh, Tq, T) content to content
     center = (relative_index.shape[1] - 1) // 2  # column of distance 0
     d = torch.arange(Tq, device=q.device)[:, None] - torch.arange(T, device=q.device)[None, :]  # (Tq, T): i - j
     if pos_key is not None:  # c2p: query i against the position row of distance i - j
-        c2p = qh @ pos_key.float().permute(1, 2, 0)  # (B, nh, Tq, 2S)
+        c2p = qh @ pos_key.to(wide).permute(1, 2, 0)  # (B, nh, Tq, 2S)
         scores = scores + _gather_scores(c2p, relative_index[0][d + center])
     if pos_query is not None:  # p2c: key j against the position row of distance i - j
-        p2c = kh @ pos_query.float().permute(1, 2, 0)  # (B, nh, T, 2S)
+        p2c = kh @ pos_query.to(wide).permute(1, 2, 0)  # (B, nh, T, 2S)
         scores = scores + _gather_scores(p2c, relative_index[1][d + center].T).transpose(-1, -2)
     scores = scores * scale
     if key_padding_mask is not None:
@@ -82,7 +83,7 @@ def _padded(q, k, v, key_padding_mask, softmax_scale, *, pos_key, pos_query, rel
     """(B, Tq, nh, hd) outputs; the argument order of fastenc.ops.reference's padded attention, which its
     length-bucketed varlen loop calls."""
     probs = disentangled_probs(q, k, pos_key, pos_query, relative_index, key_padding_mask, softmax_scale)
-    out = probs @ v.transpose(1, 2).float()  # (B, nh, Tq, hd)
+    out = probs @ v.transpose(1, 2).to(probs.dtype)  # (B, nh, Tq, hd)
     return out.transpose(1, 2).to(q.dtype)  # (B, Tq, nh, hd)
 
 

@@ -27,9 +27,16 @@ FAMILY_CONFIGS = {
     "albert": (transformers.AlbertConfig, dict(
         vocab_size=91, embedding_size=24, hidden_size=64, num_hidden_layers=4, num_hidden_groups=2,
         inner_group_num=2, num_attention_heads=4, intermediate_size=72, max_position_embeddings=38)),
+    # DeBERTa-v3's layout (relative attention only, shared keys, normed relative embeddings) with 8 position
+    # buckets, which do not cover the longer inputs: distances beyond 4 are log-bucketed.
+    "deberta-v2": (transformers.DebertaV2Config, dict(
+        vocab_size=95, hidden_size=64, num_hidden_layers=3, num_attention_heads=2, intermediate_size=45,
+        max_position_embeddings=36, type_vocab_size=0, relative_attention=True, position_buckets=8,
+        max_relative_positions=-1, pos_att_type=["p2c", "c2p"], share_att_key=True, norm_rel_ebd="layer_norm",
+        position_biased_input=False)),
 }
 CLASS_PREFIX = {"bert": "Bert", "roberta": "Roberta", "xlm-roberta": "XLMRoberta", "camembert": "Camembert",
-                "distilbert": "DistilBert", "albert": "Albert"}
+                "distilbert": "DistilBert", "albert": "Albert", "deberta-v2": "DebertaV2"}
 HEADS = {
     "bert": ["Model", "ForMaskedLM", "ForPreTraining", "ForNextSentencePrediction", "ForSequenceClassification",
              "ForTokenClassification", "ForQuestionAnswering"],
@@ -40,6 +47,8 @@ HEADS = {
                    "ForQuestionAnswering"],
     "albert": ["Model", "ForMaskedLM", "ForPreTraining", "ForSequenceClassification", "ForTokenClassification",
                "ForQuestionAnswering"],
+    "deberta-v2": ["Model", "ForMaskedLM", "ForSequenceClassification", "ForTokenClassification",
+                   "ForQuestionAnswering"],
 }
 ALL = [(family, head) for family, heads in HEADS.items() for head in heads]
 
