@@ -4,7 +4,7 @@ Per (query block, sequence, head) the kernel walks the key blocks as fastenc.ker
 relative-position terms to each score tile in registers: c2p[i, c(i - j)] and p2c[j, p(i - j)], gathered from
 per-token tables of dot products with every relative embedding row (q . pos_key and k . pos_query, (tokens, nh, 2S),
 one matrix product each in the launcher) through the (2, 2T - 1) bucket table of fastenc.ops.disentangled. Memory is
-linear in the length: 2S values per token and head instead of T.
+linear in the length: 2S float32 values per token and head (per term) instead of T.
 """
 import math
 from typing import Optional
@@ -44,8 +44,8 @@ def _disentangled_kernel(
     Out,  # same layout as Q, contiguous
     Mask,  # (B, T) key padding, nonzero = attend; read only if HAS_MASK
     CuSeqlens,  # (B + 1,) int32 sequence offsets; read only if VARLEN
-    C2P,  # (.., nh, 2S) q . pos_key per query token, laid out like Q's tokens; read only if HAS_C2P
-    P2C,  # (.., nh, 2S) k . pos_query per key token; read only if HAS_P2C
+    C2P,  # (.., nh, 2S) float32 q . pos_key per query token, laid out like Q's tokens; read only if HAS_C2P
+    P2C,  # (.., nh, 2S) float32 k . pos_query per key token; read only if HAS_P2C
     RelIdx,  # (2, 2L - 1) int32: row of the 2S for distance d = i - j at column d + L - 1 (c2p row 0, p2c row 1)
     stride_qb, stride_qt, stride_qh,  # Q strides in elements (batch stride 0 when VARLEN)
     stride_kb, stride_kt, stride_kh,
@@ -119,10 +119,10 @@ def _disentangled_kernel(
             column = (m0 + offs_m)[:, None] - (n0 + offs_n)[None, :] + rel_center  # (BLOCK_M, BLOCK_N): i - j
             if HAS_C2P:
                 row = tl.load(RelIdx + column, mask=both, other=0)
-                s += tl.load(c2p_rows[:, None] + row, mask=both, other=0.0).to(tl.float32)
+                s += tl.load(c2p_rows[:, None] + row, mask=both, other=0.0)
             if HAS_P2C:
                 row = tl.load(RelIdx + stride_r + column, mask=both, other=0)
-                s += tl.load(p2c_rows[None, :] + n0 * stride_pt + row, mask=both, other=0.0).to(tl.float32)
+                s += tl.load(p2c_rows[None, :] + n0 * stride_pt + row, mask=both, other=0.0)
         s = s * qk_scale
         if HAS_MASK:
             keep = tl.load(mask_ptrs, mask=n_ok, other=0) != 0
@@ -150,11 +150,12 @@ def _disentangled_kernel(
 
 
 def _position_table(x: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
-    """x (..., nh, hd) tokens against pos (2S, nh, hd) rows -> (..., nh, 2S) dot products, in x's dtype."""
+    """x (..., nh, hd) tokens against pos (2S, nh, hd) rows -> (..., nh, 2S) dot products in float32: a bf16 table
+    would round every position term by 2^-9 of its size, a larger error than the softmax's own."""
     lead = x.shape[:-2]
     nh, hd = x.shape[-2:]
-    xt = x.reshape(-1, nh, hd).transpose(0, 1)  # (nh, tokens, hd)
-    table = torch.bmm(xt, pos.permute(1, 2, 0).to(x.dtype))  # (nh, tokens, 2S)
+    xt = x.reshape(-1, nh, hd).transpose(0, 1).float()  # (nh, tokens, hd)
+    table = torch.bmm(xt, pos.permute(1, 2, 0).float())  # (nh, tokens, 2S)
     return table.transpose(0, 1).reshape(*lead, nh, pos.shape[0])
 
 
