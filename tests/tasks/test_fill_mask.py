@@ -10,7 +10,7 @@ from real_vocab_checkpoints import build_with_tokenizer
 
 
 
-@pytest.fixture(scope="module", params=["bert", "roberta"])
+@pytest.fixture(scope="module", params=["bert", "roberta", "deberta-v2"])
 def checkpoint(request, tmp_path_factory):
     family = request.param
     folder = tmp_path_factory.mktemp(family + "-mlm")
