@@ -48,7 +48,8 @@ class MaskedLMHead(nn.Module):
 class SequenceClassifier(nn.Module):
     """Logits for the whole sequence.
 
-    BERT/ALBERT/DeBERTa classify the pooler output; RoBERTa runs dense + tanh on the first token; DistilBERT dense + ReLU.
+    BERT/ALBERT/DeBERTa classify the pooler output; RoBERTa runs dense + tanh on the first token; DistilBERT
+    dense + ReLU.
     """
 
     def __init__(self, config: EncoderConfig, num_outputs: int):

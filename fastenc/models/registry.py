@@ -68,7 +68,8 @@ HEADS = (
                  "deberta-v2": {"transform": "cls.predictions.transform.dense|lm_predictions.lm_head.dense",
                                 "norm": "cls.predictions.transform.LayerNorm|lm_predictions.lm_head.LayerNorm",
                                 "decoder": "cls.predictions.decoder.weight",
-                                "bias": "cls.predictions.decoder.bias|cls.predictions.bias|lm_predictions.lm_head.bias"},
+                                "bias": "cls.predictions.decoder.bias|cls.predictions.bias"
+                                        "|lm_predictions.lm_head.bias"},
              }),
     HeadSpec("sentence_pair", per_token=False, fields=("seq_relationship_logits",),
              task_fields={"next_sentence": ("logits",)}, wanted=_for_tasks("pretraining", "next_sentence"),

@@ -1,7 +1,8 @@
 """DeBERTa-v2/v3's own config.json fields (relative attention, position buckets, the conv layer), read and checked.
 
 The shared fields land in fastenc.config.EncoderConfig as for BERT; what only DeBERTa has is one typed
-`DebertaSettings` value, `config.deberta`. Defaults (DebertaV2Config's and the modelling code's `getattr`s) are in fastenc.config.DEFAULTS.
+`DebertaSettings` value, `config.deberta`. Defaults (DebertaV2Config's and the modelling code's `getattr`s) are
+in fastenc.config.DEFAULTS.
 """
 from dataclasses import dataclass
 

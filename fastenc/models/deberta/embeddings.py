@@ -13,7 +13,8 @@ class DebertaEmbeddings(Embeddings):
         self.config = config
         self.word = nn.Embedding(config.vocab_size, E)
         # v3 checkpoints add no absolute positions (position_biased_input false): relative attention alone.
-        self.position = nn.Embedding(config.max_position_embeddings, E) if config.deberta.position_biased_input else None
+        absolute = config.deberta.position_biased_input
+        self.position = nn.Embedding(config.max_position_embeddings, E) if absolute else None
         self.token_type = nn.Embedding(config.type_vocab_size, E) if config.type_vocab_size else None
         self.project = nn.Linear(E, H, bias=False) if E != H else None  # transformers' embed_proj
         self.norm = nn.LayerNorm(H, eps=config.layer_norm_eps)
