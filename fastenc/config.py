@@ -16,12 +16,14 @@ FAMILIES = {
     "distilbert": "distilbert",
     "albert": "albert",
     "deberta-v2": "deberta-v2",
+    "electra": "electra",
 }
 
 # Class-name prefixes that transformers uses for each model_type, to read `architectures`.
 _CLASS_PREFIXES = {
     "bert": "Bert", "roberta": "Roberta", "xlm-roberta": "XLMRoberta", "camembert": "Camembert",
     "distilbert": "DistilBert", "albert": "Albert", "deberta-v2": "DebertaV2",
+    "electra": "Electra",
 }
 # Class-name suffix -> the task head we run. Heads we do not run (multiple choice, causal LM) are absent on purpose.
 _TASKS = {
@@ -43,7 +45,7 @@ class ConfigError(ValueError):
 @dataclass
 class EncoderConfig:
     model_type: str  # as written in config.json ("bert", "xlm-roberta", ...)
-    family: str  # architecture we run: "bert", "roberta", "distilbert" or "albert"
+    family: str  # architecture we run: "bert", "roberta", "distilbert", "albert", "deberta-v2" or "electra"
     task: str  # which head runs on top of the encoder: one of TASKS
     vocab_size: int
     hidden_size: int  # width of the residual stream
@@ -55,7 +57,7 @@ class EncoderConfig:
     layer_norm_eps: float
     pad_token_id: int
     type_vocab_size: int = 0  # 0: no token-type embeddings (DistilBERT)
-    embedding_size: int = 0  # ALBERT's factorised embedding width; equals hidden_size elsewhere
+    embedding_size: int = 0  # ALBERT's and ELECTRA's factorised embedding width; equals hidden_size elsewhere
     sinusoidal_positions: bool = False  # DistilBERT: fixed sin/cos position table when the checkpoint lacks one
     num_hidden_groups: int = 1  # ALBERT: distinct groups of shared layers
     inner_group_num: int = 1  # ALBERT: layers inside each group
@@ -170,6 +172,8 @@ DEFAULTS = {
         vocab_size=30522, max_position_embeddings=512, sinusoidal_pos_embds=False, n_layers=6, n_heads=12, dim=768,
         hidden_dim=3072, activation="gelu", pad_token_id=0,
     ),
+    "electra": {**_BERT_DEFAULTS, "embedding_size": 128, "hidden_size": 256, "num_attention_heads": 4,
+                "intermediate_size": 1024},
     "deberta-v2": dict(
         vocab_size=128100, hidden_size=1536, num_hidden_layers=24, num_attention_heads=24, intermediate_size=6144,
         hidden_act="gelu", max_position_embeddings=512, type_vocab_size=0, layer_norm_eps=1e-7, pad_token_id=0,
@@ -193,11 +197,12 @@ def _task_of(model_type: str, architecture: str | None, source: str) -> str:
 
 
 def _bert_fields(raw: dict, source: str) -> dict:
-    """BERT, RoBERTa (XLM-R, CamemBERT) and ALBERT share BERT's field names."""
+    """BERT, RoBERTa (XLM-R, CamemBERT), ALBERT and ELECTRA share BERT's field names."""
     position_type = raw.get("position_embedding_type", "absolute")
     if position_type != "absolute":
         raise ConfigError(f"{source}: position_embedding_type {position_type!r} is not supported (only 'absolute')")
     albert = raw["model_type"] == "albert"
+    factorised = raw["model_type"] in ("albert", "electra")  # embedding_size may differ from hidden_size
     return dict(
         vocab_size=_int(raw, "vocab_size", source),
         hidden_size=_int(raw, "hidden_size", source),
@@ -208,7 +213,7 @@ def _bert_fields(raw: dict, source: str) -> dict:
         max_position_embeddings=_int(raw, "max_position_embeddings", source),
         layer_norm_eps=_float(raw, "layer_norm_eps", source),
         type_vocab_size=_int(raw, "type_vocab_size", source),
-        embedding_size=_int(raw, "embedding_size", source) if albert else 0,
+        embedding_size=_int(raw, "embedding_size", source) if factorised else 0,
         num_hidden_groups=_int(raw, "num_hidden_groups", source) if albert else 1,
         inner_group_num=_int(raw, "inner_group_num", source) if albert else 1,
     )

@@ -17,7 +17,7 @@ from .weights import WeightsError
 log = logging.getLogger(__name__)
 
 BASE_PREFIXES = {"bert": "bert.", "roberta": "roberta.", "distilbert": "distilbert.", "albert": "albert.",
-                 "deberta-v2": "deberta."}
+                 "deberta-v2": "deberta.", "electra": "electra."}
 # Checkpoint names under these belong to the encoder itself: leftovers there mean the checkpoint is not this model.
 _ENCODER_NAMESPACES = ("embeddings.", "encoder.", "transformer.")
 # Buffers that some transformers versions saved; they are recomputed, never read.
@@ -61,7 +61,7 @@ _LAYER_PARTS = {
         "ffn_norm": "encoder.albert_layer_groups.{i}.full_layer_layer_norm",
     },
 }
-_LAYER_PARTS["roberta"] = _LAYER_PARTS["bert"]
+_LAYER_PARTS["roberta"] = _LAYER_PARTS["electra"] = _LAYER_PARTS["bert"]
 _LAYER_PARTS["deberta-v2"] = {  # pos_key / pos_query exist only without share_att_key, for the terms that run
     "qkv": ["encoder.layer.{i}.attention.self.query_proj", "encoder.layer.{i}.attention.self.key_proj",
             "encoder.layer.{i}.attention.self.value_proj"],
@@ -73,6 +73,7 @@ _LAYER_PARTS["deberta-v2"] = {  # pos_key / pos_query exist only without share_a
 # Modules outside the layers that only some families have (the heads' names live in fastenc.models.registry).
 _EXTRAS = {
     "albert": {"encoder.project_in": "encoder.embedding_hidden_mapping_in"},
+    "electra": {"encoder.project_in": "embeddings_project"},
     "deberta-v2": {"encoder.rel_norm": "encoder.LayerNorm", "encoder.conv.conv": "encoder.conv.conv",
                    "encoder.conv.norm": "encoder.conv.LayerNorm"},
 }

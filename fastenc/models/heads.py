@@ -1,4 +1,5 @@
-"""Task heads on top of the encoder: pooler, masked-LM, next-sentence, classification, tagging, extractive QA.
+"""Task heads on top of the encoder: pooler, masked-LM, next-sentence, replaced-token detection, classification,
+tagging, extractive QA.
 
 Two signatures, as `fastenc.models.registry` records for each head: per-token heads take (tokens (N, H) or
 (B, T, H), ops); per-sequence heads take (first (B, H): each sequence's first token, pooled (B, H) or None).
@@ -33,8 +34,8 @@ class MaskedLMHead(nn.Module):
         # others stay at hidden size.
         width = config.embedding_size
         self.transform = nn.Linear(config.hidden_size, width)
-        # RoBERTa's head always uses exact GELU; the others use the model's activation.
-        self.act = activation("gelu" if config.family == "roberta" else config.hidden_act)
+        # RoBERTa's and ELECTRA's generator heads always use exact GELU; the others use the model's activation.
+        self.act = activation("gelu" if config.family in ("roberta", "electra") else config.hidden_act)
         self.norm = nn.LayerNorm(width, eps=config.layer_norm_eps)
         self.decoder = nn.Parameter(torch.empty(config.vocab_size, width))
         self.bias = nn.Parameter(torch.empty(config.vocab_size))
@@ -49,7 +50,7 @@ class SequenceClassifier(nn.Module):
     """Logits for the whole sequence.
 
     BERT/ALBERT/DeBERTa classify the pooler output; RoBERTa runs dense + tanh on the first token; DistilBERT
-    dense + ReLU.
+    dense + ReLU; ELECTRA dense + GELU.
     """
 
     def __init__(self, config: EncoderConfig, num_outputs: int):
@@ -57,7 +58,8 @@ class SequenceClassifier(nn.Module):
         H = config.hidden_size
         self.from_pooler = config.family in ("bert", "albert", "deberta-v2")
         self.dense = None if self.from_pooler else nn.Linear(H, H)
-        self.dense_act = torch.relu if config.family == "distilbert" else torch.tanh
+        # ELECTRA's head uses exact GELU where BERT's pooler has tanh.
+        self.dense_act = {"distilbert": torch.relu, "electra": F.gelu}.get(config.family, torch.tanh)
         self.out = nn.Linear(H, num_outputs)
 
     def forward(self, first_token, pooled):  # (B, H), (B, H) or None -> (B, num_outputs)
@@ -74,6 +76,19 @@ class SentencePairHead(nn.Linear):
 
     def forward(self, first_token, pooled):  # (B, H), (B, H) -> (B, 2)
         return super().forward(pooled)
+
+
+class DiscriminatorHead(nn.Module):
+    """ELECTRA's replaced-token detector: dense -> activation -> one logit per token."""
+
+    def __init__(self, config: EncoderConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.act = activation(config.hidden_act)
+        self.out = nn.Linear(config.hidden_size, 1)
+
+    def forward(self, tokens, ops):  # (..., H) -> (...)
+        return self.out(self.act(self.dense(tokens))).squeeze(-1)
 
 
 class TokenClassifierHead(nn.Linear):

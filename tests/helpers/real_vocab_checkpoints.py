@@ -26,10 +26,13 @@ SHAPES = {
                    inner_group_num=1, num_attention_heads=2, intermediate_size=37, max_position_embeddings=64),
     "deberta-v2": dict(vocab_size=30000, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                        intermediate_size=37, max_position_embeddings=64),  # the v3 layout of tiny_checkpoints
+    "electra": dict(vocab_size=30522, embedding_size=16, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                    intermediate_size=37, max_position_embeddings=64, type_vocab_size=2),
 }
 # The vocabulary each family gets unless one is named; bert-base-cased is dslim/bert-base-NER's.
 DEFAULT_VOCAB = {"bert": "bert-base-uncased", "distilbert": "bert-base-uncased", "roberta": "roberta-base",
-                 "albert": "albert-unigram", "deberta-v2": "deberta-unigram"}
+                 "albert": "albert-unigram", "deberta-v2": "deberta-unigram",
+                 "electra": "bert-base-uncased"}
 VOCAB_SIZES = {"bert-base-uncased": 30522, "bert-base-cased": 28996, "roberta-base": 50265, "albert-unigram": 30000,
                "deberta-unigram": 30000}
 NER_LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]

@@ -34,9 +34,14 @@ FAMILY_CONFIGS = {
         max_position_embeddings=36, type_vocab_size=0, relative_attention=True, position_buckets=8,
         max_relative_positions=-1, pos_att_type=["p2c", "c2p"], share_att_key=True, norm_rel_ebd="layer_norm",
         position_biased_input=False)),
+    # ELECTRA-small's layout: embeddings narrower than the hidden size, projected up.
+    "electra": (transformers.ElectraConfig, dict(
+        vocab_size=93, embedding_size=24, hidden_size=48, num_hidden_layers=3, num_attention_heads=3,
+        intermediate_size=41, max_position_embeddings=34, type_vocab_size=2)),
 }
 CLASS_PREFIX = {"bert": "Bert", "roberta": "Roberta", "xlm-roberta": "XLMRoberta", "camembert": "Camembert",
-                "distilbert": "DistilBert", "albert": "Albert", "deberta-v2": "DebertaV2"}
+                "distilbert": "DistilBert", "albert": "Albert", "deberta-v2": "DebertaV2",
+                "electra": "Electra"}
 HEADS = {
     "bert": ["Model", "ForMaskedLM", "ForPreTraining", "ForNextSentencePrediction", "ForSequenceClassification",
              "ForTokenClassification", "ForQuestionAnswering"],
@@ -49,6 +54,8 @@ HEADS = {
                "ForQuestionAnswering"],
     "deberta-v2": ["Model", "ForMaskedLM", "ForSequenceClassification", "ForTokenClassification",
                    "ForQuestionAnswering"],
+    "electra": ["Model", "ForPreTraining", "ForMaskedLM", "ForSequenceClassification", "ForTokenClassification",
+                "ForQuestionAnswering"],
 }
 ALL = [(family, head) for family, heads in HEADS.items() for head in heads]
 
