@@ -13,7 +13,8 @@ import torch
 import triton
 import triton.language as tl
 
-from ._utils import FLOAT_DTYPES, INTERPRET, check_device, check_dtype, check_last_dim_contiguous, check_shape
+from ._utils import INTERPRET, check_device, check_dtype, check_last_dim_contiguous, check_shape
+from .attention import _check as check_attention_inputs
 
 LOG2E = math.log2(math.e)
 _MASKED = tl.constexpr(-3.4028234663852886e38)  # a padded key's score: the most negative finite float32
@@ -216,21 +217,9 @@ def _(q, k, v, pos_key, pos_query, relative_index, key_padding_mask, cu_seqlens,
     return q.new_empty(q.shape)
 
 
-def _check(q, k, v, pos_key, pos_query, relative_index, key_padding_mask, cu_seqlens, seqlen):
-    for name, t in (("q", q), ("k", k), ("v", v)):
-        check_device(name, t, like=q)
-        check_dtype(name, t, FLOAT_DTYPES)
-        check_last_dim_contiguous(name, t)
-    if k.dtype != q.dtype or v.dtype != q.dtype:
-        raise TypeError(f"q, k, v must share one dtype, got {q.dtype}, {k.dtype}, {v.dtype}")
-    layout = "(total_tokens, heads, head_dim)" if cu_seqlens is not None else "(batch, seqlen, heads, head_dim)"
-    if q.dim() != (3 if cu_seqlens is not None else 4):
-        raise ValueError(f"q has shape {tuple(q.shape)}; expected {layout}")
-    if k.shape != q.shape or v.shape != q.shape:
-        raise ValueError(f"q, k, v must share one shape {layout}, got {tuple(q.shape)}, {tuple(k.shape)}, "
-                         f"{tuple(v.shape)}")
-    if q.shape[-1] > 128:
-        raise ValueError(f"head_dim {q.shape[-1]} is above the supported 128")
+def _check(q, k, v, pos_key, pos_query, relative_index, key_padding_mask, cu_seqlens, max_seqlen, seqlen):
+    """The attention kernel's checks of q, k, v, the mask and cu_seqlens, then the position inputs'."""
+    check_attention_inputs(q, k, v, key_padding_mask, cu_seqlens, max_seqlen)
     nh, hd = q.shape[-2:]
     rows = None
     for name, t in (("pos_key", pos_key), ("pos_query", pos_query)):
@@ -249,15 +238,6 @@ def _check(q, k, v, pos_key, pos_query, relative_index, key_padding_mask, cu_seq
     if rows is not None and relative_index.numel() and (int(relative_index.min()) < 0
                                                          or int(relative_index.max()) >= rows):
         raise ValueError(f"relative_index holds rows outside [0, {rows}) of pos_key / pos_query")
-    if cu_seqlens is not None:
-        if key_padding_mask is not None:
-            raise ValueError("key_padding_mask is for padded inputs; variable-length inputs need none")
-        check_device("cu_seqlens", cu_seqlens, like=q)
-        check_dtype("cu_seqlens", cu_seqlens, (torch.int32,))
-        check_shape("cu_seqlens", cu_seqlens, (None,))
-    elif key_padding_mask is not None:
-        check_device("key_padding_mask", key_padding_mask, like=q)
-        check_shape("key_padding_mask", key_padding_mask, tuple(q.shape[:2]))
 
 
 def disentangled_attention(q, k, v, pos_key, pos_query, *, relative_index, key_padding_mask=None, cu_seqlens=None,
@@ -268,9 +248,9 @@ def disentangled_attention(q, k, v, pos_key, pos_query, *, relative_index, key_p
     dtype; softmax in float32. `check=False` skips the argument checks (the model validates once per forward)."""
     if cu_seqlens is not None and max_seqlen is None:
         max_seqlen = int((cu_seqlens[1:] - cu_seqlens[:-1]).max()) if cu_seqlens.shape[0] > 1 else 0
-    seqlen = int(max_seqlen or 0) if cu_seqlens is not None else q.shape[1]
+    seqlen = int(max_seqlen or 0) if cu_seqlens is not None else (q.shape[1] if q.dim() > 1 else 0)
     if check:
-        _check(q, k, v, pos_key, pos_query, relative_index, key_padding_mask, cu_seqlens, seqlen)
+        _check(q, k, v, pos_key, pos_query, relative_index, key_padding_mask, cu_seqlens, max_seqlen, seqlen)
     if softmax_scale is None:
         softmax_scale = 1.0 / math.sqrt(q.shape[-1])
     return _disentangled_op(q, k, v, pos_key, pos_query, relative_index, key_padding_mask, cu_seqlens,
