@@ -18,12 +18,15 @@ FAMILIES = {
     "distilbert": "distilbert",
     "albert": "albert",
     "modernbert": "modernbert",
+    "deberta-v2": "deberta-v2",
+    "electra": "electra",
 }
 
 # Class-name prefixes that transformers uses for each model_type, to read `architectures`.
 _CLASS_PREFIXES = {
     "bert": "Bert", "roberta": "Roberta", "xlm-roberta": "XLMRoberta", "camembert": "Camembert",
-    "distilbert": "DistilBert", "albert": "Albert", "modernbert": "ModernBert",
+    "distilbert": "DistilBert", "albert": "Albert", "modernbert": "ModernBert", "deberta-v2": "DebertaV2",
+    "electra": "Electra",
 }
 # Class-name suffix -> the task head we run. Heads we do not run (multiple choice, causal LM) are absent on purpose.
 _TASKS = {
@@ -45,7 +48,7 @@ class ConfigError(ValueError):
 @dataclass
 class EncoderConfig:
     model_type: str  # as written in config.json ("bert", "xlm-roberta", ...)
-    family: str  # architecture we run: "bert", "roberta", "distilbert" or "albert"
+    family: str  # architecture we run: "bert", "roberta", "distilbert", "albert", "deberta-v2" or "electra"
     task: str  # which head runs on top of the encoder: one of TASKS
     vocab_size: int
     hidden_size: int  # width of the residual stream
@@ -57,7 +60,7 @@ class EncoderConfig:
     layer_norm_eps: float
     pad_token_id: int
     type_vocab_size: int = 0  # 0: no token-type embeddings (DistilBERT)
-    embedding_size: int = 0  # ALBERT's factorised embedding width; equals hidden_size elsewhere
+    embedding_size: int = 0  # ALBERT's and ELECTRA's factorised embedding width; equals hidden_size elsewhere
     sinusoidal_positions: bool = False  # DistilBERT: fixed sin/cos position table when the checkpoint lacks one
     num_hidden_groups: int = 1  # ALBERT: distinct groups of shared layers
     inner_group_num: int = 1  # ALBERT: layers inside each group
@@ -68,10 +71,13 @@ class EncoderConfig:
     # "multi_label_classification" sigmoid, "regression" raw
     architecture: str | None = None
     modernbert: "ModernBertOptions | None" = None  # ModernBERT's options (fastenc/models/modernbert/config.py)
+    deberta: object = None  # DeBERTa-v2 only: its fastenc.models.deberta.config.DebertaSettings
 
     def __post_init__(self):
         if not self.embedding_size:
             self.embedding_size = self.hidden_size
+        if self.deberta is not None and not self.deberta.legacy_mlm_head:
+            self.tie_word_embeddings = True  # that head always multiplies by the word embeddings
         _check_sizes(self)
         if self.hidden_size % self.num_heads:
             raise ConfigError(f"hidden_size {self.hidden_size} is not divisible by num_attention_heads {self.num_heads}")
@@ -114,6 +120,9 @@ class EncoderConfig:
         if not isinstance(raw, dict):
             raise ConfigError(f"{source}: a model config must be a JSON object, not {type(raw).__name__}")
         model_type = raw.get("model_type")
+        if model_type == "deberta":
+            raise ConfigError(f"{source}: DeBERTa v1 (model_type 'deberta') is not supported; fastenc runs "
+                              "DeBERTa-v2 and v3 (model_type 'deberta-v2')")
         if not isinstance(model_type, str) or model_type not in FAMILIES:
             raise ConfigError(
                 f"{source}: unsupported model_type {model_type!r}; fastenc runs {sorted(FAMILIES)}"
@@ -126,7 +135,8 @@ class EncoderConfig:
         task = task or _task_of(model_type, architecture, source)  # an explicit task overrides `architectures`
         if task not in TASKS:
             raise ConfigError(f"{source}: unknown task {task!r}; expected one of {TASKS}")
-        reader = {"distilbert": _distilbert_fields, "modernbert": _modernbert_fields}.get(family, _bert_fields)
+        reader = {"distilbert": _distilbert_fields, "modernbert": _modernbert_fields,
+                  "deberta-v2": _deberta_fields}.get(family, _bert_fields)
         raw = {**DEFAULTS[model_type], **{k: v for k, v in raw.items() if v is not None}}
         fields = reader(raw, source)
         id2label = raw.get("id2label") or {}
@@ -167,6 +177,14 @@ DEFAULTS = {
         vocab_size=30522, max_position_embeddings=512, sinusoidal_pos_embds=False, n_layers=6, n_heads=12, dim=768,
         hidden_dim=3072, activation="gelu", pad_token_id=0,
     ),
+    "electra": {**_BERT_DEFAULTS, "embedding_size": 128, "hidden_size": 256, "num_attention_heads": 4,
+                "intermediate_size": 1024},
+    "deberta-v2": dict(
+        vocab_size=128100, hidden_size=1536, num_hidden_layers=24, num_attention_heads=24, intermediate_size=6144,
+        hidden_act="gelu", max_position_embeddings=512, type_vocab_size=0, layer_norm_eps=1e-7, pad_token_id=0,
+        relative_attention=False, max_relative_positions=-1, position_buckets=-1, position_biased_input=True,
+        conv_kernel_size=0, conv_groups=1, conv_act="tanh", pooler_hidden_act="gelu", legacy=True,
+    ),
 }
 DEFAULTS["modernbert"] = MODERNBERT_DEFAULTS
 
@@ -185,11 +203,12 @@ def _task_of(model_type: str, architecture: str | None, source: str) -> str:
 
 
 def _bert_fields(raw: dict, source: str) -> dict:
-    """BERT, RoBERTa (XLM-R, CamemBERT) and ALBERT share BERT's field names."""
+    """BERT, RoBERTa (XLM-R, CamemBERT), ALBERT and ELECTRA share BERT's field names."""
     position_type = raw.get("position_embedding_type", "absolute")
     if position_type != "absolute":
         raise ConfigError(f"{source}: position_embedding_type {position_type!r} is not supported (only 'absolute')")
     albert = raw["model_type"] == "albert"
+    factorised = raw["model_type"] in ("albert", "electra")  # embedding_size may differ from hidden_size
     return dict(
         vocab_size=_int(raw, "vocab_size", source),
         hidden_size=_int(raw, "hidden_size", source),
@@ -200,7 +219,7 @@ def _bert_fields(raw: dict, source: str) -> dict:
         max_position_embeddings=_int(raw, "max_position_embeddings", source),
         layer_norm_eps=_float(raw, "layer_norm_eps", source),
         type_vocab_size=_int(raw, "type_vocab_size", source),
-        embedding_size=_int(raw, "embedding_size", source) if albert else 0,
+        embedding_size=_int(raw, "embedding_size", source) if factorised else 0,
         num_hidden_groups=_int(raw, "num_hidden_groups", source) if albert else 1,
         inner_group_num=_int(raw, "inner_group_num", source) if albert else 1,
     )
@@ -210,6 +229,12 @@ def _modernbert_fields(raw: dict, source: str) -> dict:
     from .models.modernbert.config import read_fields  # imported here: it imports this module's readers
 
     return read_fields(raw, source)
+
+
+def _deberta_fields(raw: dict, source: str) -> dict:
+    from .models.deberta.config import deberta_fields  # beside the model; imports this module
+
+    return deberta_fields(raw, source)
 
 
 def _distilbert_fields(raw: dict, source: str) -> dict:

@@ -67,6 +67,8 @@ CHECKS = {
     "model.mlm_loss(eval_texts, mlm_probability=0.15, seed=0)":
         "set(_) == {'loss', 'perplexity', 'masked_tokens'} and _['masked_tokens'] > 0"
         " and abs(_['perplexity'] - math.exp(_['loss'])) <= 1e-4 * _['perplexity']",
+    'nli.classify(["A man is eating pizza."], text_pairs=["A man eats something."])':
+        "len(_) == 1 and list(_[0]['scores']) == ['contradiction', 'entailment', 'neutral']",
     "out.attentions":
         "len(_) == model.config.num_layers"
         " and all(a.shape == (2, model.config.num_heads) + 2 * batch['input_ids'].shape[1:] for a in _)"
@@ -84,6 +86,8 @@ CHECKPOINTS = {
     "distilbert/distilroberta-base": ("roberta", "ForMaskedLM", None, None),
     "distilbert/distilbert-base-uncased-finetuned-sst-2-english": ("distilbert", "ForSequenceClassification",
                                                                    ["NEGATIVE", "POSITIVE"], None),
+    "cross-encoder/nli-deberta-v3-base": ("deberta-v2", "ForSequenceClassification",
+                                          ["contradiction", "entailment", "neutral"], None),
     "dslim/bert-base-NER": ("bert", "ForTokenClassification",
                             ["O", "B-MISC", "I-MISC", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC"],
                             "bert-base-cased"),

@@ -7,9 +7,11 @@ through the Triton interpreter when TRITON_INTERPRET=1 was set before triton was
 from ._utils import validate_forward
 from .attention import attention
 from .bias_gelu import bias_gelu
+from .disentangled_attention import disentangled_attention
 from .embeddings import embeddings
 from .geglu import geglu
 from .layer_norm import layer_norm
 from .rope import rope_qkv
 
-__all__ = ["attention", "bias_gelu", "embeddings", "geglu", "layer_norm", "rope_qkv", "validate_forward"]
+__all__ = ["attention", "bias_gelu", "disentangled_attention", "embeddings", "geglu", "layer_norm", "rope_qkv",
+           "validate_forward"]

@@ -18,7 +18,7 @@ from .weights import WeightsError
 log = logging.getLogger(__name__)
 
 BASE_PREFIXES = {"bert": "bert.", "roberta": "roberta.", "distilbert": "distilbert.", "albert": "albert.",
-                 "modernbert": "model."}
+                 "modernbert": "model.", "deberta-v2": "deberta.", "electra": "electra."}
 # Checkpoint names under these belong to the encoder itself: leftovers there mean the checkpoint is not this model.
 _ENCODER_NAMESPACES = ("embeddings.", "encoder.", "transformer.")
 # Families whose name tables live with their model (fastenc/models/<family>/names.py).
@@ -64,10 +64,27 @@ _LAYER_PARTS = {
         "ffn_norm": "encoder.albert_layer_groups.{i}.full_layer_layer_norm",
     },
 }
-_LAYER_PARTS["roberta"] = _LAYER_PARTS["bert"]
+_LAYER_PARTS["roberta"] = _LAYER_PARTS["electra"] = _LAYER_PARTS["bert"]
+_LAYER_PARTS["deberta-v2"] = {  # pos_key / pos_query exist only without share_att_key, for the terms that run
+    "qkv": ["encoder.layer.{i}.attention.self.query_proj", "encoder.layer.{i}.attention.self.key_proj",
+            "encoder.layer.{i}.attention.self.value_proj"],
+    "pos_key": "encoder.layer.{i}.attention.self.pos_key_proj",
+    "pos_query": "encoder.layer.{i}.attention.self.pos_query_proj",
+    **{ours: theirs for ours, theirs in _LAYER_PARTS["bert"].items() if ours != "qkv"},
+}
 
-# Tensors outside the layers that only some families have (the heads' names live in fastenc.models.registry).
-_EXTRAS = {"albert": {"encoder.project_in": "encoder.embedding_hidden_mapping_in"}}
+# Modules outside the layers that only some families have (the heads' names live in fastenc.models.registry).
+_EXTRAS = {
+    "albert": {"encoder.project_in": "encoder.embedding_hidden_mapping_in"},
+    "electra": {"encoder.project_in": "embeddings_project"},
+    "deberta-v2": {"encoder.rel_norm": "encoder.LayerNorm", "encoder.conv.conv": "encoder.conv.conv",
+                   "encoder.conv.norm": "encoder.conv.LayerNorm"},
+}
+# Single tensors outside the layers (modules without a bias).
+_EXTRA_TENSORS = {
+    "deberta-v2": {"embeddings.project.weight": "embeddings.embed_proj.weight",
+                   "encoder.rel_embeddings.weight": "encoder.rel_embeddings.weight"},
+}
 
 
 def normalise_names(tensors: dict, config: EncoderConfig) -> dict:
@@ -83,8 +100,16 @@ def normalise_names(tensors: dict, config: EncoderConfig) -> dict:
             name = name[: -len("beta")] + "bias"
         if name.endswith(_BUFFERS):
             continue
+        if name == "embeddings.position_embeddings.weight" and _unused_positions(config):
+            log.debug("ignoring %r: position_biased_input is false", name)  # transformers ignores it too
+            continue
         out[name] = tensor
     return out
+
+
+def _unused_positions(config: EncoderConfig) -> bool:
+    """DeBERTa checkpoints without absolute positions in the input may still store a position table."""
+    return config.deberta is not None and not config.deberta.position_biased_input
 
 
 def has_pooler(tensors: dict, config: EncoderConfig) -> bool:
@@ -119,9 +144,10 @@ def source_names(config: EncoderConfig) -> dict:
                 table[ours] = theirs  # one tensor (a raw Parameter of the head)
             else:
                 modules[ours] = theirs
-    for ours, theirs in modules.items():
-        table[f"{ours}.weight"] = f"{theirs}.weight"
-        table[f"{ours}.bias"] = f"{theirs}.bias"
+    for ours, theirs in modules.items():  # "a|b": the first module present wins, for both tensors
+        for p in ("weight", "bias"):
+            table[f"{ours}.{p}"] = "|".join(f"{name}.{p}" for name in theirs.split("|"))
+    table.update(_EXTRA_TENSORS.get(config.family, {}))
     return table
 
 

@@ -64,7 +64,7 @@ def load(name_or_path, device=None, dtype=None, backend=None, task=None) -> Engi
     _check_config_fits(config, tensors, folder)
     # Built on the meta device: parameters take no memory until the checkpoint's tensors are assigned to them.
     with torch.device("meta"):
-        model = _model_class(config)(config, with_pooler=checkpoint.has_pooler(tensors, config))
+        model = model_class(config)(config, with_pooler=checkpoint.has_pooler(tensors, config))
     expected = {name: p.shape for name, p in model.named_parameters(remove_duplicate=False)}
     state = checkpoint.convert(tensors, config, expected, dtype, device)
     model.load_state_dict(state, strict=True, assign=True)
@@ -76,12 +76,17 @@ def load(name_or_path, device=None, dtype=None, backend=None, task=None) -> Engi
     return Engine(model, _load_tokenizer(folder), str(name_or_path), folder)
 
 
-def _model_class(config):
-    """The tensor module of config's family: ModernBERT has its own; the BERT family shares EncoderModel."""
+def model_class(config: EncoderConfig) -> type:
+    """The tensor module that runs this config's family: ModernBERT and DeBERTa have their own (imported only when
+    asked for); BERT, RoBERTa, XLM-R, DistilBERT, ALBERT and ELECTRA share EncoderModel."""
     if config.family == "modernbert":
         from ..models.modernbert.model import ModernBertModel
 
         return ModernBertModel
+    if config.family == "deberta-v2":
+        from ..models.deberta.model import DebertaModel
+
+        return DebertaModel
     return EncoderModel
 
 

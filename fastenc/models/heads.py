@@ -1,4 +1,5 @@
-"""Task heads on top of the encoder: pooler, masked-LM, next-sentence, classification, tagging, extractive QA.
+"""Task heads on top of the encoder: pooler, masked-LM, next-sentence, replaced-token detection, classification,
+tagging, extractive QA.
 
 Two signatures, as `fastenc.models.registry` records for each head: per-token heads take (tokens (N, H) or
 (B, T, H), ops); per-sequence heads take (first (B, H): each sequence's first token, pooled (B, H) or None).
@@ -12,14 +13,16 @@ from ..ops.reference import activation
 
 
 class Pooler(nn.Module):
-    """BERT/ALBERT: tanh(dense(first token)), the input of NSP and of their sequence classifiers."""
+    """BERT/ALBERT: tanh(dense(first token)), the input of NSP and of their sequence classifiers. DeBERTa's
+    ContextPooler is the same with its pooler_hidden_act."""
 
     def __init__(self, config: EncoderConfig):
         super().__init__()
         self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.act = activation(config.deberta.pooler_hidden_act) if config.deberta is not None else torch.tanh
 
     def forward(self, first_token, pooled=None):  # (B, H) -> (B, H)
-        return torch.tanh(self.dense(first_token))
+        return self.act(self.dense(first_token))
 
 
 class MaskedLMHead(nn.Module):
@@ -27,11 +30,12 @@ class MaskedLMHead(nn.Module):
 
     def __init__(self, config: EncoderConfig):
         super().__init__()
-        # ALBERT projects down to its embedding width before the (tied) decoder; the others stay at hidden size.
+        # ALBERT (and DeBERTa's legacy head) project down to the embedding width before the (tied) decoder; the
+        # others stay at hidden size.
         width = config.embedding_size
         self.transform = nn.Linear(config.hidden_size, width)
-        # RoBERTa's head always uses exact GELU; the others use the model's activation.
-        self.act = activation("gelu" if config.family == "roberta" else config.hidden_act)
+        # RoBERTa's and ELECTRA's generator heads always use exact GELU; the others use the model's activation.
+        self.act = activation("gelu" if config.family in ("roberta", "electra") else config.hidden_act)
         self.norm = nn.LayerNorm(width, eps=config.layer_norm_eps)
         self.decoder = nn.Parameter(torch.empty(config.vocab_size, width))
         self.bias = nn.Parameter(torch.empty(config.vocab_size))
@@ -45,15 +49,17 @@ class MaskedLMHead(nn.Module):
 class SequenceClassifier(nn.Module):
     """Logits for the whole sequence.
 
-    BERT/ALBERT classify the pooler output; RoBERTa runs dense + tanh on the first token; DistilBERT dense + ReLU.
+    BERT/ALBERT/DeBERTa classify the pooler output; RoBERTa runs dense + tanh on the first token; DistilBERT
+    dense + ReLU; ELECTRA dense + GELU.
     """
 
     def __init__(self, config: EncoderConfig, num_outputs: int):
         super().__init__()
         H = config.hidden_size
-        self.from_pooler = config.family in ("bert", "albert")
+        self.from_pooler = config.family in ("bert", "albert", "deberta-v2")
         self.dense = None if self.from_pooler else nn.Linear(H, H)
-        self.dense_act = torch.relu if config.family == "distilbert" else torch.tanh
+        # ELECTRA's head uses exact GELU where BERT's pooler has tanh.
+        self.dense_act = {"distilbert": torch.relu, "electra": F.gelu}.get(config.family, torch.tanh)
         self.out = nn.Linear(H, num_outputs)
 
     def forward(self, first_token, pooled):  # (B, H), (B, H) or None -> (B, num_outputs)
@@ -70,6 +76,19 @@ class SentencePairHead(nn.Linear):
 
     def forward(self, first_token, pooled):  # (B, H), (B, H) -> (B, 2)
         return super().forward(pooled)
+
+
+class DiscriminatorHead(nn.Module):
+    """ELECTRA's replaced-token detector: dense -> activation -> one logit per token."""
+
+    def __init__(self, config: EncoderConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.act = activation(config.hidden_act)
+        self.out = nn.Linear(config.hidden_size, 1)
+
+    def forward(self, tokens, ops):  # (..., H) -> (...)
+        return self.out(self.act(self.dense(tokens))).squeeze(-1)
 
 
 class TokenClassifierHead(nn.Linear):

@@ -9,8 +9,8 @@ from typing import Callable
 from torch import nn
 
 from ..config import EncoderConfig
-from .heads import (MaskedLMHead, Pooler, QuestionAnsweringHead, SentencePairHead, SequenceClassifier,
-                    TokenClassifierHead)
+from .heads import (DiscriminatorHead, MaskedLMHead, Pooler, QuestionAnsweringHead, SentencePairHead,
+                    SequenceClassifier, TokenClassifierHead)
 
 
 @dataclass(frozen=True)
@@ -34,21 +34,29 @@ def _for_tasks(*tasks):
     return lambda config, has_pooler: config.task in tasks
 
 
+def _bert_pretraining(*tasks):
+    """For these tasks, except ELECTRA's pre-training (the discriminator alone, not BERT's pre-training heads)."""
+    return lambda config, has_pooler: config.task in tasks and not (config.family == "electra"
+                                                                     and config.task == "pretraining")
+
+
 def _pooler_wanted(config: EncoderConfig, has_pooler: bool) -> bool:
     """BERT/ALBERT heads on the pooler need it; otherwise it is kept when the checkpoint has it. DistilBERT has none."""
-    if config.family == "distilbert":
+    if config.family in ("distilbert", "electra"):
         return False
     needed = config.task in ("pretraining", "next_sentence") or (
-        config.task == "sequence_classification" and config.family in ("bert", "albert"))
+        config.task == "sequence_classification" and config.family in ("bert", "albert", "deberta-v2"))
     return needed or has_pooler
 
+
+FAMILY_NAMES = ("bert", "roberta", "distilbert", "albert", "deberta-v2", "electra")  # families whose heads share names
 
 # In the order they run: the pooler first, since the sequence heads after it may read its output.
 HEADS = (
     HeadSpec("pooler", per_token=False, fields=("pooler_output",), wanted=_pooler_wanted, build=Pooler,
              checkpoint={"bert": {"dense": "pooler.dense"}, "roberta": {"dense": "pooler.dense"},
-                         "albert": {"dense": "pooler"}}),
-    HeadSpec("mlm", per_token=True, fields=("logits",), wanted=_for_tasks("masked_lm", "pretraining"),
+                         "albert": {"dense": "pooler"}, "deberta-v2": {"dense": "pooler.dense"}}),
+    HeadSpec("mlm", per_token=True, fields=("logits",), wanted=_bert_pretraining("masked_lm", "pretraining"),
              build=MaskedLMHead,
              checkpoint={
                  "bert": {"transform": "cls.predictions.transform.dense", "norm": "cls.predictions.transform.LayerNorm",
@@ -61,22 +69,37 @@ HEADS = (
                  "albert": {"transform": "predictions.dense", "norm": "predictions.LayerNorm",
                             "decoder": "predictions.decoder.weight",
                             "bias": "predictions.decoder.bias|predictions.bias"},
+                 # transformers' legacy head (cls.predictions) or, with legacy=false, lm_predictions (no decoder:
+                 # always the word embeddings). Neither is the paper's enhanced mask decoder: transformers has none.
+                 "deberta-v2": {"transform": "cls.predictions.transform.dense|lm_predictions.lm_head.dense",
+                                "norm": "cls.predictions.transform.LayerNorm|lm_predictions.lm_head.LayerNorm",
+                                "decoder": "cls.predictions.decoder.weight",
+                                "bias": "cls.predictions.decoder.bias|cls.predictions.bias"
+                                        "|lm_predictions.lm_head.bias"},
+                 "electra": {"transform": "generator_predictions.dense", "norm": "generator_predictions.LayerNorm",
+                             "decoder": "generator_lm_head.weight", "bias": "generator_lm_head.bias"},
              }),
     HeadSpec("sentence_pair", per_token=False, fields=("seq_relationship_logits",),
-             task_fields={"next_sentence": ("logits",)}, wanted=_for_tasks("pretraining", "next_sentence"),
+             task_fields={"next_sentence": ("logits",)}, wanted=_bert_pretraining("pretraining", "next_sentence"),
              build=SentencePairHead,
              checkpoint={"bert": {"": "cls.seq_relationship"}, "albert": {"": "sop_classifier.classifier"}}),
+    HeadSpec("discriminator", per_token=True, fields=("logits",), build=DiscriminatorHead,
+             wanted=lambda config, has_pooler: config.family == "electra" and config.task == "pretraining",
+             checkpoint={"electra": {"dense": "discriminator_predictions.dense",
+                                     "out": "discriminator_predictions.dense_prediction"}}),
     HeadSpec("classifier", per_token=False, fields=("logits",), wanted=_for_tasks("sequence_classification"),
              build=lambda config: SequenceClassifier(config, config.num_labels), labelled=True,
              checkpoint={"bert": {"out": "classifier"}, "albert": {"out": "classifier"},
+                         "deberta-v2": {"out": "classifier"},
+                         "electra": {"dense": "classifier.dense", "out": "classifier.out_proj"},
                          "roberta": {"dense": "classifier.dense", "out": "classifier.out_proj"},
                          "distilbert": {"dense": "pre_classifier", "out": "classifier"}}),
     HeadSpec("token_classifier", per_token=True, fields=("logits",), wanted=_for_tasks("token_classification"),
              build=TokenClassifierHead, labelled=True,
-             checkpoint={family: {"": "classifier"} for family in ("bert", "roberta", "distilbert", "albert")}),
+             checkpoint={family: {"": "classifier"} for family in FAMILY_NAMES}),
     HeadSpec("qa", per_token=True, fields=("start_logits", "end_logits"), wanted=_for_tasks("question_answering"),
              build=QuestionAnsweringHead,
-             checkpoint={family: {"": "qa_outputs"} for family in ("bert", "roberta", "distilbert", "albert")}),
+             checkpoint={family: {"": "qa_outputs"} for family in FAMILY_NAMES}),
 )
 BY_NAME = {spec.name: spec for spec in HEADS}
 

@@ -39,6 +39,11 @@ class Geglu(Protocol):
     def __call__(self, x: torch.Tensor, approximate: str = "none") -> torch.Tensor: ...
 
 
+class DisentangledAttention(Protocol):
+    def __call__(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, pos_key, pos_query, *, relative_index,
+                 key_padding_mask=None, cu_seqlens=None, max_seqlen=None, softmax_scale=None) -> torch.Tensor: ...
+
+
 def _no_validation(input_ids: torch.Tensor, weight: torch.Tensor, head_dim: int) -> None:
     """The reference ops run on any device and dtype PyTorch supports: nothing to check up front."""
 
@@ -54,20 +59,25 @@ class Ops:
     geglu: Geglu  # gelu(x[..., :I]) * x[..., I:] (ModernBERT's feed-forward)
     # (input ids, the word-embedding table, head_dim): raises on what the ops cannot run; called once per forward
     validate: Callable[[torch.Tensor, torch.Tensor, int], None] = _no_validation
+    # DeBERTa's attention with relative-position terms (fastenc.ops.disentangled)
+    disentangled_attention: DisentangledAttention | None = None
 
 
 def _reference_ops() -> Ops:
     from . import reference
 
+    from .disentangled import disentangled_attention
+
     return Ops("torch", reference.attention, reference.layer_norm, reference.bias_gelu, reference.embeddings,
-               reference.rope_qkv, reference.geglu)
+               reference.rope_qkv, reference.geglu, disentangled_attention=disentangled_attention)
 
 
 def _triton_ops() -> Ops:
     from .. import kernels  # imports triton: only when this backend is asked for
 
     unchecked = {name: functools.partial(getattr(kernels, name), check=False)
-                 for name in ("attention", "layer_norm", "bias_gelu", "embeddings", "rope_qkv", "geglu")}
+                 for name in ("attention", "layer_norm", "bias_gelu", "embeddings", "rope_qkv", "geglu",
+                              "disentangled_attention")}
     return Ops("triton", validate=kernels.validate_forward, **unchecked)
 
 

@@ -129,13 +129,18 @@ def attention_probs(q, k, key_padding_mask=None, softmax_scale=None, window=None
     return scores.softmax(dim=-1)
 
 
-def _attention_varlen(q, k, v, cu_seqlens, max_seqlen, softmax_scale, window=None):
+def _attention_varlen(q, k, v, cu_seqlens, max_seqlen, softmax_scale, window=None, padded=None):
+    # `padded(q, k, v, key_padding_mask, softmax_scale)` is the padded attention run per bucket: by default this
+    # module's, with ModernBERT's sliding `window`; DeBERTa's disentangled attention passes its own.
+    if padded is None:
+        def padded(q, k, v, key_padding_mask, softmax_scale):
+            return _attention_padded(q, k, v, key_padding_mask, softmax_scale, window)
     # Sequences of similar length share a bucket; each bucket is one fused call whose queries are only as long as the
     # bucket's longest sequence, so padded queries cost little. Keys keep the layout of a batch padded to max_seqlen
     # (the rest masked): the key-side reduction then rounds as in the padded path, which keeps this path within a
     # few ulps of transformers' padded batch (bit-identical on MiniLM) where shorter keys drift by ~1e-5.
     if cu_seqlens.shape[0] == 2:  # one sequence: nothing to bucket or mask
-        return _attention_padded(q[None], k[None], v[None], None, softmax_scale, window)[0]
+        return padded(q[None], k[None], v[None], None, softmax_scale)[0]
     # The lengths are read on the host: free on the CPU, a sync where this reference runs on a GPU (the CUDA path is
     # the Triton kernel, which needs none).
     lengths = (cu_seqlens[1:] - cu_seqlens[:-1]).tolist()
@@ -151,7 +156,7 @@ def _attention_varlen(q, k, v, cu_seqlens, max_seqlen, softmax_scale, window=Non
         rows = (starts[:, None] + pos[None, :]).clamp(max=q.shape[0] - 1)  # (b, S) packed row of each slot
         qb = q[rows[:, :Sq]]  # (b, Sq, nh, hd): queries only as long as the bucket's longest
         kb, vb = k[rows], v[rows]  # (b, S, nh, hd): keys laid out as in the padded batch, the rest masked
-        result = _attention_padded(qb, kb, vb, keep, softmax_scale, window)  # (b, Sq, nh, hd)
+        result = padded(qb, kb, vb, keep, softmax_scale)  # (b, Sq, nh, hd)
         out[rows[:, :Sq][keep[:, :Sq]]] = result[keep[:, :Sq]]
     return out
 

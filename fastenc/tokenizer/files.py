@@ -14,8 +14,9 @@ from ..hub import check_file_size, read_json_file, read_text_file
 log = logging.getLogger(__name__)
 
 # transformers classes whose models take no token_type_ids (their `model_input_names`).
+# (DeBERTa's v1 and v2 tokenizers do return token_type_ids.)
 _NO_TYPE_IDS = ("Roberta", "XLMRoberta", "Camembert", "GPT2", "Longformer", "Bart", "DistilBert", "MPNet",
-                "Deberta", "Bloom", "Llama", "Mistral", "Qwen")
+                "Bloom", "Llama", "Mistral", "Qwen")
 # The special-token roles transformers knows, with the attribute names it gives them.
 ROLES = ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
 

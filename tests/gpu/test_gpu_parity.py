@@ -57,7 +57,7 @@ def assert_tolerance_rule(hf_fp32, folder, ids, mask, device):
 MEDIUM = dict(hidden_size=128, num_attention_heads=2, intermediate_size=256, max_position_embeddings=300)
 
 
-@pytest.mark.parametrize("family", ["bert", "roberta", "distilbert", "albert", "modernbert"])
+@pytest.mark.parametrize("family", ["bert", "roberta", "distilbert", "albert", "modernbert", "deberta-v2", "electra"])
 def test_fp32_parity_with_transformers(tmp_path, device, family):
     hf = build(family, "ForMaskedLM")
     folder = save(hf, tmp_path / "ckpt")
@@ -107,6 +107,25 @@ def test_low_precision_roberta_large_shape(large, device, dtype):
     with torch.no_grad():
         want = reference(ids.to(device), attention_mask=mask.to(device)).last_hidden_state
     del reference
+    model = fastenc.load(folder, device=device, dtype=dtype)
+    cos = token_cosines(model(ids, attention_mask=mask).last_hidden_state, want, mask)
+    assert cos.min().item() >= COSINE, cos.min().item()
+
+
+@pytest.mark.parametrize("dtype", LOW, ids=["bf16", "fp16"])
+def test_low_precision_deberta_v3_layout(tmp_path, device, dtype):
+    """DeBERTa-v3's layout (256 buckets, shared keys, relative terms only) at head_dim 64, transformers' own
+    initialisation, lengths across several key blocks: the disentangled kernel in bf16 / fp16."""
+    torch.manual_seed(0)
+    config = transformers.DebertaV2Config(
+        vocab_size=1000, num_hidden_layers=2, type_vocab_size=0, relative_attention=True, position_buckets=256,
+        pos_att_type=["p2c", "c2p"], share_att_key=True, norm_rel_ebd="layer_norm", position_biased_input=False,
+        **MEDIUM)
+    hf = transformers.DebertaV2Model(config).eval()
+    folder = save(hf, tmp_path / "ckpt")
+    ids, mask = padded_batch(config.vocab_size, mixed_lengths(4, 4, 64) if DRY else mixed_lengths(8, 16, 300), 0)
+    with torch.no_grad():
+        want = copy.deepcopy(hf).to(device)(ids.to(device), attention_mask=mask.to(device)).last_hidden_state
     model = fastenc.load(folder, device=device, dtype=dtype)
     cos = token_cosines(model(ids, attention_mask=mask).last_hidden_state, want, mask)
     assert cos.min().item() >= COSINE, cos.min().item()

@@ -23,6 +23,9 @@ def head_outputs(out, task: str, mask, transformers_names: bool = False) -> dict
         found["logits"] = (out.logits, mask)
     elif task in ("sequence_classification", "next_sentence"):
         found["logits"] = (out.logits, None)
+    elif task == "pretraining" and (not hasattr(out, "prediction_logits") if transformers_names
+                                    else out.seq_relationship_logits is None):
+        found["logits"] = (out.logits, mask)  # ELECTRA's discriminator: one logit per token, nothing per sequence
     elif task == "pretraining":
         if transformers_names:
             pair = out.seq_relationship_logits if hasattr(out, "seq_relationship_logits") else out.sop_logits

@@ -1,5 +1,5 @@
 """Tiny random transformers checkpoints that carry REAL tokenizers (bert-base-uncased/cased WordPiece, roberta-base BPE;
-ALBERT: a SentencePiece Unigram tokenizer of the real size, its pieces taken from the bert-base-uncased vocabulary).
+ALBERT and DeBERTa-v3: SentencePiece Unigram tokenizers, their pieces taken from the bert-base-uncased vocabulary).
 
 The user API works on text, so its tests need real vocabularies: the transformers tokenizer is built from the shared
 vocabulary files and saved beside the tiny model, so fastenc and the transformers pipelines read identical files.
@@ -29,23 +29,28 @@ SHAPES = {
                        max_position_embeddings=64, local_attention=8, global_attn_every_n_layers=2,
                        pad_token_id=50271, bos_token_id=50269, eos_token_id=50270, cls_token_id=50269,
                        sep_token_id=50270),
+    "deberta-v2": dict(vocab_size=30000, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                       intermediate_size=37, max_position_embeddings=64),  # the v3 layout of tiny_checkpoints
+    "electra": dict(vocab_size=30522, embedding_size=16, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                    intermediate_size=37, max_position_embeddings=64, type_vocab_size=2),
 }
 # The vocabulary each family gets unless one is named; bert-base-cased is dslim/bert-base-NER's.
 DEFAULT_VOCAB = {"bert": "bert-base-uncased", "distilbert": "bert-base-uncased", "roberta": "roberta-base",
-                 "albert": "albert-unigram", "modernbert": "modernbert-bpe"}
+                 "albert": "albert-unigram", "modernbert": "modernbert-bpe", "deberta-v2": "deberta-unigram",
+                 "electra": "bert-base-uncased"}
 VOCAB_SIZES = {"bert-base-uncased": 30522, "bert-base-cased": 28996, "roberta-base": 50265, "albert-unigram": 30000,
-               "modernbert-bpe": 50273}
+               "modernbert-bpe": 50273, "deberta-unigram": 30000}
 # GPT-NeoX's tokenizer (which ModernBERT's extends) adds runs of spaces as ordinary, normalized added tokens.
 _SPACE_RUNS = (8, 4, 2)
 _MODERNBERT_SPECIALS = ("[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]")
 NER_LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
 
 
-def _albert_pieces(size: int) -> list:
-    """(piece, log-probability) pairs in ALBERT's layout: <pad> <unk> [CLS] [SEP] [MASK], then SentencePiece pieces
+def _unigram_pieces(size: int, specials=("<pad>", "<unk>", "[CLS]", "[SEP]", "[MASK]")) -> list:
+    """(piece, log-probability) pairs: the special tokens (ALBERT's layout by default), then SentencePiece pieces
     (a word start "\u2581word" for each bert-base-uncased word, a bare piece for each "##suffix"). The sentencepiece
     package, needed to read ALBERT's real spiece.model, is not a dependency of this project."""
-    pieces = {"<pad>": 0.0, "<unk>": 0.0, "[CLS]": 0.0, "[SEP]": 0.0, "[MASK]": 0.0, "\u2581": -2.0}
+    pieces = {**{token: 0.0 for token in specials}, "\u2581": -2.0}
     for word in (VOCAB_DIR / "bert-base-uncased.vocab.txt").read_text(encoding="utf-8").split("\n"):
         if not word or word.startswith("[") and word.endswith("]"):
             continue
@@ -98,7 +103,10 @@ def write_tokenizer(family: str, folder: Path, vocab: str | None = None):
     elif vocab == "modernbert-bpe":
         tokenizer = _modernbert_tokenizer()
     elif vocab == "albert-unigram":
-        tokenizer = transformers.AlbertTokenizer(vocab=_albert_pieces(VOCAB_SIZES[vocab]), model_max_length=512)
+        tokenizer = transformers.AlbertTokenizer(vocab=_unigram_pieces(VOCAB_SIZES[vocab]), model_max_length=512)
+    elif vocab == "deberta-unigram":  # DeBERTa-v3's spm layout: [PAD] [CLS] [SEP] [UNK] first; its [MASK] is here
+        pieces = _unigram_pieces(VOCAB_SIZES[vocab], ("[PAD]", "[CLS]", "[SEP]", "[UNK]", "[MASK]"))
+        tokenizer = transformers.DebertaV2Tokenizer(vocab=pieces, unk_id=3, model_max_length=512)
     else:
         raise ValueError(f"unknown vocabulary {vocab!r}; known: {sorted(VOCAB_SIZES)}")
     tokenizer.save_pretrained(folder)

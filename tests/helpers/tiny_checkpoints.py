@@ -32,9 +32,21 @@ FAMILY_CONFIGS = {
         vocab_size=103, hidden_size=48, num_hidden_layers=3, num_attention_heads=3, intermediate_size=37,
         max_position_embeddings=40, local_attention=8, global_attn_every_n_layers=2, pad_token_id=1,
         bos_token_id=2, eos_token_id=3, cls_token_id=2, sep_token_id=3)),
+    # DeBERTa-v3's layout (relative attention only, shared keys, normed relative embeddings) with 8 position
+    # buckets, which do not cover the longer inputs: distances beyond 4 are log-bucketed.
+    "deberta-v2": (transformers.DebertaV2Config, dict(
+        vocab_size=95, hidden_size=64, num_hidden_layers=3, num_attention_heads=2, intermediate_size=45,
+        max_position_embeddings=36, type_vocab_size=0, relative_attention=True, position_buckets=8,
+        max_relative_positions=-1, pos_att_type=["p2c", "c2p"], share_att_key=True, norm_rel_ebd="layer_norm",
+        position_biased_input=False)),
+    # ELECTRA-small's layout: embeddings narrower than the hidden size, projected up.
+    "electra": (transformers.ElectraConfig, dict(
+        vocab_size=93, embedding_size=24, hidden_size=48, num_hidden_layers=3, num_attention_heads=3,
+        intermediate_size=41, max_position_embeddings=34, type_vocab_size=2)),
 }
 CLASS_PREFIX = {"bert": "Bert", "roberta": "Roberta", "xlm-roberta": "XLMRoberta", "camembert": "Camembert",
-                "distilbert": "DistilBert", "albert": "Albert", "modernbert": "ModernBert"}
+                "distilbert": "DistilBert", "albert": "Albert", "modernbert": "ModernBert", "deberta-v2": "DebertaV2",
+                "electra": "Electra"}
 HEADS = {
     "bert": ["Model", "ForMaskedLM", "ForPreTraining", "ForNextSentencePrediction", "ForSequenceClassification",
              "ForTokenClassification", "ForQuestionAnswering"],
@@ -47,6 +59,10 @@ HEADS = {
                "ForQuestionAnswering"],
     "modernbert": ["Model", "ForMaskedLM", "ForSequenceClassification", "ForTokenClassification",
                    "ForQuestionAnswering"],
+    "deberta-v2": ["Model", "ForMaskedLM", "ForSequenceClassification", "ForTokenClassification",
+                   "ForQuestionAnswering"],
+    "electra": ["Model", "ForPreTraining", "ForMaskedLM", "ForSequenceClassification", "ForTokenClassification",
+                "ForQuestionAnswering"],
 }
 ALL = [(family, head) for family, heads in HEADS.items() for head in heads]
 

@@ -51,6 +51,23 @@ def variants():
     yield "attention bf16 i64 strides", attention, types, flags, 4, 2
     yield "attention bf16 seqlen=1", attention, types, dict(flags, seqlen=1, num_heads=1, stride_mt=1), 4, 2
 
+    disentangled = importlib.import_module("fastenc.kernels.disentangled_attention")._disentangled_kernel.fn
+    for dt, mode, terms in itertools.product(["bf16", "fp16", "fp32"], ["mask", "varlen"],
+                                             ["c2p+p2c", "c2p", "p2c"]):
+        p = POINTERS[dt]
+        types = dict(Q=p, K=p, V=p, Out=p, Mask="*i1", CuSeqlens="*i32", C2P="*fp32", P2C="*fp32", RelIdx="*i32",
+                     qk_scale="fp32")
+        flags = dict(VARLEN=mode == "varlen", HAS_MASK=mode == "mask", HAS_C2P="c2p" in terms,
+                     HAS_P2C="p2c" in terms, IS_FP32=dt == "fp32", BLOCK_D=64)
+        tile, warps, stages = (dict(BLOCK_M=64, BLOCK_N=32), 4, 2) if dt == "fp32" else (
+            dict(BLOCK_M=128, BLOCK_N=64), 8, 3)
+        yield f"disentangled_attention {dt} {mode} {terms}", disentangled, types, dict(flags, **tile), warps, stages
+    types = dict(Q="*bf16", K="*bf16", V="*bf16", Out="*bf16", Mask="*i1", CuSeqlens="*i32", C2P="*fp32",
+                 P2C="*fp32", RelIdx="*i32", qk_scale="fp32")
+    flags = dict(VARLEN=True, HAS_MASK=False, HAS_C2P=True, HAS_P2C=True, IS_FP32=False, BLOCK_D=128,
+                 BLOCK_M=128, BLOCK_N=64)
+    yield "disentangled_attention bf16 varlen BLOCK_D=128", disentangled, types, flags, 8, 3
+
     for dt, residual in itertools.product(["bf16", "fp32"], [False, True]):
         p = POINTERS[dt]
         types = dict(X=p, Residual=p, W="*fp32", B="*bf16", Out=p, eps="fp32")

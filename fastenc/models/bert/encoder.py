@@ -27,9 +27,11 @@ class Encoder(nn.Module):
         super().__init__()
         self.schedule = layer_schedule(config)
         self.layers = nn.ModuleList(EncoderLayer(config) for _ in range(num_distinct_layers(config)))
-        # ALBERT's embeddings may be narrower than the hidden size; this maps them up once, before the first layer.
-        albert = config.family == "albert"
-        self.project_in = nn.Linear(config.embedding_size, config.hidden_size) if albert else None
+        # ALBERT's (always) and ELECTRA's (when narrower) embeddings are mapped up to the hidden size once, before
+        # the first layer.
+        projected = config.family == "albert" or (config.family == "electra"
+                                                   and config.embedding_size != config.hidden_size)
+        self.project_in = nn.Linear(config.embedding_size, config.hidden_size) if projected else None
 
     def forward(self, x, attention_args: dict, ops, output_hidden_states: bool = False, output_attentions: bool = False):
         """Returns the last hidden state, every hidden state from the embeddings on (when asked, else None), and

@@ -29,12 +29,7 @@ class EncoderLayer(nn.Module):
         lead = x.shape[:-1]  # (B, T) padded or (N,) packed
         qkv = F.linear(x, self.qkv.weight, self.qkv.bias)  # (*lead, 3H)
         q, k, v = qkv.view(*lead, 3, self.num_heads, self.head_dim).unbind(-3)  # each (*lead, nh, hd), no copies
-        probs = None
-        if return_attention:  # the weights must exist as a matrix: take the explicit reference path
-            probs = attention_probs(q, k, attention_args.get("key_padding_mask"))  # (B, nh, T, T)
-            context = (probs @ v.transpose(1, 2).float()).transpose(1, 2).to(x.dtype)  # (B, T, nh, hd)
-        else:
-            context = ops.attention(q, k, v, **attention_args)  # (*lead, nh, hd)
+        context, probs = self.attend(q, k, v, attention_args, ops, return_attention)  # (*lead, nh, hd)
         attn = F.linear(context.reshape(*lead, -1), self.attn_out.weight, self.attn_out.bias)  # (*lead, H)
         x = ops.layer_norm(attn, self.attn_norm.weight, self.attn_norm.bias, self.attn_norm.eps, residual=x)
 
@@ -45,3 +40,11 @@ class EncoderLayer(nn.Module):
             h = self.act(h + self.ffn_in.bias)
         y = F.linear(h, self.ffn_out.weight, self.ffn_out.bias)  # (*lead, H)
         return ops.layer_norm(y, self.ffn_norm.weight, self.ffn_norm.bias, self.ffn_norm.eps, residual=x), probs
+
+    def attend(self, q, k, v, attention_args: dict, ops, return_attention: bool):
+        """Scaled dot-product attention: (context (*lead, nh, hd), the (B, nh, T, T) weights or None). Families with
+        other attention (DeBERTa) override this and keep the rest of the layer."""
+        if return_attention:  # the weights must exist as a matrix: take the explicit reference path
+            probs = attention_probs(q, k, attention_args.get("key_padding_mask"))  # (B, nh, T, T)
+            return (probs @ v.transpose(1, 2).float()).transpose(1, 2).to(q.dtype), probs  # (B, T, nh, hd)
+        return ops.attention(q, k, v, **attention_args), None

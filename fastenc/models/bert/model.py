@@ -22,11 +22,15 @@ from .encoder import Encoder
 
 
 class EncoderModel(nn.Module):
+    # The family's stages; a family with other embeddings or layers (DeBERTa) subclasses and names its own.
+    embeddings_class = Embeddings
+    encoder_class = Encoder
+
     def __init__(self, config: EncoderConfig, with_pooler: bool = False):
         super().__init__()
         self.config = config
-        self.embeddings = Embeddings(config)
-        self.encoder = Encoder(config)
+        self.embeddings = self.embeddings_class(config)
+        self.encoder = self.encoder_class(config)
         self.head_specs = heads_for(config, with_pooler)
         for spec in HEADS:  # absent heads read as None: `model.mlm is None` says the checkpoint has no MLM head
             setattr(self, spec.name, spec.build(config) if spec in self.head_specs else None)
