@@ -6,8 +6,9 @@ them by length, packs batches of at most `max_batch_tokens` real tokens, restore
 fastenc.integrations.table_task for the columns added and the per-row error values.
 
 Faults: Ray Data's actor pools restart a dead actor (its process killed, its node lost) and re-run the batches it held
-(`max_restarts=-1`, `max_task_retries=-1` are Ray Data's defaults for actor pools since 2.x, so nothing is passed
-here: the per-worker remote-args keywords are deprecated in Ray 2.60). A Python exception in the model is not
+(`max_restarts=-1`, `max_task_retries=-1`: Ray Data's defaults for actor pools in Ray 2.60, set in
+ActorPoolMapOperator._apply_default_remote_args; nothing is passed here because map_batches' remote-args keywords are
+deprecated there. tests/integrations/test_ray_data.py kills an actor mid-job to hold a later Ray to it). A Python exception in the model is not
 retried by Ray: it is the row's error value, or with errors="raise" fails the job.
 
 GPUs: `num_gpus=1` gives each actor one GPU (Ray sets CUDA_VISIBLE_DEVICES, so the engine loads on "cuda"), and the

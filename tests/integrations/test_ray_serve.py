@@ -25,6 +25,7 @@ def url(ray_cluster, checkpoints):
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     # A classifier checkpoint serves both routes: /embed pools its encoder, /predict runs its head.
     serve.run(app(checkpoints["classify"], max_batch_size=8), route_prefix="/", name="fastenc-test")
+    serve.run(app(checkpoints["mlm"]), route_prefix="/mlm", name="fastenc-mlm")  # no classifier head
     yield f"http://127.0.0.1:{port}"
     serve.shutdown()
 
@@ -81,3 +82,10 @@ def test_truncate_and_unknown_route(url):
     assert status == 200 and len(body[0]) == 32
     status, body = _post(url + "/rerank", {"query": "x", "texts": ["y"]})
     assert status == 404 and "POST /embed" in body["error"]
+
+
+def test_predict_on_a_model_without_a_classifier_is_424(url):
+    status, body = _post(url + "/mlm/predict", {"inputs": "x"})
+    assert status == 424 and body["error_type"] == "Backend" and "no sequence-classification head" in body["error"]
+    status, body = _post(url + "/mlm/embed", {"inputs": "x"})
+    assert status == 200 and len(body[0]) == 32
