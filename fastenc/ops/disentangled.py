@@ -49,7 +49,7 @@ def relative_index(max_seqlen: int, span: int, position_buckets: int, max_relati
 def _gather_scores(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """table (b, nh, L, 2S) of dot products with every position row, index (Lq, Lk) -> (b, nh, Lq, Lk)."""
     b, nh = table.shape[:2]
-    return table.gather(-1, index[None, None].expand(b, nh, *index.shape).long())
+    return table.gather(-1, index.long()[None, None].expand(b, nh, *index.shape))  # widened once, then a view
 
 
 def disentangled_probs(q, k, pos_key, pos_query, relative_index, key_padding_mask=None, softmax_scale=None):
