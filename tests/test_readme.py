@@ -69,6 +69,7 @@ CHECKS = {
         " and abs(_['perplexity'] - math.exp(_['loss'])) <= 1e-4 * _['perplexity']",
     'nli.classify(["A man is eating pizza."], text_pairs=["A man eats something."])':
         "len(_) == 1 and list(_[0]['scores']) == ['contradiction', 'entailment', 'neutral']",
+    'disc(disc.encode("The quick brown fox jumps.")).logits': "_.shape == (1, 8)",  # [CLS] 6 words/marks [SEP]
     "out.attentions":
         "len(_) == model.config.num_layers"
         " and all(a.shape == (2, model.config.num_heads) + 2 * batch['input_ids'].shape[1:] for a in _)"
@@ -88,6 +89,7 @@ CHECKPOINTS = {
                                                                    ["NEGATIVE", "POSITIVE"], None),
     "cross-encoder/nli-deberta-v3-base": ("deberta-v2", "ForSequenceClassification",
                                           ["contradiction", "entailment", "neutral"], None),
+    "google/electra-small-discriminator": ("electra", "ForPreTraining", None, None),
     "dslim/bert-base-NER": ("bert", "ForTokenClassification",
                             ["O", "B-MISC", "I-MISC", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC"],
                             "bert-base-cased"),

@@ -49,7 +49,7 @@ def relative_index(max_seqlen: int, span: int, position_buckets: int, max_relati
 def _gather_scores(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """table (b, nh, L, 2S) of dot products with every position row, index (Lq, Lk) -> (b, nh, Lq, Lk)."""
     b, nh = table.shape[:2]
-    return table.gather(-1, index[None, None].expand(b, nh, *index.shape).long())
+    return table.gather(-1, index.long()[None, None].expand(b, nh, *index.shape))  # widened once, then a view
 
 
 def disentangled_probs(q, k, pos_key, pos_query, relative_index, key_padding_mask=None, softmax_scale=None):
@@ -71,7 +71,11 @@ def disentangled_probs(q, k, pos_key, pos_query, relative_index, key_padding_mas
         scores = scores + _gather_scores(c2p, relative_index[0][d + center])
     if pos_query is not None:  # p2c: key j against the position row of distance i - j
         p2c = kh @ pos_query.to(wide).permute(1, 2, 0)  # (B, nh, T, 2S)
-        scores = scores + _gather_scores(p2c, relative_index[1][d + center].T).transpose(-1, -2)
+        rows = p2c.shape[-1]
+        # Entry (i, j) is p2c[j, p(i - j)]: one gather from the flattened (T * 2S) table straight into the (Tq, T)
+        # layout of the scores (a gather along the rows, then a transpose, would add a strided copy).
+        flat = torch.arange(T, device=q.device)[None, :] * rows + relative_index[1][d + center].long()  # (Tq, T)
+        scores = scores + _gather_scores(p2c.flatten(-2)[:, :, None, :], flat.view(1, -1)).view(scores.shape)
     scores = scores * scale
     if key_padding_mask is not None:
         keep = key_padding_mask.to(torch.bool)[:, None, None, :]  # (B, 1, 1, T)

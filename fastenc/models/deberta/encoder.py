@@ -59,11 +59,12 @@ class DebertaEncoder(nn.Module):
         self.rel_norm = nn.LayerNorm(H, eps=config.layer_norm_eps) if settings.norm_rel_ebd else None
         self.conv = ConvBranch(config) if settings.conv_kernel_size else None
 
-    def relative_embeddings(self, ops):
-        """(2S, H) relative embeddings as every layer reads them, or None without relative attention."""
+    def relative_embeddings(self, ops, rows: slice):
+        """The `rows` of the (2S, H) relative embeddings as every layer reads them, or None without relative
+        attention."""
         if self.rel_embeddings is None:
             return None
-        rel = self.rel_embeddings.weight
+        rel = self.rel_embeddings.weight[rows]  # LayerNorm is per row: normalising only the rows read is the same
         if self.rel_norm is not None:
             rel = ops.layer_norm(rel, self.rel_norm.weight, self.rel_norm.bias, self.rel_norm.eps)
         return rel
@@ -73,8 +74,14 @@ class DebertaEncoder(nn.Module):
         """As fastenc.models.bert.encoder.Encoder: (last hidden state, hidden states or None, attentions or None)."""
         length = attention_args.get("max_seqlen") or x.shape[-2]  # packed: longest sequence; padded: T
         s = self.settings
-        index = relative_index(length, s.span, s.position_buckets, s.max_relative_positions, device=x.device)
-        layer_args = {**attention_args, "rel": self.relative_embeddings(ops), "relative_index": index}
+        # Distances of at most length - 1 read a contiguous window of the 2S relative rows (buckets grow with the
+        # distance): only those rows are projected, and every position table is that much narrower. The window is
+        # found on the host, from the same bucketing, so the device needs no sync.
+        window = relative_index(length, s.span, s.position_buckets, s.max_relative_positions)
+        low, high = int(window.min()), int(window.max())
+        index = relative_index(length, s.span, s.position_buckets, s.max_relative_positions, device=x.device) - low
+        layer_args = {**attention_args, "rel": self.relative_embeddings(ops, slice(low, high + 1)),
+                      "relative_index": index}
         embedded = x
         hidden_states = [x] if output_hidden_states else None
         attentions = [] if output_attentions else None
