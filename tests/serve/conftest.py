@@ -52,7 +52,7 @@ MLM_FLAGS = ("--max-client-batch-size", 8, "--max-concurrent-requests", 24, "--p
 def servers(mlm_folder, classifier_folder, reranker_folder, ner_folder, tmp_path_factory):
     """name -> a running ServeProcess; all start together (their model loads overlap) and stop at the end.
     "mlm" runs with small limits so the error tests reach them; "ner" requires an API key."""
-    from serve_process import ServeProcess, start_all
+    from serve_process import ServeProcess, start_all, stop_all
 
     logs = tmp_path_factory.mktemp("serve-logs")
     specs = {"mlm": ServeProcess(mlm_folder, *MLM_FLAGS, log_dir=logs),
@@ -63,8 +63,7 @@ def servers(mlm_folder, classifier_folder, reranker_folder, ner_folder, tmp_path
         specs["minilm"] = ServeProcess(minilm_folder(), "--tokenization-workers", 1, log_dir=logs)
     start_all(list(specs.values()))
     yield specs
-    for server in specs.values():
-        server.stop()
+    stop_all(list(specs.values()))
 
 
 @pytest.fixture(scope="session")
