@@ -16,6 +16,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from datetime import datetime, timezone
@@ -163,8 +164,7 @@ def main(argv=None) -> int:
     date = datetime.now(timezone.utc).strftime("%Y-%m-%d")
     stem = Path(args.output) if args.output else RESULTS / f"serve-cpu-{date}"
     stem.parent.mkdir(parents=True, exist_ok=True)
-    logs = stem.parent / (stem.name + "-logs")
-    logs.mkdir(exist_ok=True)
+    logs = Path(tempfile.mkdtemp(prefix="bench-serve-logs-"))  # the servers' own logs: not results, not committed
 
     servers = []
     for flags in args.fastenc_flags:
@@ -215,7 +215,7 @@ def main(argv=None) -> int:
     meta = {"command": " ".join([sys.executable, *sys.argv]), "date": datetime.now(timezone.utc).isoformat(),
             "machine": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
             "cpu_model": _cpu_model(), "python": platform.python_version(), "model": str(model),
-            "server_argv": {s.name: s.argv for s in servers}, "seconds": args.seconds, "warmup": args.warmup,
+            "server_argv": {s.name: s.argv for s in servers}, "server_logs": str(logs), "seconds": args.seconds, "warmup": args.warmup,
             "fastenc_versions": versions(sys.executable, ["fastenc", "torch", "fastapi", "uvicorn", "orjson"])}
     if args.infinity_python:
         meta["infinity_versions"] = versions(args.infinity_python, ["infinity_emb", "torch", "sentence-transformers",
