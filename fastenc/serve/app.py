@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException
 from .. import __version__
 from ..models.registry import label_names
 from . import results
-from .errors import ServeError, error_body, is_openai_path, validation
+from .errors import ServeError, error_body, validation
 from .guard import Guard
 from .schemas import (DecodeRequest, EmbedAllRequest, EmbedRequest, EmbedSparseRequest, Entity, ErrorResponse,
                       FillMaskPrediction, FillMaskRequest, Info, OpenAIErrorResponse, OpenAIRequest, OpenAIResponse,

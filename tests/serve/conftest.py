@@ -1,10 +1,23 @@
-"""Checkpoints and real servers shared by the server tests: one server per checkpoint and module."""
+"""The server tests' checkpoints, their real servers (one each, started together, shared) and comparison rule."""
+import numpy as np
 import pytest
+import torch
 
 from real_vocab_checkpoints import NER_LABELS, build_with_tokenizer
 
 TEXTS = ["Hello world!", "", "A considerably longer text, which makes batches carry padding for the short ones.",
          "Mid-length text here.", "x", "Paris is the capital of France."]
+
+
+CLOSE = dict(rtol=1e-5, atol=1e-6)  # one batch against another batching of the same inputs: rounding only
+
+
+def _tensor(value) -> torch.Tensor:
+    return value.float() if isinstance(value, torch.Tensor) else torch.as_tensor(np.array(value, dtype=np.float32))
+
+
+def close(got, expected):
+    torch.testing.assert_close(_tensor(got), _tensor(expected), **CLOSE)
 
 
 def minilm_folder():

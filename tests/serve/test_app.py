@@ -6,18 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import TEXTS, minilm_folder
-
-CLOSE = dict(rtol=1e-5, atol=1e-6)  # one batch against another batching of the same inputs: rounding only
-
-
-def _tensor(value) -> torch.Tensor:
-    return value.float() if isinstance(value, torch.Tensor) else torch.as_tensor(np.array(value, dtype=np.float32))
-
-
-def close(got, expected):
-    torch.testing.assert_close(_tensor(got), _tensor(expected), **CLOSE)
-
+from conftest import TEXTS, close, minilm_folder
 
 def test_embed_equals_engine_embed(servers, engines):
     engine = engines["mlm"]  # no sentence-transformers files: CLS pooling (TEI's default), normalised by default

@@ -7,12 +7,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-import torch
 
-from conftest import TEXTS
+from conftest import TEXTS, close
 from fastenc.serve.scheduler import Scheduler, Work
 from fastenc.serve.tokenization import InputEncoder
-from test_app import close
 
 THREAD_TIMEOUT_S = 120
 
