@@ -16,6 +16,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from datetime import datetime, timezone
@@ -89,13 +90,13 @@ def embed_once(server: Server, texts: list, model: str) -> np.ndarray:
 
 def closed_loop(server: Server, bodies: list, clients: int, seconds: float, warmup: float) -> dict:
     """`clients` threads, each with its own keep-alive connection, send bodies round-robin for warmup + seconds;
-    only requests that start after the warm-up and end before the deadline count."""
+    the requests that complete inside the measured window count (throughput and latency), wherever they started."""
     start = time.perf_counter()
     measure_from, stop_at = start + warmup, start + warmup + seconds
     latencies, errors, lock = [], [], threading.Lock()
 
     def client(k: int):
-        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=300)
         i = k
         while True:
             t0 = time.perf_counter()
@@ -105,10 +106,10 @@ def closed_loop(server: Server, bodies: list, clients: int, seconds: float, warm
                 status, _ = post(connection, server.path, bodies[i % len(bodies)])
             except OSError as e:
                 status = repr(e)
-                connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
+                connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=300)
             t1 = time.perf_counter()
             i += clients
-            if t0 >= measure_from and t1 <= stop_at:
+            if measure_from <= t1 <= stop_at:
                 with lock:
                     (latencies if status == 200 else errors).append(t1 - t0 if status == 200 else status)
 
@@ -119,7 +120,7 @@ def closed_loop(server: Server, bodies: list, clients: int, seconds: float, warm
         t.join()
     lat = np.asarray(latencies) * 1000
     return {"requests": len(latencies), "errors": len(errors), "error_sample": [str(e) for e in errors[:3]],
-            "requests_per_s": len(latencies) / seconds,
+            "requests_per_s": len(latencies) / seconds, "seconds": seconds, "warmup": warmup,
             "p50_ms": float(np.percentile(lat, 50)) if len(lat) else None,
             "p99_ms": float(np.percentile(lat, 99)) if len(lat) else None}
 
@@ -149,7 +150,11 @@ def main(argv=None) -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 32], help="texts per request")
     parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per cell")
     parser.add_argument("--warmup", type=float, default=3.0)
-    parser.add_argument("--fastenc-flags", default="", help="extra `fastenc serve` flags, e.g. '--max-batch-tokens 4096'")
+    parser.add_argument("--fastenc-flags", nargs="+", default=[""],
+                        help="one fastenc server per entry, with these extra `fastenc serve` flags ('' = defaults), "
+                             "e.g. '' '--max-batch-tokens 2048'")
+    parser.add_argument("--long-cell", type=int, default=1024,
+                        help="cells with clients x texts >= this measure 3x longer (their latency is seconds)")
     parser.add_argument("--output", default=None, help="results stem (default benchmarks/results/serve-cpu-DATE)")
     args = parser.parse_args(argv)
 
@@ -159,13 +164,15 @@ def main(argv=None) -> int:
     date = datetime.now(timezone.utc).strftime("%Y-%m-%d")
     stem = Path(args.output) if args.output else RESULTS / f"serve-cpu-{date}"
     stem.parent.mkdir(parents=True, exist_ok=True)
-    logs = stem.parent / (stem.name + "-logs")
-    logs.mkdir(exist_ok=True)
+    logs = Path(tempfile.mkdtemp(prefix="bench-serve-logs-"))  # the servers' own logs: not results, not committed
 
-    fastenc_port = free_port()
-    servers = [Server("fastenc", [sys.executable, "-m", "fastenc", "serve", str(model), "--port", str(fastenc_port),
-                                  "--max-client-batch-size", "64", "--max-concurrent-requests", "4096", "--device", "cpu", *args.fastenc_flags.split()],
-                      "/v1/embeddings", logs / "fastenc.log")]
+    servers = []
+    for flags in args.fastenc_flags:
+        name = f"fastenc {flags}".strip()
+        servers.append(Server(name, [sys.executable, "-m", "fastenc", "serve", str(model), "--port", str(free_port()),
+                                     "--max-client-batch-size", "64", "--max-concurrent-requests", "4096",
+                                     "--device", "cpu", *flags.split()],
+                              "/v1/embeddings", logs / f"fastenc{len(servers)}.log"))
     if args.infinity_python:
         port = free_port()
         servers.append(Server("infinity", [str(Path(args.infinity_python).parent / "infinity_emb"), "v2",
@@ -184,35 +191,39 @@ def main(argv=None) -> int:
             cos = (reference * other).sum(-1) / np.linalg.norm(reference, axis=-1) / np.linalg.norm(other, axis=-1)
             if cos.min() < 0.9999:
                 raise SystemExit(f"{s.name}'s vectors differ from fastenc's (min cosine {cos.min():.6f})")
-        rows = []
+        rows, lines = [], []
         for size in args.sizes:
             bodies = [json.dumps({"input": texts[i:i + size], "model": str(model)}).encode()
                       for i in range(0, len(texts) - size, size)]
             for clients in args.clients:
                 for s in servers:
                     load_before = os.getloadavg()
-                    result = closed_loop(s, bodies, clients, args.seconds, args.warmup)
+                    scale = 3 if clients * size >= args.long_cell else 1
+                    result = closed_loop(s, bodies, clients, args.seconds * scale, args.warmup * scale)
                     row = {"server": s.name, "clients": clients, "texts_per_request": size, **result,
                            "texts_per_s": result["requests_per_s"] * size, "load_before": load_before,
                            "load_after": os.getloadavg()}
                     rows.append(row)
-                    print(f"{s.name:>9} clients={clients:>3} texts/request={size:>3}: "
+                    lines.append(f"{s.name:>34} clients={clients:>3} texts/request={size:>3}: "
                           f"{row['requests_per_s']:8.1f} req/s {row['texts_per_s']:9.1f} texts/s "
                           f"p50 {row['p50_ms'] or float('nan'):8.1f} ms p99 {row['p99_ms'] or float('nan'):8.1f} ms "
-                          f"errors {row['errors']} load {load_before[0]:.2f}", flush=True)
+                          f"errors {row['errors']} load {load_before[0]:.2f}")
+                    print(lines[-1], flush=True)
     finally:
         for s in servers:
             s.stop()
     meta = {"command": " ".join([sys.executable, *sys.argv]), "date": datetime.now(timezone.utc).isoformat(),
             "machine": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
             "cpu_model": _cpu_model(), "python": platform.python_version(), "model": str(model),
-            "server_argv": {s.name: s.argv for s in servers}, "seconds": args.seconds, "warmup": args.warmup,
+            "server_argv": {s.name: s.argv for s in servers}, "server_logs": str(logs), "seconds": args.seconds, "warmup": args.warmup,
             "fastenc_versions": versions(sys.executable, ["fastenc", "torch", "fastapi", "uvicorn", "orjson"])}
     if args.infinity_python:
         meta["infinity_versions"] = versions(args.infinity_python, ["infinity_emb", "torch", "sentence-transformers",
                                                                     "transformers", "fastapi", "uvicorn"])
     Path(str(stem) + ".json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
-    print(f"wrote {stem}.json")
+    header = [f"# {k}: {v}" for k, v in meta.items()]
+    Path(str(stem) + ".txt").write_text("\n".join(header + lines) + "\n")
+    print(f"wrote {stem}.json and .txt")
     return 0
 
 

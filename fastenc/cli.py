@@ -67,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8080)
-    p.add_argument("--max-batch-tokens", type=int, default=16384, help="real (unpadded) tokens per batch")
+    p.add_argument("--max-batch-tokens", type=int,
+                   help="real (unpadded) tokens per batch (default 16384 on a GPU, 2048 on the CPU)")
     p.add_argument("--max-batch-requests", type=int, help="inputs per batch (default: no limit but the tokens)")
     p.add_argument("--max-concurrent-requests", type=int, default=512, help="inputs in flight before 429")
     p.add_argument("--max-client-batch-size", type=int, default=32, help="inputs per request before 422")

@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException
 from .. import __version__
 from ..models.registry import label_names
 from . import results
-from .errors import ServeError, error_body, is_openai_path, validation
+from .errors import ServeError, error_body, validation
 from .guard import Guard
 from .schemas import (DecodeRequest, EmbedAllRequest, EmbedRequest, EmbedSparseRequest, Entity, ErrorResponse,
                       FillMaskPrediction, FillMaskRequest, Info, OpenAIErrorResponse, OpenAIRequest, OpenAIResponse,
@@ -201,7 +201,7 @@ def create_app(service: Service) -> FastAPI:
             lambda: service.encoder.encode(pairs, pairs=True, truncate=body.truncate,
                                            direction=body.truncation_direction, field="texts"),
             results.rank(body.raw_scores, body.return_text, body.texts), kind="predict", field="texts")
-        return _json([{k: v for k, v in r.items()} for r in out], headers)
+        return _json(out, headers)
 
     @app.post("/fill_mask", response_model=list[list[FillMaskPrediction] | list[list[FillMaskPrediction]]],
               responses=ERRORS, tags=["fastenc"])
@@ -306,7 +306,7 @@ def _info(service: Service) -> dict:
     return {
         "model_id": service.model_id, "model_sha": None, "model_dtype": str(engine.dtype).removeprefix("torch."),
         "model_type": model_type, "max_concurrent_requests": service.config.max_concurrent_requests,
-        "max_input_length": service.max_input_length, "max_batch_tokens": service.config.max_batch_tokens,
+        "max_input_length": service.max_input_length, "max_batch_tokens": service.max_batch_tokens,
         "max_batch_requests": service.config.max_batch_requests,
         "max_client_batch_size": service.config.max_client_batch_size,
         "auto_truncate": service.config.auto_truncate, "tokenization_workers": service.encoder.workers,

@@ -30,6 +30,15 @@ def start_all(servers: list) -> list:
         raise
 
 
+def stop_all(servers: list) -> None:
+    """SIGTERM every server first, then wait for each: their shutdowns overlap."""
+    for server in servers:
+        if server.process is not None and server.process.poll() is None:
+            server.process.terminate()
+    for server in servers:
+        server.stop()
+
+
 class ServeProcess:
     """`with ServeProcess(folder, "--auto-truncate") as server: server.post("/embed", {...})`."""
 
@@ -84,8 +93,11 @@ class ServeProcess:
         """SIGTERM, then wait (SIGKILL only if it hangs); the exit code."""
         if self.client is not None:
             self.client.close()
-        if self.process is None or self.process.poll() is not None:
-            return None if self.process is None else self.process.returncode
+        if self.process is None:
+            return None
+        if self.process.poll() is not None:
+            self.log.close()
+            return self.process.returncode
         self.process.terminate()
         try:
             return self.process.wait(STOP_TIMEOUT_S)

@@ -1,10 +1,23 @@
-"""Checkpoints and real servers shared by the server tests: one server per checkpoint and module."""
+"""The server tests' checkpoints, their real servers (one each, started together, shared) and comparison rule."""
+import numpy as np
 import pytest
+import torch
 
 from real_vocab_checkpoints import NER_LABELS, build_with_tokenizer
 
 TEXTS = ["Hello world!", "", "A considerably longer text, which makes batches carry padding for the short ones.",
          "Mid-length text here.", "x", "Paris is the capital of France."]
+
+
+CLOSE = dict(rtol=1e-5, atol=1e-6)  # one batch against another batching of the same inputs: rounding only
+
+
+def _tensor(value) -> torch.Tensor:
+    return value.float() if isinstance(value, torch.Tensor) else torch.as_tensor(np.array(value, dtype=np.float32))
+
+
+def close(got, expected):
+    torch.testing.assert_close(_tensor(got), _tensor(expected), **CLOSE)
 
 
 def minilm_folder():
@@ -52,7 +65,7 @@ MLM_FLAGS = ("--max-client-batch-size", 8, "--max-concurrent-requests", 24, "--p
 def servers(mlm_folder, classifier_folder, reranker_folder, ner_folder, tmp_path_factory):
     """name -> a running ServeProcess; all start together (their model loads overlap) and stop at the end.
     "mlm" runs with small limits so the error tests reach them; "ner" requires an API key."""
-    from serve_process import ServeProcess, start_all
+    from serve_process import ServeProcess, start_all, stop_all
 
     logs = tmp_path_factory.mktemp("serve-logs")
     specs = {"mlm": ServeProcess(mlm_folder, *MLM_FLAGS, log_dir=logs),
@@ -63,8 +76,7 @@ def servers(mlm_folder, classifier_folder, reranker_folder, ner_folder, tmp_path
         specs["minilm"] = ServeProcess(minilm_folder(), "--tokenization-workers", 1, log_dir=logs)
     start_all(list(specs.values()))
     yield specs
-    for server in specs.values():
-        server.stop()
+    stop_all(list(specs.values()))
 
 
 @pytest.fixture(scope="session")

@@ -6,18 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import TEXTS, minilm_folder
-
-CLOSE = dict(rtol=1e-5, atol=1e-6)  # one batch against another batching of the same inputs: rounding only
-
-
-def _tensor(value) -> torch.Tensor:
-    return value.float() if isinstance(value, torch.Tensor) else torch.as_tensor(np.array(value, dtype=np.float32))
-
-
-def close(got, expected):
-    torch.testing.assert_close(_tensor(got), _tensor(expected), **CLOSE)
-
+from conftest import TEXTS, close, minilm_folder
 
 def test_embed_equals_engine_embed(servers, engines):
     engine = engines["mlm"]  # no sentence-transformers files: CLS pooling (TEI's default), normalised by default
@@ -164,7 +153,7 @@ def test_info_health_metrics(servers):
     server = servers["classifier"]
     info = server.get("/info").json()
     assert info["model_type"]["classifier"]["id2label"]["0"] == "LABEL_0"
-    assert info["max_client_batch_size"] == 32 and info["max_batch_tokens"] == 16384
+    assert info["max_client_batch_size"] == 32 and info["max_batch_tokens"] == 2048  # the CPU's default
     assert servers["reranker"].get("/info").json()["model_type"].keys() == {"reranker"}
     assert servers["mlm"].get("/info").json()["model_type"] == {"embedding": {"pooling": "cls"}}
     for path in ("/health", "/", "/ping"):

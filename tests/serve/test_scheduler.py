@@ -1,20 +1,21 @@
 """The batching policy (FIFO up to the token or input budget, a request never split, cancelled work dropped) on a
 real engine, and, over HTTP, 64 concurrent clients all answered correctly in merged batches, overload answered with
 429 at once while the server stays healthy, and a client that goes away frees its slot."""
+import json
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-import torch
 
-from conftest import TEXTS
+from conftest import TEXTS, close
 from fastenc.serve.scheduler import Scheduler, Work
 from fastenc.serve.tokenization import InputEncoder
-from test_app import close
 
 THREAD_TIMEOUT_S = 120
+BURSTS = 5
 
 
 @pytest.fixture(scope="module")
@@ -102,23 +103,31 @@ def test_64_concurrent_clients_all_correct(servers, engines):
 def test_overload_is_429_at_once_and_server_stays_healthy(servers, engines):
     server = servers["mlm"]  # --max-concurrent-requests 24, --max-client-batch-size 8
     long_texts = [" ".join(["token"] * (engines["mlm"].max_length - 2))] * 8
-    barrier = threading.Barrier(32, timeout=THREAD_TIMEOUT_S)
+    clients = 32
 
-    def client(_):
-        import httpx
-        with httpx.Client(base_url=server.url, timeout=THREAD_TIMEOUT_S) as c:
-            barrier.wait()
-            start = time.perf_counter()
-            r = c.post("/embed", json={"inputs": long_texts, "normalize": False})
-            return r.status_code, r.json(), time.perf_counter() - start
+    def burst() -> list:
+        barrier = threading.Barrier(clients, timeout=THREAD_TIMEOUT_S)
 
-    with ThreadPoolExecutor(32) as pool:
-        answers = list(pool.map(client, range(32), timeout=THREAD_TIMEOUT_S))
-    statuses = [a[0] for a in answers]
+        def client(_):
+            import httpx
+            with httpx.Client(base_url=server.url, timeout=THREAD_TIMEOUT_S) as c:
+                barrier.wait()
+                r = c.post("/embed", json={"inputs": long_texts, "normalize": False})
+                return r.status_code, r.json()
+
+        with ThreadPoolExecutor(clients) as pool:
+            return list(pool.map(client, range(clients), timeout=THREAD_TIMEOUT_S))
+
+    answers = []
+    for _ in range(BURSTS):  # a fast machine may answer a whole burst in time: try again, a bounded number of times
+        answers += burst()
+        if any(status == 429 for status, _ in answers):
+            break
+    statuses = [status for status, _ in answers]
     assert 429 in statuses and 200 in statuses, statuses
     assert set(statuses) <= {200, 429}
     expected = engines["mlm"].embed(long_texts[:1], pooling="cls")
-    for status, body, _ in answers:
+    for status, body in answers:
         if status == 429:
             assert body["error_type"] == "overloaded" and "--max-concurrent-requests 24" in body["error"]
         else:
@@ -128,17 +137,23 @@ def test_overload_is_429_at_once_and_server_stays_healthy(servers, engines):
 
 
 def test_client_that_goes_away_frees_its_slot(servers, engines):
-    import httpx
-    server = servers["mlm"]
+    server = servers["mlm"]  # --max-concurrent-requests 24: three requests of 8 inputs take every permit
     long_texts = [" ".join(["token"] * (engines["mlm"].max_length - 2))] * 8
-    for _ in range(3):  # 24 inputs: every permit, if a gone client kept its own
-        with pytest.raises(httpx.TransportError):  # the client gives up and closes the connection
-            httpx.post(server.url + "/embed", json={"inputs": long_texts}, timeout=0.001)
+    body = json.dumps({"inputs": long_texts}).encode()
+    for _ in range(3):  # send a request, then hang up without reading the answer
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
+            s.sendall(b"POST /embed HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                      b"Content-Length: %d\r\n\r\n" % len(body) + body)
+
+    def all_permits() -> list:  # 24 inputs at once: every one must be admitted if no permit leaked
+        with ThreadPoolExecutor(3) as pool:
+            return list(pool.map(lambda _: server.post("/embed", {"inputs": long_texts}), range(3)))
+
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        r = server.post("/embed", {"inputs": long_texts})
-        if r.status_code == 200:
+    while time.monotonic() < deadline:  # the gone clients' permits are released as their requests end
+        answers = all_permits()
+        if all(r.status_code == 200 for r in answers):
             break
         time.sleep(0.1)
-    assert r.status_code == 200, f"{r.status_code} {r.text} {server.get('/metrics').text[-1500:]}"
-    assert np.asarray(r.json()).shape == (8, engines["mlm"].config.hidden_size)
+    assert [r.status_code for r in answers] == [200] * 3, [r.text for r in answers]
+    assert np.asarray(answers[0].json()).shape == (8, engines["mlm"].config.hidden_size)

