@@ -1,0 +1,67 @@
+"""The server's routes on the newer families (ModernBERT, DeBERTa-v3, ELECTRA): a real `fastenc serve` per checkpoint
+answers what the engine's direct call computes, as for BERT and RoBERTa in test_app.py."""
+import pytest
+
+from conftest import TEXTS, close
+from real_vocab_checkpoints import NER_LABELS, build_with_tokenizer
+
+# server name -> (family, head) of its tiny real-vocabulary checkpoint
+CHECKPOINTS = {"modernbert-mlm": ("modernbert", "ForMaskedLM"),
+               "deberta-cls": ("deberta-v2", "ForSequenceClassification"),
+               "electra-ner": ("electra", "ForTokenClassification")}
+
+
+@pytest.fixture(scope="module")
+def family_servers(tmp_path_factory):
+    """name -> (running ServeProcess, the engine loaded in this process from the same folder)."""
+    import fastenc
+    from serve_process import ServeProcess, start_all, stop_all
+
+    logs = tmp_path_factory.mktemp("serve-family-logs")
+    folders, specs = {}, {}
+    for seed, (name, (family, head)) in enumerate(CHECKPOINTS.items()):
+        folders[name] = tmp_path_factory.mktemp(f"serve-{name}")
+        labels = NER_LABELS if head == "ForTokenClassification" else None
+        build_with_tokenizer(family, head, folders[name], seed=seed + 11, labels=labels)
+        specs[name] = ServeProcess(folders[name], "--tokenization-workers", 1, log_dir=logs)
+    start_all(list(specs.values()))
+    yield {name: (specs[name], fastenc.load(folders[name])) for name in specs}
+    stop_all(list(specs.values()))
+
+
+def test_modernbert_embed_and_fill_mask(family_servers):
+    server, engine = family_servers["modernbert-mlm"]
+    r = server.post("/embed", {"inputs": TEXTS, "normalize": False})
+    assert r.status_code == 200, r.text
+    close(r.json(), engine.embed(TEXTS, normalize=False))
+    texts = [f"Paris is the {engine.tokenizer.mask_token} of France."]
+    r = server.post("/fill_mask", {"inputs": texts, "top_k": 3})
+    assert r.status_code == 200, r.text
+    (got,), (want,) = r.json(), engine.fill_mask(texts, top_k=3)
+    assert [(g["token"], g["sequence"]) for g in got] == [(w["token"], w["sequence"]) for w in want]
+    close([g["score"] for g in got], [w["score"] for w in want])
+    sparse = server.post("/embed_sparse", {"inputs": TEXTS[:2]})
+    assert sparse.status_code == 200, sparse.text
+    for got, want in zip(sparse.json(), engine.embed_sparse(TEXTS[:2])):
+        assert [v["index"] for v in got] == [v["index"] for v in want]
+
+
+def test_deberta_predict(family_servers):
+    server, engine = family_servers["deberta-cls"]
+    r = server.post("/predict", {"inputs": [[t] for t in TEXTS[:4]]})
+    assert r.status_code == 200, r.text
+    for got, want in zip(r.json(), engine.classify(TEXTS[:4])):
+        assert got[0]["label"] == want["label"]
+        close([p["score"] for p in got], [want["scores"][p["label"]] for p in got])
+    assert server.post("/fill_mask", {"inputs": "x"}).status_code == 424  # no masked-LM head on this checkpoint
+
+
+def test_electra_tag(family_servers):
+    server, engine = family_servers["electra-ner"]
+    texts = ["My name is Wolfgang and I live in Berlin.", "Nothing here."]
+    r = server.post("/tag", {"inputs": texts})
+    assert r.status_code == 200, r.text
+    for got, want in zip(r.json(), engine.tag(texts)):
+        assert [(e["entity_group"], e["word"], e["start"], e["end"]) for e in got] == \
+               [(e["entity_group"], e["word"], e["start"], e["end"]) for e in want]
+        close([e["score"] for e in got], [e["score"] for e in want])
