@@ -4,6 +4,8 @@ Written for clarity first. Statistics (softmax, LayerNorm) are computed in float
 what the kernels do too, so a low-precision input gets the same treatment on both sides.
 """
 
+import threading
+
 import torch
 import torch.nn.functional as F
 
@@ -119,24 +121,68 @@ def _attention_varlen(q, k, v, cu_seqlens, max_seqlen, softmax_scale):
     # few ulps of transformers' padded batch (bit-identical on MiniLM) where shorter keys drift by ~1e-5.
     if cu_seqlens.shape[0] == 2:  # one sequence: nothing to bucket or mask
         return _attention_padded(q[None], k[None], v[None], None, softmax_scale)[0]
-    # The lengths are read on the host: free on the CPU, a sync where this reference runs on a GPU (the CUDA path is
-    # the Triton kernel, which needs none).
-    lengths = (cu_seqlens[1:] - cu_seqlens[:-1]).tolist()
-    S = int(max_seqlen) if max_seqlen is not None else max(lengths, default=0)
-    out = torch.empty_like(q)
-    pos = torch.arange(S, device=q.device)  # (S,)
-    for bucket in _length_buckets(lengths):
-        Sq = lengths[bucket[0]]
-        index = torch.tensor(bucket, device=q.device)
-        lens = torch.tensor([lengths[i] for i in bucket], device=q.device)  # (b,)
-        starts = cu_seqlens[:-1].long()[index]  # (b,)
-        keep = pos[None, :] < lens[:, None]  # (b, S)
-        rows = (starts[:, None] + pos[None, :]).clamp(max=q.shape[0] - 1)  # (b, S) packed row of each slot
-        qb = q[rows[:, :Sq]]  # (b, Sq, nh, hd): queries only as long as the bucket's longest
-        kb, vb = k[rows], v[rows]  # (b, S, nh, hd): keys laid out as in the padded batch, the rest masked
-        result = _attention_padded(qb, kb, vb, keep, softmax_scale)  # (b, Sq, nh, hd)
-        out[rows[:, :Sq][keep[:, :Sq]]] = result[keep[:, :Sq]]
-    return out
+    plan = _varlen_plan(cu_seqlens, max_seqlen, q.dtype)
+    N, nh, hd = q.shape
+    B, S = plan.slots.shape
+    # One row gather per tensor into the padded layout, longest sequence first: (B, S, nh, hd). Each bucket is then a
+    # contiguous block of rows, read as views.
+    qp, kp, vp = (t.reshape(N, nh * hd).index_select(0, plan.slots.view(-1)).view(B, S, nh, hd) for t in (q, k, v))
+    out = q.new_empty(B, S, nh, hd)
+    for start, end, Sq, bias in plan.buckets:
+        qb = qp[start:end, :Sq].transpose(1, 2)  # (b, nh, Sq, hd)
+        kb, vb = kp[start:end].transpose(1, 2), vp[start:end].transpose(1, 2)  # (b, nh, S, hd)
+        result = F.scaled_dot_product_attention(qb, kb, vb, attn_mask=bias, scale=softmax_scale)  # (b, nh, Sq, hd)
+        out[start:end, :Sq] = result.transpose(1, 2)
+    return out.view(B * S, nh, hd).index_select(0, plan.tokens)  # (N, nh, hd): back to the packed order
+
+
+class _VarlenPlan:
+    """Where each packed token sits in the length-sorted padded layout, and the buckets over it; made once per batch
+    (every layer reuses it), not once per layer."""
+
+    def __init__(self, cu_seqlens, max_seqlen, dtype):
+        device = cu_seqlens.device
+        # The lengths are read on the host: free on the CPU, a sync where this reference runs on a GPU (the CUDA path
+        # is the Triton kernel, which needs none).
+        lengths = (cu_seqlens[1:] - cu_seqlens[:-1]).tolist()
+        S = int(max_seqlen) if max_seqlen is not None else max(lengths, default=0)
+        S = max(S, 1)
+        buckets = _length_buckets(lengths)
+        order = [i for bucket in buckets for i in bucket]  # sequences longest first (empty ones dropped)
+        starts = cu_seqlens[:-1].long()[torch.tensor(order, dtype=torch.long, device=device)]  # (B',)
+        lens = torch.tensor([lengths[i] for i in order], dtype=torch.long, device=device)  # (B',)
+        pos = torch.arange(S, device=device)  # (S,)
+        keep = pos[None, :] < lens[:, None]  # (B', S)
+        # (B', S) packed row of each slot; padding slots read some real row (masked out, never returned).
+        n_tokens = int(cu_seqlens[-1])
+        self.slots = (starts[:, None] + pos[None, :]).clamp(max=max(n_tokens - 1, 0))
+        # (N,) slot of each packed token, in packed order: slot numbers of the kept slots, sorted by their token.
+        slot_ids = torch.arange(len(order) * S, device=device).view(len(order), S)
+        self.tokens = torch.empty(n_tokens, dtype=torch.long, device=device)
+        self.tokens[self.slots[keep]] = slot_ids[keep]
+        self.buckets = []
+        row = 0
+        for bucket in buckets:
+            b, Sq = len(bucket), lengths[bucket[0]]
+            bias = None
+            if not bool(keep[row:row + b].all()):
+                # Additive mask with the most negative finite value, as in the padded path.
+                bias = torch.zeros(b, 1, 1, S, dtype=dtype, device=device).masked_fill(
+                    ~keep[row:row + b, None, None, :], torch.finfo(dtype).min)  # (b, 1, 1, S)
+            self.buckets.append((row, row + b, Sq, bias))
+            row += b
+
+
+_plans = threading.local()  # per thread: (cu_seqlens, dtype, plan) of the batch now running, so concurrent models
+# never share one; holding cu_seqlens keeps its identity unique while the entry lives.
+
+
+def _varlen_plan(cu_seqlens, max_seqlen, dtype) -> _VarlenPlan:
+    entry = getattr(_plans, "last", None)
+    if entry is None or entry[0] is not cu_seqlens or entry[1] != dtype:
+        entry = (cu_seqlens, dtype, _VarlenPlan(cu_seqlens, max_seqlen, dtype))
+        _plans.last = entry
+    return entry[2]
 
 
 def _length_buckets(lengths, waste: float = 0.25):

@@ -1,0 +1,59 @@
+"""Linear layers on the CPU through oneDNN: weights prepacked once, bias + GELU or + residual fused into the product.
+
+PyTorch's `F.linear` on the CPU goes to MKL (fp32) or oneDNN (bf16) and leaves the activation and the residual add to
+separate passes over the (tokens x features) output, each a round trip through memory plus a fresh allocation. oneDNN's
+`_linear_pointwise` runs the same product on a weight reordered once into its blocked layout and applies the epilogue
+(GELU, or the residual add) while the output tile is still in registers. The accumulation is fp32 in both dtypes (bf16
+products on avx512_bf16 / AMX). Where oneDNN is missing, or bf16 is asked for on a CPU without native bf16, the same
+calls fall back to `F.linear` plus the separate pass: same results to rounding, only slower.
+"""
+import torch
+import torch.nn.functional as F
+
+# The M (token count) oneDNN picks the packed layout for; any other M runs on it too.
+PACK_BATCH_HINT = 2048
+
+
+def onednn_dtype_ok(dtype: torch.dtype) -> bool:
+    """oneDNN runs this dtype natively here: fp32 anywhere it is built, bf16 only with avx512_bf16 / AMX."""
+    if not torch.backends.mkldnn.is_available():
+        return False
+    if dtype == torch.float32:
+        return True
+    return dtype == torch.bfloat16 and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+class PackedLinear:
+    """y = x @ weight.T + bias, then optionally gelu(y) or y + residual, for x (..., in) on the CPU.
+
+    `weight` (out, in) and `bias` (out,) are the layer's parameters; the packed copy is checked against them on every
+    call (same storage, dtype and device), so a model moved or cast after packing falls back instead of reading stale
+    weights.
+    """
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None):
+        self.weight, self.bias = weight, bias
+        self.source = (weight.data_ptr(), weight.dtype, weight.device)
+        self.packed = None
+        if weight.device.type == "cpu" and onednn_dtype_ok(weight.dtype):
+            self.packed = torch.ops.mkldnn._reorder_linear_weight(weight.detach(), PACK_BATCH_HINT)
+
+    def fresh(self) -> bool:
+        w = self.weight
+        return (w.data_ptr(), w.dtype, w.device) == self.source
+
+    def __call__(self, x: torch.Tensor, gelu: str | None = None, residual: torch.Tensor | None = None):
+        """gelu: None (no activation), "none" (exact erf GELU) or "tanh"; residual: a tensor shaped like the output."""
+        if self.packed is None or x.dtype != self.weight.dtype or x.device.type != "cpu":
+            return self._unfused(x, gelu, residual)
+        if residual is not None:
+            return torch.ops.mkldnn._linear_pointwise.binary(x, residual, self.packed, self.bias, "add")
+        if gelu is not None:
+            return torch.ops.mkldnn._linear_pointwise(x, self.packed, self.bias, "gelu", [], gelu)
+        return torch.ops.mkldnn._linear_pointwise(x, self.packed, self.bias, "none", [], "")
+
+    def _unfused(self, x, gelu, residual):
+        y = F.linear(x, self.weight, self.bias)
+        if gelu is not None:
+            return F.gelu(y, approximate=gelu)
+        return y + residual if residual is not None else y
