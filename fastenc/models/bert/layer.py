@@ -2,8 +2,8 @@
 
 The layer is shape-agnostic in its leading dimensions: padded batches arrive as (B, T, H) with a key-padding mask,
 packed batches as (N, H) with cumulative sequence lengths; `attention_args` carries whichever applies. On the CPU with
-the PyTorch ops the four products run through oneDNN on prepacked weights, with bias + GELU and the residual adds fused
-into them (fastenc.ops.cpu_linear); elsewhere (CUDA, the Triton kernels) they are plain `F.linear` calls and the ops
+the PyTorch ops the four products run through oneDNN on prepacked weights, the residual adds fused into them and GELU
+applied in place (fastenc.ops.cpu_linear); elsewhere (CUDA, the Triton kernels) they are plain `F.linear` calls and the ops
 fuse the elementwise work.
 """
 import torch.nn.functional as F
@@ -85,8 +85,8 @@ class EncoderLayer(nn.Module):
         return ops.layer_norm(y, self.ffn_norm.weight, self.ffn_norm.bias, self.ffn_norm.eps, residual=x), probs
 
     def _forward_fused(self, x, context, fused: dict, ops):
-        """The rest of the layer on the CPU: attention output + residual, GELU and FFN output + residual each fused
-        into their product; the sums are what transformers adds ((x W^T + b) + residual), rounded once."""
+        """The rest of the layer on the CPU: both residual adds fused into their product (the sums transformers
+        forms, (x W^T + b) + residual, rounded once), GELU in place on the FFN's first product."""
         attn = fused["attn_out"](context, residual=x)  # (*lead, H)
         x = ops.layer_norm(attn, self.attn_norm.weight, self.attn_norm.bias, self.attn_norm.eps)
         if self.gelu_approximate is not None:
