@@ -58,6 +58,21 @@ def matmul_peak(dtype: torch.dtype, repeats: int = 10) -> dict:
     return found
 
 
+def _flops(event) -> float:
+    """The profiler's FLOP count; for oneDNN's linear (which it does not count) 2 * M * K * N from the shapes:
+    input (..., K) and weight (N, K), the weight second (third in the `.binary` overload: X, other, W, B, attr)."""
+    if event.flops:
+        return float(event.flops)
+    shapes = event.input_shapes
+    if event.key == "mkldnn::_linear_pointwise" and len(shapes) >= 5:
+        x, w = shapes[0], shapes[2] if len(shapes) == 5 else shapes[1]
+        rows = 1
+        for d in x[:-1]:
+            rows *= d
+        return 2.0 * rows * w[0] * w[1] * event.count
+    return 0.0
+
+
 def profile(fn, label: str, peak: float, rows: int, log) -> None:
     fn()  # warm-up outside the profile
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], record_shapes=True,
@@ -71,10 +86,10 @@ def profile(fn, label: str, peak: float, rows: int, log) -> None:
     by_shape = prof.key_averages(group_by_input_shape=True)
     products = [e for e in by_shape if e.key in MATMUL_OPS and e.self_cpu_time_total > 0]
     products.sort(key=lambda e: -e.self_cpu_time_total)
-    flops = sum(e.flops for e in products)
+    flops = sum(_flops(e) for e in products)
     ms = sum(e.self_cpu_time_total for e in products) / 1e3
     for e in products[:rows]:
-        rate = e.flops / (e.self_cpu_time_total * 1e3) if e.flops else 0.0
+        rate = _flops(e) / (e.self_cpu_time_total * 1e3)
         log(f"  {e.key:48} x{e.count:<4} {e.self_cpu_time_total / 1e3:8.2f} ms {rate:7.1f} GFLOP/s "
             f"({rate / peak:5.1%})  {str(e.input_shapes)[:90]}")
     log(f"  all products: {ms:.1f} ms of {total:.1f} ({ms / max(total, 1e-9):.0%}), "
