@@ -223,6 +223,9 @@ def run_model(name: str, args, sizes: Sizes, workdir: Path, log) -> list:
                                                     enc["attention_mask"].astype(np.int64)),
                f"(b) mixed{sizes.mixed_batch}": (ids_b, mask_b)}
     for workload, (ids, mask) in batches.items():
+        if f"{name}:{workload[1]}" in args.skip:
+            log(f"{name}: {workload} not run (--skip {name}:{workload[1]})")
+            continue
         keep = mask.astype(bool)
         ref = np.concatenate([reference.hidden(reference.run(reference.feed(ids[i:i + 16], mask[i:i + 16])))
                               for i in range(0, len(ids), 16)])[keep]  # (real tokens, H), 16 rows at a time
@@ -234,8 +237,8 @@ def run_model(name: str, args, sizes: Sizes, workdir: Path, log) -> list:
         rows += measure(name, workload, runners, output, lambda n: (lambda: runners[n].run(feeds[n])), ref,
                         len(ids), int(mask.sum()), "one padded batch", sizes.repeats, log)
 
-    if args.job_models is not None and name not in args.job_models:
-        log(f"{name}: (c) not run (--job-models {' '.join(args.job_models)})")
+    if f"{name}:c" in args.skip:
+        log(f"{name}: (c) not run (--skip {name}:c)")
         return rows
     job = corpus_sentences(sizes.job, seed=2)
     job_tokens = sum(len(r) for r in tokenizer(job, truncation=True, max_length=max_length)["input_ids"])
@@ -312,14 +315,18 @@ def parse_args(argv=None):
     p.add_argument("--quick", action="store_true", help="smoke test: a few sentences, 1 repeat")
     p.add_argument("--runners", nargs="+", default=list(peers.NAMES), choices=peers.NAMES)
     p.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
-    p.add_argument("--job-models", nargs="+", default=None, choices=MODELS,
-                   help="models that run (c), the large job (default: every model of --models)")
+    p.add_argument("--skip", nargs="+", default=[], metavar="MODEL:WORKLOAD",
+                   help="workloads not to run, e.g. bert-base:b bert-base:c (a: corpus batch, b: mixed, c: job)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=None, help="timed repeats per runner (default 5; --quick: 1)")
     p.add_argument("--output", type=Path, default=RESULTS)
     args = p.parse_args(argv)
     if args.threads < 1:
         p.error(f"--threads must be >= 1, got {args.threads}")
+    for item in args.skip:
+        model, _, workload = item.partition(":")
+        if model not in MODELS or workload not in ("a", "b", "c"):
+            p.error(f"--skip takes MODEL:WORKLOAD with MODEL in {MODELS} and WORKLOAD a, b or c, got {item!r}")
     if args.repeats is not None and args.repeats < 1:
         p.error(f"--repeats must be >= 1, got {args.repeats}")
     if "fastenc" not in args.runners:

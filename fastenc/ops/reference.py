@@ -124,9 +124,9 @@ def _attention_varlen(q, k, v, cu_seqlens, max_seqlen, softmax_scale):
     plan = _varlen_plan(cu_seqlens, max_seqlen, q.dtype)
     N, nh, hd = q.shape
     B, S = plan.slots.shape
-    # One row gather per tensor into the padded layout, longest sequence first: (B, S, nh, hd). Each bucket is then a
+    # One row gather into the padded layout, longest sequence first: (B, S, nh, hd) each. Each bucket is then a
     # contiguous block of rows, read as views.
-    qp, kp, vp = (t.reshape(N, nh * hd).index_select(0, plan.slots.view(-1)).view(B, S, nh, hd) for t in (q, k, v))
+    qp, kp, vp = _gather_rows(q, k, v, plan.slots.view(-1), (B, S, nh, hd))
     out = q.new_empty(B, S, nh, hd)
     for start, end, Sq, bias in plan.buckets:
         qb = qp[start:end, :Sq].transpose(1, 2)  # (b, nh, Sq, hd)
@@ -134,6 +134,20 @@ def _attention_varlen(q, k, v, cu_seqlens, max_seqlen, softmax_scale):
         result = F.scaled_dot_product_attention(qb, kb, vb, attn_mask=bias, scale=softmax_scale)  # (b, nh, Sq, hd)
         out[start:end, :Sq] = result.transpose(1, 2)
     return out.view(B * S, nh, hd).index_select(0, plan.tokens)  # (N, nh, hd): back to the packed order
+
+
+def _gather_rows(q, k, v, rows, shape):
+    """q, k, v (N, nh, hd) gathered at `rows` into `shape` each. When they are the three views of one fused (N, 3H)
+    QKV product (what the layers pass), that product is gathered once, whole rows at a time; else one gather each."""
+    N, nh, hd = q.shape
+    H, size = nh * hd, q.element_size()
+    fused = (q.stride() == k.stride() == v.stride() == (3 * H, hd, 1) and q.dtype == k.dtype == v.dtype
+             and k.data_ptr() - q.data_ptr() == H * size and v.data_ptr() - k.data_ptr() == H * size)
+    if fused:
+        qkv = q.as_strided((N, 3 * H), (3 * H, 1))  # the (N, 3H) product the three views come from
+        picked = qkv.index_select(0, rows).view(*shape[:2], 3, nh, hd)  # (B, S, 3, nh, hd)
+        return picked.unbind(2)
+    return tuple(t.reshape(N, H).index_select(0, rows).view(shape) for t in (q, k, v))
 
 
 class _VarlenPlan:
