@@ -37,7 +37,10 @@ class PackedLinear:
         self.source = (weight.data_ptr(), weight.dtype, weight.device)
         self.packed = None
         if weight.device.type == "cpu" and onednn_dtype_ok(weight.dtype):
-            self.packed = torch.ops.mkldnn._reorder_linear_weight(weight.detach(), PACK_BATCH_HINT)
+            try:
+                self.packed = torch.ops.mkldnn._reorder_linear_weight(weight.detach(), PACK_BATCH_HINT)
+            except (RuntimeError, AttributeError):  # a build whose oneDNN lacks these ops (e.g. some non-x86 CPUs)
+                self.packed = None
 
     def fresh(self) -> bool:
         w = self.weight
