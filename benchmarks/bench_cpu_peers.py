@@ -317,6 +317,9 @@ def parse_args(argv=None):
     p.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     p.add_argument("--skip", nargs="+", default=[], metavar="MODEL:WORKLOAD",
                    help="workloads not to run, e.g. bert-base:b bert-base:c (a: corpus batch, b: mixed, c: job)")
+    p.add_argument("--job", type=int, default=None, help="sentences of (c) (default 2,000)")
+    p.add_argument("--corpus-batch", type=int, default=None, help="sentences of (a) (default 64)")
+    p.add_argument("--mixed-batch", type=int, default=None, help="texts of (b) (default 64)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=None, help="timed repeats per runner (default 5; --quick: 1)")
     p.add_argument("--output", type=Path, default=RESULTS)
@@ -327,8 +330,10 @@ def parse_args(argv=None):
         model, _, workload = item.partition(":")
         if model not in MODELS or workload not in ("a", "b", "c"):
             p.error(f"--skip takes MODEL:WORKLOAD with MODEL in {MODELS} and WORKLOAD a, b or c, got {item!r}")
-    if args.repeats is not None and args.repeats < 1:
-        p.error(f"--repeats must be >= 1, got {args.repeats}")
+    for name in ("repeats", "job", "corpus_batch", "mixed_batch"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            p.error(f"--{name.replace('_', '-')} must be >= 1, got {value}")
     if "fastenc" not in args.runners:
         args.runners = ["fastenc", *args.runners]  # the ratios are to fastenc
     return args
@@ -339,6 +344,9 @@ def main(argv=None) -> int:
     sizes = QUICK if args.quick else Sizes()
     if args.repeats is not None:
         sizes = replace(sizes, repeats=args.repeats)
+    for field_name in ("job", "corpus_batch", "mixed_batch"):
+        if getattr(args, field_name) is not None:
+            sizes = replace(sizes, **{field_name: getattr(args, field_name)})
     if find_corpus() is None:
         print("no corpus found: set FASTENC_CORPUS or put shared/data/corpus beside the checkout", file=sys.stderr)
         return 2
