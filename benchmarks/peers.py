@@ -13,7 +13,8 @@ import numpy as np
 import torch
 
 JOB_BATCH = 32  # the peers' batching in the job: length-sorted batches of this many texts
-NAMES = ("fastenc", "fastenc-bf16", "transformers-sdpa", "ort", "ort-optimized", "openvino-fp32", "openvino-bf16", "ctranslate2")
+NAMES = ("fastenc", "fastenc-bf16", "transformers-sdpa", "ort", "ort-optimized", "openvino-fp32", "openvino-bf16",
+         "ctranslate2")
 # The packages each peer needs (the `bench` extra), checked before building it.
 REQUIRES = {"ort": ("onnx", "onnxruntime"), "ort-optimized": ("onnx", "onnxruntime"),
             "openvino-fp32": ("onnx", "openvino"), "openvino-bf16": ("onnx", "openvino"),

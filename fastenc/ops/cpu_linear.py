@@ -4,8 +4,8 @@ PyTorch's `F.linear` on the CPU goes to MKL (fp32) or oneDNN (bf16) and leaves t
 the (tokens x features) output, a round trip through memory plus a fresh allocation. oneDNN's `_linear_pointwise` runs
 the same product on a weight reordered once into its blocked layout and adds the residual while the output tile is
 still in registers. GELU is applied in place after the product, not in oneDNN's epilogue: that epilogue approximates
-erf (3x transformers' fp32 error on ALBERT's twelve shared layers), and in bf16 it ran slower than the separate pass. The accumulation is fp32 in both dtypes (bf16
-products on avx512_bf16 / AMX). Where oneDNN is missing, or bf16 is asked for on a CPU without native bf16, the same
+erf (3x transformers' fp32 error on ALBERT's twelve shared layers), and in bf16 it ran slower than the separate pass.
+The accumulation is fp32 in both dtypes (bf16 products on avx512_bf16 / AMX). Where oneDNN is missing, or bf16 is asked for on a CPU without native bf16, the same
 calls fall back to `F.linear` plus the separate pass: same results to rounding, only slower.
 """
 import torch

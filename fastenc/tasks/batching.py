@@ -10,7 +10,8 @@ import torch
 
 CHUNK_SIZE = 10_000  # texts read from the input at a time
 DEFAULT_MAX_BATCH_TOKENS = 16_384  # real tokens (no padding: batches are packed) per forward pass on a GPU
-# On the CPU 4,096 beat 2,048 and batch_size=32 on 1 and 2 threads (8,192 only on 2): results/cpu-batch-budget-2026-12-01.txt
+# On the CPU 4,096 beat 2,048 and batch_size=32 on 1 and 2 threads (8,192 won only on 2):
+# benchmarks/results/cpu-batch-budget-2026-12-01.txt
 DEFAULT_MAX_BATCH_TOKENS_CPU = 4_096
 
 

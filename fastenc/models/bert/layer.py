@@ -3,8 +3,8 @@
 The layer is shape-agnostic in its leading dimensions: padded batches arrive as (B, T, H) with a key-padding mask,
 packed batches as (N, H) with cumulative sequence lengths; `attention_args` carries whichever applies. On the CPU with
 the PyTorch ops the four products run through oneDNN on prepacked weights, the residual adds fused into them and GELU
-applied in place (fastenc.ops.cpu_linear); elsewhere (CUDA, the Triton kernels) they are plain `F.linear` calls and the ops
-fuse the elementwise work.
+applied in place (fastenc.ops.cpu_linear); elsewhere (CUDA, the Triton kernels) they are plain `F.linear` calls and
+the ops fuse the elementwise work.
 """
 import torch.nn.functional as F
 from torch import nn
