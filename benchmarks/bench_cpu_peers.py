@@ -150,6 +150,28 @@ def ratio_table(rows) -> str:
     return "\n".join(lines)
 
 
+def target_lines(rows) -> list:
+    """Issue 12's two targets per model and workload: the fastest fp32 peer's time over fastenc's (goal >= 1.2) and
+    OpenVINO bf16's over fastenc bf16's (goal >= 1.5); peers that were wrong or not timed do not count."""
+    timed = {(r.model, r.workload, r.runner): r for r in rows if r.status == "ok"}
+    lines = ["targets (peer time / fastenc time; fp32 goal >= 1.2 vs the fastest fp32 peer, bf16 goal >= 1.5 vs "
+             "OpenVINO bf16):"]
+    for model, workload in dict.fromkeys((r.model, r.workload) for r in rows if r.workload != "-"):
+        cells = []
+        ours = timed.get((model, workload, "fastenc"))
+        peers_fp32 = [r for r in rows if (r.model, r.workload) == (model, workload) and r.status == "ok"
+                      and r.precision == "fp32" and not r.runner.startswith("fastenc")]
+        if ours and peers_fp32:
+            best = min(peers_fp32, key=lambda r: r.ms)
+            cells.append(f"fp32 {best.ms / ours.ms:.2f}x ({best.runner})")
+        ours16, ov16 = timed.get((model, workload, "fastenc-bf16")), timed.get((model, workload, "openvino-bf16"))
+        if ours16 and ov16:
+            cells.append(f"bf16 {ov16.ms / ours16.ms:.2f}x (openvino-bf16; fastenc-bf16 min cos {ours16.min_cos:.5f}, "
+                         f"openvino {ov16.min_cos:.5f})")
+        lines.append(f"  {model:10} {workload:16} " + "; ".join(cells))
+    return lines
+
+
 def detail_line(r: Row) -> str:
     timing = (f"{r.ms:10.1f} ms {r.sentences_per_s:9.1f} sent/s {r.tokens_per_s:10.0f} tok/s"
               if r.status == "ok" else f"{r.status:>51}")
@@ -201,6 +223,9 @@ def run_model(name: str, args, sizes: Sizes, workdir: Path, log) -> list:
                                                     enc["attention_mask"].astype(np.int64)),
                f"(b) mixed{sizes.mixed_batch}": (ids_b, mask_b)}
     for workload, (ids, mask) in batches.items():
+        if f"{name}:{workload[1]}" in args.skip:
+            log(f"{name}: {workload} not run (--skip {name}:{workload[1]})")
+            continue
         keep = mask.astype(bool)
         ref = np.concatenate([reference.hidden(reference.run(reference.feed(ids[i:i + 16], mask[i:i + 16])))
                               for i in range(0, len(ids), 16)])[keep]  # (real tokens, H), 16 rows at a time
@@ -212,6 +237,9 @@ def run_model(name: str, args, sizes: Sizes, workdir: Path, log) -> list:
         rows += measure(name, workload, runners, output, lambda n: (lambda: runners[n].run(feeds[n])), ref,
                         len(ids), int(mask.sum()), "one padded batch", sizes.repeats, log)
 
+    if f"{name}:c" in args.skip:
+        log(f"{name}: (c) not run (--skip {name}:c)")
+        return rows
     job = corpus_sentences(sizes.job, seed=2)
     job_tokens = sum(len(r) for r in tokenizer(job, truncation=True, max_length=max_length)["input_ids"])
     ref = reference.job(job, tokenizer, max_length)
@@ -287,14 +315,25 @@ def parse_args(argv=None):
     p.add_argument("--quick", action="store_true", help="smoke test: a few sentences, 1 repeat")
     p.add_argument("--runners", nargs="+", default=list(peers.NAMES), choices=peers.NAMES)
     p.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    p.add_argument("--skip", nargs="+", default=[], metavar="MODEL:WORKLOAD",
+                   help="workloads not to run, e.g. bert-base:b bert-base:c (a: corpus batch, b: mixed, c: job)")
+    p.add_argument("--job", type=int, default=None, help="sentences of (c) (default 2,000)")
+    p.add_argument("--corpus-batch", type=int, default=None, help="sentences of (a) (default 64)")
+    p.add_argument("--mixed-batch", type=int, default=None, help="texts of (b) (default 64)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=None, help="timed repeats per runner (default 5; --quick: 1)")
     p.add_argument("--output", type=Path, default=RESULTS)
     args = p.parse_args(argv)
     if args.threads < 1:
         p.error(f"--threads must be >= 1, got {args.threads}")
-    if args.repeats is not None and args.repeats < 1:
-        p.error(f"--repeats must be >= 1, got {args.repeats}")
+    for item in args.skip:
+        model, _, workload = item.partition(":")
+        if model not in MODELS or workload not in ("a", "b", "c"):
+            p.error(f"--skip takes MODEL:WORKLOAD with MODEL in {MODELS} and WORKLOAD a, b or c, got {item!r}")
+    for name in ("repeats", "job", "corpus_batch", "mixed_batch"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            p.error(f"--{name.replace('_', '-')} must be >= 1, got {value}")
     if "fastenc" not in args.runners:
         args.runners = ["fastenc", *args.runners]  # the ratios are to fastenc
     return args
@@ -305,6 +344,9 @@ def main(argv=None) -> int:
     sizes = QUICK if args.quick else Sizes()
     if args.repeats is not None:
         sizes = replace(sizes, repeats=args.repeats)
+    for field_name in ("job", "corpus_batch", "mixed_batch"):
+        if getattr(args, field_name) is not None:
+            sizes = replace(sizes, **{field_name: getattr(args, field_name)})
     if find_corpus() is None:
         print("no corpus found: set FASTENC_CORPUS or put shared/data/corpus beside the checkout", file=sys.stderr)
         return 2
@@ -321,6 +363,8 @@ def main(argv=None) -> int:
             "date": stamp.isoformat(timespec="seconds"), "cpu": cpu_info(), "threads": args.threads,
             "versions": versions(), "sizes": asdict(sizes), "tolerance": TOLERANCE,
             "reference": "transformers fp32, attn_implementation='eager'"}
+    meta["load_average_start"] = os.getloadavg()
+    log(f"load average at start {meta['load_average_start']}")
     log(f"bench_cpu_peers {meta['command']}\n{meta['date']}  {meta['cpu']['model']}  threads {args.threads}")
     log("flags: " + " ".join(f"{f}={'yes' if v else 'no'}" for f, v in meta["cpu"]["flags"].items()))
     log("versions: " + " ".join(f"{k} {v}" for k, v in meta["versions"].items()))
@@ -331,8 +375,11 @@ def main(argv=None) -> int:
             workdir.mkdir()
             rows += run_model(model, args, sizes, workdir, log)
     log("\n" + ratio_table(rows))
+    log("\n" + "\n".join(target_lines(rows)))
     batching = dict.fromkeys((r.runner, r.batching) for r in rows if r.workload.startswith("(c)"))
     log("\n(c) batching: " + "; ".join(f"{n}: {b}" for n, b in batching))
+    meta["load_average_end"] = os.getloadavg()
+    log(f"load average at end {meta['load_average_end']}")
     args.output.mkdir(parents=True, exist_ok=True)
     tag = "".join(c if c.isalnum() else "-" for c in meta["cpu"]["model"])[:40].strip("-")
     path = args.output / f"cpu-peers-{'quick-' if args.quick else ''}{tag}-{stamp:%Y%m%d-%H%M%S}"

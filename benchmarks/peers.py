@@ -13,7 +13,8 @@ import numpy as np
 import torch
 
 JOB_BATCH = 32  # the peers' batching in the job: length-sorted batches of this many texts
-NAMES = ("fastenc", "transformers-sdpa", "ort", "ort-optimized", "openvino-fp32", "openvino-bf16", "ctranslate2")
+NAMES = ("fastenc", "fastenc-bf16", "transformers-sdpa", "ort", "ort-optimized", "openvino-fp32", "openvino-bf16",
+         "ctranslate2")
 # The packages each peer needs (the `bench` extra), checked before building it.
 REQUIRES = {"ort": ("onnx", "onnxruntime"), "ort-optimized": ("onnx", "onnxruntime"),
             "openvino-fp32": ("onnx", "openvino"), "openvino-bf16": ("onnx", "openvino"),
@@ -75,10 +76,11 @@ class Fastenc(Runner):
     name = "fastenc"
     batching = "embed() defaults (its length-sorted token-budget batches)"
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, precision: str = "fp32"):
         import fastenc
 
-        self.model = fastenc.load(folder)
+        self.name, self.precision = ("fastenc", "fp32") if precision == "fp32" else ("fastenc-bf16", "bf16")
+        self.model = fastenc.load(folder, device="cpu", dtype=torch.float32 if precision == "fp32" else torch.bfloat16)
 
     def feed(self, ids, mask):
         return torch.from_numpy(ids), torch.from_numpy(mask)
@@ -239,6 +241,7 @@ def build(names, folder: Path, workdir: Path, threads: int, config):
 
     makers = {
         "fastenc": lambda: Fastenc(folder),
+        "fastenc-bf16": lambda: Fastenc(folder, "bf16"),
         "transformers-sdpa": lambda: Transformers(folder, "sdpa"),
         "ort": lambda: OnnxRuntime(plain_onnx(), threads, "ort"),
         "ort-optimized": lambda: OnnxRuntime(optimize_onnx(plain_onnx(), workdir / "model-opt.onnx", config),

@@ -24,7 +24,9 @@ def test_arguments(bench):
     args = bench.parse_args(["--quick", "--runners", "ort", "ctranslate2", "--models", "minilm", "--repeats", "7"])
     assert args.quick and args.models == ["minilm"] and args.repeats == 7
     assert args.runners == ["fastenc", "ort", "ctranslate2"]  # fastenc always runs: the ratios are to it
-    for bad in (["--runners", "onnx"], ["--models", "bert-large"], ["--threads", "0"], ["--repeats", "0"]):
+    assert bench.parse_args(["--skip", "bert-base:b", "bert-base:c"]).skip == ["bert-base:b", "bert-base:c"]
+    for bad in (["--runners", "onnx"], ["--models", "bert-large"], ["--threads", "0"], ["--repeats", "0"],
+                ["--skip", "bert-base"], ["--skip", "minilm:d"], ["--skip", "bert-large:a"]):
         with pytest.raises(SystemExit):
             bench.parse_args(bad)
     assert bench.QUICK.repeats == 1 and bench.Sizes().repeats >= 5
@@ -116,3 +118,15 @@ def test_missing_peers_are_skipped(bench, monkeypatch, tmp_path):
     assert runners == {} and list(skipped) == ["ort", "openvino-bf16", "ctranslate2"]
     assert all("not installed" in reason and "[bench]" in reason for reason in skipped.values())
     assert not any(tmp_path.iterdir())  # nothing exported or converted for a peer that is not there
+
+
+def test_target_lines_compare_the_fastest_fp32_peer_and_openvino_bf16(bench):
+    def row(runner, precision, ms):
+        return bench.Row("minilm", "(a) corpus64", runner, precision, "ok", ms=ms, min_cos=0.9999)
+
+    rows = [row("fastenc", "fp32", 100.0), row("ort", "fp32", 150.0), row("ctranslate2", "fp32", 120.0),
+            row("fastenc-bf16", "bf16", 40.0), row("openvino-bf16", "bf16", 50.0),
+            bench.Row("minilm", "(a) corpus64", "openvino-fp32", "fp32", "wrong", ms=None, min_cos=0.5)]
+    line = bench.target_lines(rows)[1]
+    assert "fp32 1.20x (ctranslate2)" in line  # the fastest timed fp32 peer, not the wrong one, not fastenc-bf16
+    assert "bf16 1.25x (openvino-bf16" in line

@@ -4,6 +4,8 @@ Written for clarity first. Statistics (softmax, LayerNorm) are computed in float
 what the kernels do too, so a low-precision input gets the same treatment on both sides.
 """
 
+import threading
+
 import torch
 import torch.nn.functional as F
 
@@ -131,7 +133,9 @@ def attention_probs(q, k, key_padding_mask=None, softmax_scale=None, window=None
 
 def _attention_varlen(q, k, v, cu_seqlens, max_seqlen, softmax_scale, window=None, padded=None):
     # `padded(q, k, v, key_padding_mask, softmax_scale)` is the padded attention run per bucket: by default this
-    # module's, with ModernBERT's sliding `window`; DeBERTa's disentangled attention passes its own.
+    # module's, with ModernBERT's sliding `window`; DeBERTa's disentangled attention passes its own. Plain attention
+    # (neither) takes the bucket's precomputed additive mask straight into SDPA.
+    custom = padded is not None or window is not None
     if padded is None:
         def padded(q, k, v, key_padding_mask, softmax_scale):
             return _attention_padded(q, k, v, key_padding_mask, softmax_scale, window)
@@ -141,24 +145,87 @@ def _attention_varlen(q, k, v, cu_seqlens, max_seqlen, softmax_scale, window=Non
     # few ulps of transformers' padded batch (bit-identical on MiniLM) where shorter keys drift by ~1e-5.
     if cu_seqlens.shape[0] == 2:  # one sequence: nothing to bucket or mask
         return padded(q[None], k[None], v[None], None, softmax_scale)[0]
-    # The lengths are read on the host: free on the CPU, a sync where this reference runs on a GPU (the CUDA path is
-    # the Triton kernel, which needs none).
-    lengths = (cu_seqlens[1:] - cu_seqlens[:-1]).tolist()
-    S = int(max_seqlen) if max_seqlen is not None else max(lengths, default=0)
-    out = torch.empty_like(q)
-    pos = torch.arange(S, device=q.device)  # (S,)
-    for bucket in _length_buckets(lengths):
-        Sq = lengths[bucket[0]]
-        index = torch.tensor(bucket, device=q.device)
-        lens = torch.tensor([lengths[i] for i in bucket], device=q.device)  # (b,)
-        starts = cu_seqlens[:-1].long()[index]  # (b,)
-        keep = pos[None, :] < lens[:, None]  # (b, S)
-        rows = (starts[:, None] + pos[None, :]).clamp(max=q.shape[0] - 1)  # (b, S) packed row of each slot
-        qb = q[rows[:, :Sq]]  # (b, Sq, nh, hd): queries only as long as the bucket's longest
-        kb, vb = k[rows], v[rows]  # (b, S, nh, hd): keys laid out as in the padded batch, the rest masked
-        result = padded(qb, kb, vb, keep, softmax_scale)  # (b, Sq, nh, hd)
-        out[rows[:, :Sq][keep[:, :Sq]]] = result[keep[:, :Sq]]
-    return out
+    plan = _varlen_plan(cu_seqlens, max_seqlen, q.dtype)
+    N, nh, hd = q.shape
+    B, S = plan.slots.shape
+    # One row gather into the padded layout, longest sequence first: (B, S, nh, hd) each. Each bucket is then a
+    # contiguous block of rows, read as views.
+    qp, kp, vp = _gather_rows(q, k, v, plan.slots.view(-1), (B, S, nh, hd))
+    out = q.new_empty(B, S, nh, hd)
+    for start, end, Sq, bias in plan.buckets:
+        if custom:  # a window or another attention: its padded function on the bucket's rows and key mask
+            out[start:end, :Sq] = padded(qp[start:end, :Sq], kp[start:end], vp[start:end], plan.keep[start:end],
+                                         softmax_scale)  # (b, Sq, nh, hd)
+            continue
+        qb = qp[start:end, :Sq].transpose(1, 2)  # (b, nh, Sq, hd)
+        kb, vb = kp[start:end].transpose(1, 2), vp[start:end].transpose(1, 2)  # (b, nh, S, hd)
+        result = F.scaled_dot_product_attention(qb, kb, vb, attn_mask=bias, scale=softmax_scale)  # (b, nh, Sq, hd)
+        out[start:end, :Sq] = result.transpose(1, 2)
+    return out.view(B * S, nh, hd).index_select(0, plan.tokens)  # (N, nh, hd): back to the packed order
+
+
+def _gather_rows(q, k, v, rows, shape):
+    """q, k, v (N, nh, hd) gathered at `rows` into `shape` each. When they are the three views of one fused (N, 3H)
+    QKV product (what the layers pass), that product is gathered once, whole rows at a time; else one gather each."""
+    N, nh, hd = q.shape
+    H, size = nh * hd, q.element_size()
+    fused = (q.stride() == k.stride() == v.stride() == (3 * H, hd, 1) and q.dtype == k.dtype == v.dtype
+             and k.data_ptr() - q.data_ptr() == H * size and v.data_ptr() - k.data_ptr() == H * size)
+    if fused:
+        qkv = q.as_strided((N, 3 * H), (3 * H, 1))  # the (N, 3H) product the three views come from
+        picked = qkv.index_select(0, rows).view(*shape[:2], 3, nh, hd)  # (B, S, 3, nh, hd)
+        return picked.unbind(2)
+    return tuple(t.reshape(N, H).index_select(0, rows).view(shape) for t in (q, k, v))
+
+
+class _VarlenPlan:
+    """Where each packed token sits in the length-sorted padded layout, and the buckets over it; made once per batch
+    (every layer reuses it), not once per layer."""
+
+    def __init__(self, cu_seqlens, max_seqlen, dtype):
+        device = cu_seqlens.device
+        # The lengths are read on the host: free on the CPU, a sync where this reference runs on a GPU (the CUDA path
+        # is the Triton kernel, which needs none).
+        lengths = (cu_seqlens[1:] - cu_seqlens[:-1]).tolist()
+        S = int(max_seqlen) if max_seqlen is not None else max(lengths, default=0)
+        S = max(S, 1)
+        buckets = _length_buckets(lengths)
+        order = [i for bucket in buckets for i in bucket]  # sequences longest first (empty ones dropped)
+        starts = cu_seqlens[:-1].long()[torch.tensor(order, dtype=torch.long, device=device)]  # (B',)
+        lens = torch.tensor([lengths[i] for i in order], dtype=torch.long, device=device)  # (B',)
+        pos = torch.arange(S, device=device)  # (S,)
+        keep = pos[None, :] < lens[:, None]  # (B', S)
+        self.keep = keep  # (B', S) real key slots, for padded attention functions that take a key mask
+        # (B', S) packed row of each slot; padding slots read some real row (masked out, never returned).
+        n_tokens = int(cu_seqlens[-1])
+        self.slots = (starts[:, None] + pos[None, :]).clamp(max=max(n_tokens - 1, 0))
+        # (N,) slot of each packed token, in packed order: slot numbers of the kept slots, sorted by their token.
+        slot_ids = torch.arange(len(order) * S, device=device).view(len(order), S)
+        self.tokens = torch.empty(n_tokens, dtype=torch.long, device=device)
+        self.tokens[self.slots[keep]] = slot_ids[keep]
+        self.buckets = []
+        row = 0
+        for bucket in buckets:
+            b, Sq = len(bucket), lengths[bucket[0]]
+            bias = None
+            if not bool(keep[row:row + b].all()):
+                # Additive mask with the most negative finite value, as in the padded path.
+                bias = torch.zeros(b, 1, 1, S, dtype=dtype, device=device).masked_fill(
+                    ~keep[row:row + b, None, None, :], torch.finfo(dtype).min)  # (b, 1, 1, S)
+            self.buckets.append((row, row + b, Sq, bias))
+            row += b
+
+
+_plans = threading.local()  # per thread: (cu_seqlens, dtype, plan) of the batch now running, so concurrent models
+# never share one; holding cu_seqlens keeps its identity unique while the entry lives.
+
+
+def _varlen_plan(cu_seqlens, max_seqlen, dtype) -> _VarlenPlan:
+    entry = getattr(_plans, "last", None)
+    if entry is None or entry[0] is not cu_seqlens or entry[1] != dtype:
+        entry = (cu_seqlens, dtype, _VarlenPlan(cu_seqlens, max_seqlen, dtype))
+        _plans.last = entry
+    return entry[2]
 
 
 def _length_buckets(lengths, waste: float = 0.25):

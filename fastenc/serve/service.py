@@ -12,6 +12,8 @@ from .metrics import Metrics
 from .scheduler import Scheduler, Work
 from .tokenization import InputEncoder
 
+SERVE_CPU_BATCH_TOKENS = 2_048  # real tokens per batch on the CPU (see Service.__init__)
+
 
 @dataclass
 class ServeConfig:
@@ -63,9 +65,11 @@ class Service:
         self.metrics = Metrics()
         self.encoder = InputEncoder(engine, self.max_input_length, config.auto_truncate,
                                     config.tokenization_workers or os.cpu_count() or 1, st.prompts)
-        # TEI's 16,384 on a GPU; on the CPU the engine's 2,048 (small batches stay in cache and bound attention's key
-        # padding): with 64 clients of 32 texts it served 1.7x the texts/s of 16,384 (benchmarks/results/serve-cpu-*).
-        self.max_batch_tokens = config.max_batch_tokens or default_batch_tokens(engine.device)
+        # TEI's 16,384 on a GPU; on the CPU 2,048, smaller than the engine's batch-job budget (4,096): a server's
+        # batches also set its latency, and with 64 clients of 32 texts 2,048 served 1.7x the texts/s of 16,384
+        # (benchmarks/results/serve-cpu-2026-12-01-budgets.txt).
+        self.max_batch_tokens = config.max_batch_tokens or (
+            SERVE_CPU_BATCH_TOKENS if engine.device.type == "cpu" else default_batch_tokens(engine.device))
         self.scheduler = Scheduler(engine, self.max_batch_tokens, config.max_batch_requests, self.metrics)
         self.in_flight = 0  # inputs admitted and not yet answered (only the event loop touches it)
         model = engine.model

@@ -10,8 +10,9 @@ import torch
 
 CHUNK_SIZE = 10_000  # texts read from the input at a time
 DEFAULT_MAX_BATCH_TOKENS = 16_384  # real tokens (no padding: batches are packed) per forward pass on a GPU
-# On the CPU, small batches keep the activations in cache and bound the key padding of attention's length buckets.
-DEFAULT_MAX_BATCH_TOKENS_CPU = 2_048
+# On the CPU 4,096 beat 2,048 and batch_size=32 on 1 and 2 threads (8,192 won only on 2):
+# benchmarks/results/cpu-batch-budget-2026-12-01.txt
+DEFAULT_MAX_BATCH_TOKENS_CPU = 4_096
 
 
 def default_batch_tokens(device) -> int:

@@ -1,8 +1,10 @@
 """The one runner every text task shares: texts -> packed, length-sorted token-budget batches -> results in order.
 
-A job reads its input CHUNK_SIZE texts at a time. The tokenizer encodes the next chunk on a worker thread into flat
-arrays (C++, GIL released) while the model runs on this one; each chunk's rows are sorted by length and cut into
-batches of at most `max_batch_tokens` real tokens and/or `batch_size` rows, each batch a NumPy gather of the chunk's
+A job reads its input CHUNK_SIZE texts at a time. On a GPU the tokenizer encodes the next chunk on a worker thread into
+flat arrays (C++, GIL released) while the model runs on this one; on the CPU it encodes each chunk on every core just
+before the model needs it (the model's threads already hold every core: a tokenizer running beside them would
+oversubscribe them, and tokenizing costs ~1% of the model's time there); each chunk's rows are sorted by length and
+cut into batches of at most `max_batch_tokens` real tokens and/or `batch_size` rows, each batch a NumPy gather of the chunk's
 flat arrays. A batch that runs out of memory is halved and retried, down to single sequences (one warning per job);
 results go back in input order, with a progress bar on long jobs.
 """
@@ -68,14 +70,21 @@ class Runner:
             max_batch_tokens = default_batch_tokens(device)
         self.batch_size, self.max_batch_tokens = batch_size, max_batch_tokens
         self.desc = desc
+        self.prefetch = device is None or torch.device(device).type != "cpu"  # tokenize ahead on a worker thread
         self.bar = Progress(total, progress, desc=desc)
         self.warned = False
 
     def chunks(self, items, encode, size: int | None = None):
         """Chunk after chunk of `items`, each encoded by `encode(list) -> encode_packed's dict`; from the second on,
         the next chunk is encoded on a worker thread while the caller runs the model on this one (a job of one
-        chunk, such as a single text, starts no thread)."""
+        chunk, such as a single text, starts no thread). On the CPU every chunk is encoded here, in turn."""
         parts = chunks(items, size or CHUNK_SIZE)
+        if not self.prefetch:
+            start = 0
+            for part in parts:
+                yield self._chunk(start, part, encode(part))
+                start += len(part)
+            return
         first = next(parts, None)
         if first is None:
             return

@@ -1,13 +1,35 @@
 """One post-LayerNorm transformer encoder layer, as BERT, RoBERTa, DistilBERT and ALBERT all use.
 
 The layer is shape-agnostic in its leading dimensions: padded batches arrive as (B, T, H) with a key-padding mask,
-packed batches as (N, H) with cumulative sequence lengths; `attention_args` carries whichever applies.
+packed batches as (N, H) with cumulative sequence lengths; `attention_args` carries whichever applies. On the CPU with
+the PyTorch ops the four products run through oneDNN on prepacked weights, the residual adds fused into them and GELU
+applied in place (fastenc.ops.cpu_linear); elsewhere (CUDA, the Triton kernels) they are plain `F.linear` calls and
+the ops fuse the elementwise work.
 """
 import torch.nn.functional as F
 from torch import nn
 
 from ...config import EncoderConfig
+from ...ops.cpu_linear import PackedLinear
 from ...ops.reference import GELU_APPROXIMATIONS, activation, attention_probs
+
+# The fused oneDNN path of the CPU reference ops; False runs the plain F.linear path (A/B benchmarks, debugging).
+CPU_FUSED_LINEAR = True
+_LINEARS = ("qkv", "attn_out", "ffn_in", "ffn_out")
+
+
+class _Packed:
+    """The layer's PackedLinear per product, built on first CPU use; never copied or pickled with the module (the
+    packed tensors are derived state: a copy repacks its own weights)."""
+
+    def __init__(self):
+        self.linears = None
+
+    def __deepcopy__(self, memo):
+        return _Packed()
+
+    def __getstate__(self):
+        return {"linears": None}
 
 
 class EncoderLayer(nn.Module):
@@ -23,14 +45,30 @@ class EncoderLayer(nn.Module):
         self.ffn_norm = nn.LayerNorm(H, eps=config.layer_norm_eps)
         self.gelu_approximate = GELU_APPROXIMATIONS.get(config.hidden_act)
         self.act = activation(config.hidden_act)
+        self._packed = _Packed()
+
+    def cpu_linears(self, x, ops):
+        """{name: PackedLinear} when this call takes the fused CPU path, else None. Repacked when a weight changed
+        storage, dtype or device since it was packed (model.to(...), load_state_dict)."""
+        if not (CPU_FUSED_LINEAR and ops.name == "torch" and x.device.type == "cpu"):
+            return None
+        linears = self._packed.linears
+        if linears is None or not all(p.fresh() for p in linears.values()):
+            linears = {name: PackedLinear(getattr(self, name).weight, getattr(self, name).bias) for name in _LINEARS}
+            self._packed.linears = linears
+        return linears
 
     def forward(self, x, attention_args: dict, ops, return_attention: bool = False):
         """Returns the layer's output and, when asked (padded inputs only), its (B, nh, T, T) attention weights."""
         lead = x.shape[:-1]  # (B, T) padded or (N,) packed
-        qkv = F.linear(x, self.qkv.weight, self.qkv.bias)  # (*lead, 3H)
+        fused = self.cpu_linears(x, ops)
+        qkv = fused["qkv"](x) if fused else F.linear(x, self.qkv.weight, self.qkv.bias)  # (*lead, 3H)
         q, k, v = qkv.view(*lead, 3, self.num_heads, self.head_dim).unbind(-3)  # each (*lead, nh, hd), no copies
         context, probs = self.attend(q, k, v, attention_args, ops, return_attention)  # (*lead, nh, hd)
-        attn = F.linear(context.reshape(*lead, -1), self.attn_out.weight, self.attn_out.bias)  # (*lead, H)
+        context = context.reshape(*lead, -1)  # (*lead, H)
+        if fused:
+            return self._forward_fused(x, context, fused, ops), probs
+        attn = F.linear(context, self.attn_out.weight, self.attn_out.bias)  # (*lead, H)
         x = ops.layer_norm(attn, self.attn_norm.weight, self.attn_norm.bias, self.attn_norm.eps, residual=x)
 
         h = F.linear(x, self.ffn_in.weight)  # (*lead, I); the bias is added in the fused activation below
@@ -48,3 +86,14 @@ class EncoderLayer(nn.Module):
             probs = attention_probs(q, k, attention_args.get("key_padding_mask"))  # (B, nh, T, T)
             return (probs @ v.transpose(1, 2).float()).transpose(1, 2).to(q.dtype), probs  # (B, T, nh, hd)
         return ops.attention(q, k, v, **attention_args), None
+    def _forward_fused(self, x, context, fused: dict, ops):
+        """The rest of the layer on the CPU: both residual adds fused into their product (the sums transformers
+        forms, (x W^T + b) + residual, rounded once), GELU in place on the FFN's first product."""
+        attn = fused["attn_out"](context, residual=x)  # (*lead, H)
+        x = ops.layer_norm(attn, self.attn_norm.weight, self.attn_norm.bias, self.attn_norm.eps)
+        if self.gelu_approximate is not None:
+            h = fused["ffn_in"](x, gelu=self.gelu_approximate)  # (*lead, I)
+        else:
+            h = self.act(fused["ffn_in"](x))
+        y = fused["ffn_out"](h, residual=x)  # (*lead, H)
+        return ops.layer_norm(y, self.ffn_norm.weight, self.ffn_norm.bias, self.ffn_norm.eps)
