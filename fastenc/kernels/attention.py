@@ -15,6 +15,25 @@ LOG2E = 1.4426950408889634
 _MASKED = tl.constexpr(-3.4028234663852886e38)
 
 
+@triton.jit
+def program_rows(CuSeqlens, num_heads, seqlen, VARLEN: tl.constexpr, BLOCK_M: tl.constexpr):
+    """(first query m0, sequence b, head h, first token start, length) of this program. One program per (query
+    block, sequence, head); query blocks vary fastest so a head's K, V stay in L2. Shared by every attention kernel."""
+    pid = tl.program_id(0)
+    num_m = tl.cdiv(seqlen, BLOCK_M)
+    m0 = (pid % num_m) * BLOCK_M
+    pid_bh = pid // num_m
+    b = (pid_bh // num_heads).to(tl.int64)
+    h = (pid_bh % num_heads).to(tl.int64)
+    if VARLEN:
+        start = tl.load(CuSeqlens + b).to(tl.int64)  # first token of this sequence
+        length = (tl.load(CuSeqlens + b + 1).to(tl.int64) - start).to(tl.int32)
+    else:
+        start = tl.zeros([], dtype=tl.int64)
+        length = tl.full([], seqlen, dtype=tl.int32)
+    return m0, b, h, start, length
+
+
 def _configs():
     if INTERPRET:  # one small config: autotuning in the interpreter costs minutes
         return [triton.Config({"BLOCK_M": 32, "BLOCK_N": 32}, num_warps=4, num_stages=1)]
@@ -76,19 +95,7 @@ def _attention_kernel(
     BLOCK_M: tl.constexpr,  # queries per program
     BLOCK_N: tl.constexpr,  # keys per loop step
 ):
-    # One program per (query block, sequence, head); query blocks vary fastest so a head's K, V stay in L2.
-    pid = tl.program_id(0)
-    num_m = tl.cdiv(seqlen, BLOCK_M)
-    m0 = (pid % num_m) * BLOCK_M
-    pid_bh = pid // num_m
-    b = (pid_bh // num_heads).to(tl.int64)
-    h = (pid_bh % num_heads).to(tl.int64)
-    if VARLEN:
-        start = tl.load(CuSeqlens + b).to(tl.int64)  # first token of this sequence
-        length = (tl.load(CuSeqlens + b + 1).to(tl.int64) - start).to(tl.int32)
-    else:
-        start = 0
-        length = seqlen
+    m0, b, h, start, length = program_rows(CuSeqlens, num_heads, seqlen, VARLEN, BLOCK_M)
     if m0 >= length:  # a query block past the end of a shorter sequence
         return
 

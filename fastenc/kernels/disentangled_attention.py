@@ -14,10 +14,8 @@ import triton
 import triton.language as tl
 
 from ._utils import INTERPRET, check_device, check_dtype, check_last_dim_contiguous, check_shape
+from .attention import _MASKED, LOG2E, program_rows
 from .attention import _check as check_attention_inputs
-
-LOG2E = math.log2(math.e)
-_MASKED = tl.constexpr(-3.4028234663852886e38)  # a padded key's score: the most negative finite float32
 
 
 def _configs():
@@ -71,19 +69,7 @@ def _disentangled_kernel(
     BLOCK_M: tl.constexpr,  # queries per program
     BLOCK_N: tl.constexpr,  # keys per loop step
 ):
-    # One program per (query block, sequence, head); query blocks vary fastest so a head's K, V stay in L2.
-    pid = tl.program_id(0)
-    num_m = tl.cdiv(seqlen, BLOCK_M)
-    m0 = (pid % num_m) * BLOCK_M
-    pid_bh = pid // num_m
-    b = (pid_bh // num_heads).to(tl.int64)
-    h = (pid_bh % num_heads).to(tl.int64)
-    if VARLEN:
-        start = tl.load(CuSeqlens + b).to(tl.int64)
-        length = (tl.load(CuSeqlens + b + 1).to(tl.int64) - start).to(tl.int32)
-    else:
-        start = 0
-        length = seqlen
+    m0, b, h, start, length = program_rows(CuSeqlens, num_heads, seqlen, VARLEN, BLOCK_M)
     if m0 >= length:  # a query block past the end of a shorter sequence
         return
 
