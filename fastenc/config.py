@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .models.gte.config import DEFAULTS as GTE_DEFAULTS
 from .models.modernbert.config import DEFAULTS as MODERNBERT_DEFAULTS
 
 # model_type in config.json -> the architecture family we run it with. XLM-R and CamemBERT are RoBERTa.
@@ -20,6 +21,8 @@ FAMILIES = {
     "modernbert": "modernbert",
     "deberta-v2": "deberta-v2",
     "electra": "electra",
+    "gte": "gte",
+    "new": "gte",  # GTE's original remote code (Alibaba-NLP/new-impl), which many checkpoints' config.json still name
 }
 
 # Class-name prefixes that transformers uses for each model_type, to read `architectures`.
@@ -27,6 +30,7 @@ _CLASS_PREFIXES = {
     "bert": "Bert", "roberta": "Roberta", "xlm-roberta": "XLMRoberta", "camembert": "Camembert",
     "distilbert": "DistilBert", "albert": "Albert", "modernbert": "ModernBert", "deberta-v2": "DebertaV2",
     "electra": "Electra",
+    "gte": "Gte", "new": "New",
 }
 # Class-name suffix -> the task head we run. Heads we do not run (multiple choice, causal LM) are absent on purpose.
 _TASKS = {
@@ -48,7 +52,7 @@ class ConfigError(ValueError):
 @dataclass
 class EncoderConfig:
     model_type: str  # as written in config.json ("bert", "xlm-roberta", ...)
-    family: str  # architecture we run: "bert", "roberta", "distilbert", "albert", "deberta-v2" or "electra"
+    family: str  # architecture we run: "bert", "roberta", "distilbert", "albert", "deberta-v2", "electra", "gte"
     task: str  # which head runs on top of the encoder: one of TASKS
     vocab_size: int
     hidden_size: int  # width of the residual stream
@@ -72,6 +76,7 @@ class EncoderConfig:
     architecture: str | None = None
     modernbert: "ModernBertOptions | None" = None  # ModernBERT's options (fastenc/models/modernbert/config.py)
     deberta: object = None  # DeBERTa-v2 only: its fastenc.models.deberta.config.DebertaSettings
+    gte: object = None  # GTE only: its fastenc.models.gte.config.GteOptions (RoPE scaling, logn)
 
     def __post_init__(self):
         if not self.embedding_size:
@@ -136,7 +141,7 @@ class EncoderConfig:
         if task not in TASKS:
             raise ConfigError(f"{source}: unknown task {task!r}; expected one of {TASKS}")
         reader = {"distilbert": _distilbert_fields, "modernbert": _modernbert_fields,
-                  "deberta-v2": _deberta_fields}.get(family, _bert_fields)
+                  "deberta-v2": _deberta_fields, "gte": _gte_fields}.get(family, _bert_fields)
         raw = {**DEFAULTS[model_type], **{k: v for k, v in raw.items() if v is not None}}
         fields = reader(raw, source)
         id2label = raw.get("id2label") or {}
@@ -187,6 +192,10 @@ DEFAULTS = {
     ),
 }
 DEFAULTS["modernbert"] = MODERNBERT_DEFAULTS
+DEFAULTS["gte"] = GTE_DEFAULTS
+# The original remote code's NewConfig defaults (its pad_token_id is left to PretrainedConfig: 0 here).
+DEFAULTS["new"] = {**GTE_DEFAULTS, "vocab_size": 30528, "max_position_embeddings": 2048, "pad_token_id": 0,
+                   "rope_theta": 10000.0}
 
 
 def _task_of(model_type: str, architecture: str | None, source: str) -> str:
@@ -235,6 +244,12 @@ def _deberta_fields(raw: dict, source: str) -> dict:
     from .models.deberta.config import deberta_fields  # beside the model; imports this module
 
     return deberta_fields(raw, source)
+
+
+def _gte_fields(raw: dict, source: str) -> dict:
+    from .models.gte.config import read_fields  # beside the model; imports this module's readers
+
+    return read_fields(raw, source)
 
 
 def _distilbert_fields(raw: dict, source: str) -> dict:

@@ -11,6 +11,7 @@ import torch
 from ..config import EncoderConfig
 from ..models.bert.embeddings import sinusoidal_table
 from ..models.bert.encoder import num_distinct_layers
+from ..models.gte import names as gte_names
 from ..models.modernbert import names as modernbert_names
 from ..models.registry import BY_NAME, HEADS
 from .weights import WeightsError
@@ -18,11 +19,14 @@ from .weights import WeightsError
 log = logging.getLogger(__name__)
 
 BASE_PREFIXES = {"bert": "bert.", "roberta": "roberta.", "distilbert": "distilbert.", "albert": "albert.",
-                 "modernbert": "model.", "deberta-v2": "deberta.", "electra": "electra."}
+                 "modernbert": "model.", "deberta-v2": "deberta.", "electra": "electra.",
+                 "gte": gte_names.BASE_PREFIX}
 # Checkpoint names under these belong to the encoder itself: leftovers there mean the checkpoint is not this model.
 _ENCODER_NAMESPACES = ("embeddings.", "encoder.", "transformer.")
 # Families whose name tables live with their model (fastenc/models/<family>/names.py).
 _FAMILY_NAMES = {"modernbert": modernbert_names}
+# Families whose checkpoints come in several layouts, brought to one (the one their tables name) before mapping.
+_RENAMES = {"gte": gte_names.rename}
 # Buffers that some transformers versions saved; they are recomputed, never read.
 _BUFFERS = ("embeddings.position_ids", "embeddings.token_type_ids")
 
@@ -65,6 +69,7 @@ _LAYER_PARTS = {
     },
 }
 _LAYER_PARTS["roberta"] = _LAYER_PARTS["electra"] = _LAYER_PARTS["bert"]
+_LAYER_PARTS["gte"] = gte_names.LAYER_PARTS
 _LAYER_PARTS["deberta-v2"] = {  # pos_key / pos_query exist only without share_att_key, for the terms that run
     "qkv": ["encoder.layer.{i}.attention.self.query_proj", "encoder.layer.{i}.attention.self.key_proj",
             "encoder.layer.{i}.attention.self.value_proj"],
@@ -104,7 +109,8 @@ def normalise_names(tensors: dict, config: EncoderConfig) -> dict:
             log.debug("ignoring %r: position_biased_input is false", name)  # transformers ignores it too
             continue
         out[name] = tensor
-    return out
+    rename = _RENAMES.get(config.family)
+    return rename(out) if rename else out
 
 
 def _unused_positions(config: EncoderConfig) -> bool:

@@ -87,6 +87,10 @@ def model_class(config: EncoderConfig) -> type:
         from ..models.deberta.model import DebertaModel
 
         return DebertaModel
+    if config.family == "gte":
+        from ..models.gte.model import GteModel
+
+        return GteModel
     return EncoderModel
 
 

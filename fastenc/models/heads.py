@@ -34,8 +34,8 @@ class MaskedLMHead(nn.Module):
         # others stay at hidden size.
         width = config.embedding_size
         self.transform = nn.Linear(config.hidden_size, width)
-        # RoBERTa's and ELECTRA's generator heads always use exact GELU; the others use the model's activation.
-        self.act = activation("gelu" if config.family in ("roberta", "electra") else config.hidden_act)
+        # RoBERTa's, ELECTRA's generator and GTE's heads always use exact GELU; the others use the model's activation.
+        self.act = activation("gelu" if config.family in ("roberta", "electra", "gte") else config.hidden_act)
         self.norm = nn.LayerNorm(width, eps=config.layer_norm_eps)
         self.decoder = nn.Parameter(torch.empty(config.vocab_size, width))
         self.bias = nn.Parameter(torch.empty(config.vocab_size))
@@ -56,7 +56,7 @@ class SequenceClassifier(nn.Module):
     def __init__(self, config: EncoderConfig, num_outputs: int):
         super().__init__()
         H = config.hidden_size
-        self.from_pooler = config.family in ("bert", "albert", "deberta-v2")
+        self.from_pooler = config.family in ("bert", "albert", "deberta-v2", "gte")
         self.dense = None if self.from_pooler else nn.Linear(H, H)
         # ELECTRA's head uses exact GELU where BERT's pooler has tanh.
         self.dense_act = {"distilbert": torch.relu, "electra": F.gelu}.get(config.family, torch.tanh)
