@@ -49,7 +49,7 @@ def _pooler_wanted(config: EncoderConfig, has_pooler: bool) -> bool:
     return needed or has_pooler
 
 
-FAMILY_NAMES = ("bert", "roberta", "distilbert", "albert", "deberta-v2", "electra", "gte")  # families whose heads share names
+FAMILY_NAMES = ("bert", "roberta", "distilbert", "albert", "deberta-v2", "electra")  # families whose heads share names
 
 # In the order they run: the pooler first, since the sequence heads after it may read its output.
 HEADS = (
@@ -99,7 +99,7 @@ HEADS = (
                          "distilbert": {"dense": "pre_classifier", "out": "classifier"}}),
     HeadSpec("token_classifier", per_token=True, fields=("logits",), wanted=_for_tasks("token_classification"),
              build=TokenClassifierHead, labelled=True,
-             checkpoint={family: {"": "classifier"} for family in FAMILY_NAMES}),
+             checkpoint={family: {"": "classifier"} for family in (*FAMILY_NAMES, "gte")}),
     HeadSpec("qa", per_token=True, fields=("start_logits", "end_logits"), wanted=_for_tasks("question_answering"),
              build=QuestionAnsweringHead,
              checkpoint={family: {"": "qa_outputs"} for family in FAMILY_NAMES}),

@@ -33,13 +33,17 @@ SHAPES = {
                        intermediate_size=37, max_position_embeddings=64),  # the v3 layout of tiny_checkpoints
     "electra": dict(vocab_size=30522, embedding_size=16, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                     intermediate_size=37, max_position_embeddings=64, type_vocab_size=2),
+    # gte-base-en-v1.5's layout: no token types, pad 0 ([PAD] of the WordPiece vocabulary)
+    "gte": dict(vocab_size=30522, hidden_size=32, num_hidden_layers=3, num_attention_heads=2, intermediate_size=37,
+                max_position_embeddings=64, type_vocab_size=0, pad_token_id=0,
+                rope_parameters={"rope_type": "default", "rope_theta": 500.0}),
 }
 # The vocabulary each family gets unless one is named; bert-base-cased is dslim/bert-base-NER's.
 DEFAULT_VOCAB = {"bert": "bert-base-uncased", "distilbert": "bert-base-uncased", "roberta": "roberta-base",
                  "albert": "albert-unigram", "modernbert": "modernbert-bpe", "deberta-v2": "deberta-unigram",
-                 "electra": "bert-base-uncased"}
+                 "electra": "bert-base-uncased", "gte": "bert-base-uncased"}
 VOCAB_SIZES = {"bert-base-uncased": 30522, "bert-base-cased": 28996, "roberta-base": 50265, "albert-unigram": 30000,
-               "modernbert-bpe": 50273, "deberta-unigram": 30000}
+               "modernbert-bpe": 50273, "deberta-unigram": 30000, "xlmr-unigram": 30000}
 # GPT-NeoX's tokenizer (which ModernBERT's extends) adds runs of spaces as ordinary, normalized added tokens.
 _SPACE_RUNS = (8, 4, 2)
 _MODERNBERT_SPECIALS = ("[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]")
@@ -107,6 +111,9 @@ def write_tokenizer(family: str, folder: Path, vocab: str | None = None):
     elif vocab == "deberta-unigram":  # DeBERTa-v3's spm layout: [PAD] [CLS] [SEP] [UNK] first; its [MASK] is here
         pieces = _unigram_pieces(VOCAB_SIZES[vocab], ("[PAD]", "[CLS]", "[SEP]", "[UNK]", "[MASK]"))
         tokenizer = transformers.DebertaV2Tokenizer(vocab=pieces, unk_id=3, model_max_length=512)
+    elif vocab == "xlmr-unigram":  # XLM-R's spm layout (gte-multilingual): <s> <pad> </s> <unk> first, <mask> last
+        pieces = _unigram_pieces(VOCAB_SIZES[vocab] - 1, ("<s>", "<pad>", "</s>", "<unk>")) + [("<mask>", 0.0)]
+        tokenizer = transformers.XLMRobertaTokenizer(vocab=pieces, model_max_length=512)
     else:
         raise ValueError(f"unknown vocabulary {vocab!r}; known: {sorted(VOCAB_SIZES)}")
     tokenizer.save_pretrained(folder)
@@ -122,7 +129,7 @@ def build_with_tokenizer(family: str, head: str, folder: Path, seed: int = 0, la
     folder = Path(folder)
     tokenizer = write_tokenizer(family, folder, vocab)
     overrides = dict(SHAPES[family], vocab_size=VOCAB_SIZES[vocab or DEFAULT_VOCAB[family]])
-    if family == "roberta":
+    if family == "roberta" or vocab == "xlmr-unigram":
         overrides.update(pad_token_id=1, bos_token_id=0, eos_token_id=2)
     if family == "modernbert":
         assert tokenizer.convert_tokens_to_ids(["[CLS]", "[SEP]", "[PAD]"]) == [50269, 50270, 50271]

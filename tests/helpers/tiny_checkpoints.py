@@ -43,10 +43,16 @@ FAMILY_CONFIGS = {
     "electra": (transformers.ElectraConfig, dict(
         vocab_size=93, embedding_size=24, hidden_size=48, num_hidden_layers=3, num_attention_heads=3,
         intermediate_size=41, max_position_embeddings=34, type_vocab_size=2)),
+    # gte-large-en-v1.5's layout (two token types, pad 0) with a small RoPE base, so that 40 positions turn every
+    # frequency pair by a visible angle.
+    "gte": (transformers.GteConfig, dict(
+        vocab_size=97, hidden_size=48, num_hidden_layers=3, num_attention_heads=3, intermediate_size=37,
+        max_position_embeddings=40, type_vocab_size=2, pad_token_id=0,
+        rope_parameters={"rope_type": "default", "rope_theta": 500.0})),
 }
 CLASS_PREFIX = {"bert": "Bert", "roberta": "Roberta", "xlm-roberta": "XLMRoberta", "camembert": "Camembert",
                 "distilbert": "DistilBert", "albert": "Albert", "modernbert": "ModernBert", "deberta-v2": "DebertaV2",
-                "electra": "Electra"}
+                "electra": "Electra", "gte": "Gte"}
 HEADS = {
     "bert": ["Model", "ForMaskedLM", "ForPreTraining", "ForNextSentencePrediction", "ForSequenceClassification",
              "ForTokenClassification", "ForQuestionAnswering"],
@@ -63,6 +69,7 @@ HEADS = {
                    "ForQuestionAnswering"],
     "electra": ["Model", "ForPreTraining", "ForMaskedLM", "ForSequenceClassification", "ForTokenClassification",
                 "ForQuestionAnswering"],
+    "gte": ["Model", "ForMaskedLM", "ForSequenceClassification", "ForTokenClassification"],
 }
 ALL = [(family, head) for family, heads in HEADS.items() for head in heads]
 

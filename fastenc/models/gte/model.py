@@ -2,6 +2,7 @@
 heads: pooler + classifier, masked LM, token classifier) with GTE's embeddings and RoPE encoder."""
 import torch
 
+from ...config import ConfigError
 from ..bert.model import EncoderModel
 from .embeddings import GteEmbeddings
 from .encoder import GteEncoder
@@ -10,6 +11,21 @@ from .encoder import GteEncoder
 class GteModel(EncoderModel):
     embeddings_class = GteEmbeddings
     encoder_class = GteEncoder
+    TASKS = ("base", "masked_lm", "sequence_classification", "token_classification")  # the heads transformers has
+
+    def __init__(self, config, with_pooler: bool = False):
+        if config.task not in self.TASKS:
+            raise ConfigError(f"task {config.task!r} needs a head GTE does not have; it runs tasks {self.TASKS}")
+        super().__init__(config, with_pooler)
+
+    @property
+    def max_length(self) -> int:
+        """RoPE has no position table (transformers takes any length): fastenc takes up to max_position_embeddings,
+        times the factor of a linear or NTK scaling, the context that scaling stretches the positions to. Dynamic
+        NTK stays at max_position_embeddings, beyond which transformers rescales by the padded batch's length."""
+        options = self.config.gte
+        factor = options.rope_factor if options.rope_type in ("linear", "ntk") else 1.0
+        return int(self.config.max_position_embeddings * factor)
 
     def packable(self, host_mask: torch.Tensor) -> bool:
         """Only masks whose real tokens form a prefix of each row: transformers numbers RoPE positions along the
