@@ -96,3 +96,19 @@ def test_a_hub_id_reads_the_files_of_its_snapshot(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["max", "False"]
+
+
+@pytest.mark.parity
+def test_gte_embeds_with_the_cls_pooling_its_files_name(tmp_path):
+    """Alibaba-NLP/gte-*-v1.5 ship 1_Pooling/config.json with the CLS token: embed's default is their embedding."""
+    from parity import assert_parity, float64_twin
+    from real_vocab_checkpoints import reference_embedding
+
+    hf_model, hf_tok = build_with_tokenizer("gte", "Model", tmp_path)
+    write_st(tmp_path, "pooling_mode_cls_token")
+    model = fastenc.load(tmp_path)
+    texts = ["Hello world!", "A longer sentence with more words, so the batch pads.", ""]
+    ours = model.embed(texts)
+    theirs, exact = (torch.nn.functional.normalize(torch.stack(
+        [reference_embedding(m, hf_tok, t, "cls") for t in texts]), dim=-1) for m in (hf_model, float64_twin(hf_model)))
+    assert_parity("gte", "embed (1_Pooling: cls, normalize)", ours, theirs, exact)

@@ -10,11 +10,16 @@ QUERY = "What is deep learning?"
 TEXTS = ["Deep learning is a kind of machine learning.", "Paris is in France.", "", "Cats sleep a lot, " * 40]
 
 
-@pytest.fixture(scope="module", params=["bert", "roberta"])
+# fixture param -> (family, vocabulary): gte-multilingual-reranker-base is GTE on XLM-R's SentencePiece
+CROSS_ENCODERS = {"bert": ("bert", None), "roberta": ("roberta", None), "gte-multilingual": ("gte", "xlmr-unigram")}
+
+
+@pytest.fixture(scope="module", params=list(CROSS_ENCODERS))
 def cross_encoder(request, tmp_path_factory):
     folder = tmp_path_factory.mktemp(request.param + "-cross-encoder")
-    hf_model, hf_tok = build_with_tokenizer(request.param, "ForSequenceClassification", folder, seed=7,
-                                            labels=["relevance"])
+    family, vocab = CROSS_ENCODERS[request.param]
+    hf_model, hf_tok = build_with_tokenizer(family, "ForSequenceClassification", folder, seed=7,
+                                            labels=["relevance"], vocab=vocab)
     return fastenc.load(folder), hf_model, hf_tok
 
 
