@@ -1,4 +1,4 @@
-"""The server's routes on the newer families (ModernBERT, DeBERTa-v3, ELECTRA): a real `fastenc serve` per checkpoint
+"""The server's routes on the newer families (ModernBERT, DeBERTa-v3, ELECTRA, GTE): a real `fastenc serve` per checkpoint
 answers what the engine's direct call computes, as for BERT and RoBERTa in test_app.py."""
 import pytest
 
@@ -8,7 +8,10 @@ from real_vocab_checkpoints import NER_LABELS, build_with_tokenizer
 # server name -> (family, head) of its tiny real-vocabulary checkpoint
 CHECKPOINTS = {"modernbert-mlm": ("modernbert", "ForMaskedLM"),
                "deberta-cls": ("deberta-v2", "ForSequenceClassification"),
-               "electra-ner": ("electra", "ForTokenClassification")}
+               "electra-ner": ("electra", "ForTokenClassification"),
+               "gte-rerank": ("gte", "ForSequenceClassification")}
+# server name -> (vocabulary, class labels) where the family's defaults do not apply
+SPECIAL = {"gte-rerank": ("xlmr-unigram", ["relevance"])}  # gte-multilingual-reranker-base's layout
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +25,8 @@ def family_servers(tmp_path_factory):
     for seed, (name, (family, head)) in enumerate(CHECKPOINTS.items()):
         folders[name] = tmp_path_factory.mktemp(f"serve-{name}")
         labels = NER_LABELS if head == "ForTokenClassification" else None
-        build_with_tokenizer(family, head, folders[name], seed=seed + 11, labels=labels)
+        vocab, labels = SPECIAL.get(name, (None, labels))
+        build_with_tokenizer(family, head, folders[name], seed=seed + 11, labels=labels, vocab=vocab)
         specs[name] = ServeProcess(folders[name], "--tokenization-workers", 1, log_dir=logs)
     start_all(list(specs.values()))
     yield {name: (specs[name], fastenc.load(folders[name])) for name in specs}
@@ -65,3 +69,17 @@ def test_electra_tag(family_servers):
         assert [(e["entity_group"], e["word"], e["start"], e["end"]) for e in got] == \
                [(e["entity_group"], e["word"], e["start"], e["end"]) for e in want]
         close([e["score"] for e in got], [e["score"] for e in want])
+
+
+def test_gte_rerank_and_embed(family_servers):
+    server, engine = family_servers["gte-rerank"]
+    texts = ["Deep learning is machine learning.", "Paris liegt in Frankreich.", "", "深度学习"]
+    r = server.post("/rerank", {"query": "What is deep learning?", "texts": texts, "return_text": True})
+    assert r.status_code == 200, r.text
+    want = engine.rerank("What is deep learning?", texts, return_text=True)
+    assert [(g["index"], g["text"]) for g in r.json()] == [(w["index"], w["text"]) for w in want]
+    close([g["score"] for g in r.json()], [w["score"] for w in want])
+    r = server.post("/embed", {"inputs": texts, "normalize": True})
+    assert r.status_code == 200, r.text
+    close(r.json(), engine.embed(texts, normalize=True))
+    assert server.get("/info").json()["model_type"].keys() == {"reranker"}
