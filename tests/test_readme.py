@@ -70,6 +70,10 @@ CHECKS = {
     'nli.classify(["A man is eating pizza."], text_pairs=["A man eats something."])':
         "len(_) == 1 and list(_[0]['scores']) == ['contradiction', 'entailment', 'neutral']",
     'disc(disc.encode("The quick brown fox jumps.")).logits': "_.shape == (1, 8)",  # [CLS] 6 words/marks [SEP]
+    'gte.embed(["what is the capital of China?", "how to implement quick sort in python?"], pooling="cls")':
+        "_.shape == (2, gte.config.hidden_size)",
+    'reranker.rerank("what is the capital of China?", ["Beijing is the capital of China.", "Paris est en France."])':
+        "sorted(r['index'] for r in _) == [0, 1] and _[0]['score'] >= _[1]['score']",
     "out.attentions":
         "len(_) == model.config.num_layers"
         " and all(a.shape == (2, model.config.num_heads) + 2 * batch['input_ids'].shape[1:] for a in _)"
@@ -94,6 +98,8 @@ CHECKPOINTS = {
                             ["O", "B-MISC", "I-MISC", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC"],
                             "bert-base-cased"),
     "answerdotai/ModernBERT-base": ("modernbert", "ForMaskedLM", None, None),
+    "Alibaba-NLP/gte-base-en-v1.5": ("gte", "Model", None, None),
+    "Alibaba-NLP/gte-multilingual-reranker-base": ("gte", "ForSequenceClassification", ["LABEL_0"], "xlmr-unigram"),
 }
 CORPUS = "The first line of the corpus.\nA second, slightly longer line of text.\nThird.\n"
 
