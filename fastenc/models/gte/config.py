@@ -37,7 +37,7 @@ class GteOptions:
 def read_fields(raw: dict, source: str) -> dict:
     """EncoderConfig's fields (with `gte`: the GteOptions) from a GTE config.json `raw`, whose missing fields are
     already filled from DEFAULTS."""
-    from ...config import ConfigError, _float, _int, _short, _str
+    from ...config import ConfigError, _bert_fields, _int, _short
 
     hidden, heads = _int(raw, "hidden_size", source), _int(raw, "num_attention_heads", source)
     if heads > 0 and hidden % heads == 0 and (hidden // heads) % 2:
@@ -61,18 +61,10 @@ def read_fields(raw: dict, source: str) -> dict:
     if options.logn_attention_scale and max_positions < 2:
         raise ConfigError(f"{source}: logn_attention_scale divides by log(max_position_embeddings), which is "
                           f"{max_positions}: it must be at least 2")
-    return dict(
-        vocab_size=_int(raw, "vocab_size", source),
-        hidden_size=hidden,
-        num_layers=_int(raw, "num_hidden_layers", source),
-        num_heads=heads,
-        intermediate_size=_int(raw, "intermediate_size", source),
-        hidden_act=_str(raw, "hidden_act", source),
-        max_position_embeddings=max_positions,
-        layer_norm_eps=_float(raw, "layer_norm_eps", source),
-        type_vocab_size=_int(raw, "type_vocab_size", source),
-        gte=options,
-    )
+    # The shared fields carry BERT's names; BERT's reader refuses any position_embedding_type but "absolute",
+    # which GTE's ("rope", checked above) is not, so it reads the config without that key.
+    shared = _bert_fields({k: v for k, v in raw.items() if k != "position_embedding_type"}, source)
+    return dict(shared, gte=options)
 
 
 def _rope(raw: dict, source: str, head_dim: int) -> dict:
