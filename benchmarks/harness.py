@@ -62,6 +62,11 @@ PRESETS = {
         position_biased_input=False, layer_norm_eps=1e-7)),
     "electra-base": ("electra", dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
                                      intermediate_size=3072, embedding_size=768)),
+    # Alibaba-NLP/gte-base-en-v1.5's config as transformers 5 converts it (fixed NTK x2 over base 5e5 = linear RoPE);
+    # its gated MLP counts as 1.5x a plain FFN of the same width in MFU, as ModernBERT's GeGLU.
+    "gte-base": ("gte", dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
+                             vocab_size=30528, type_vocab_size=0, pad_token_id=0, max_position_embeddings=8192,
+                             rope_parameters={"rope_type": "linear", "rope_theta": 1e6, "factor": 2 ** (2 / 64)})),
 }
 FIXED_SHAPES = [(1, 128), (32, 128), (64, 512), (128, 128)]
 
@@ -168,7 +173,7 @@ def _build(name: str, workdir: Path):
     family, shape = PRESETS[name]
     config_class = {"bert": transformers.BertConfig, "roberta": transformers.RobertaConfig,
                     "modernbert": transformers.ModernBertConfig, "deberta-v2": transformers.DebertaV2Config,
-                    "electra": transformers.ElectraConfig}[family]
+                    "electra": transformers.ElectraConfig, "gte": transformers.GteConfig}[family]
     extra = {"pad_token_id": 1, "bos_token_id": 0, "eos_token_id": 2} if family == "roberta" else {}
     torch.manual_seed(0)
     hf = transformers.AutoModel.from_config(config_class(**shape, **extra))
@@ -223,8 +228,8 @@ def run(args) -> tuple:
                 ids, mask = make_batch(case.lengths, cfg.vocab_size, cfg.pad_token_id)
                 ref = _call(reference, ids.to(device), mask.to(device)).float()
                 keep = mask.to(device).bool()
-                # GeGLU's Wi makes 2 x intermediate_size: 1.5x the FLOPs of a GELU FFN of that width.
-                ffn = cfg.intermediate_size * (1.5 if cfg.model_type == "modernbert" else 1)
+                # GeGLU's Wi (GTE's gate + up) makes 2 x intermediate_size: 1.5x the FLOPs of a GELU FFN of that width.
+                ffn = cfg.intermediate_size * (1.5 if cfg.model_type in ("modernbert", "gte") else 1)
                 flops = model_flops(case.lengths, cfg.num_hidden_layers, cfg.hidden_size, ffn)
                 for runner_name, runner in runners.items():
                     on_device = runner_name != "fastenc"  # fastenc takes CPU inputs from the tokenizer
