@@ -57,7 +57,8 @@ def assert_tolerance_rule(hf_fp32, folder, ids, mask, device):
 MEDIUM = dict(hidden_size=128, num_attention_heads=2, intermediate_size=256, max_position_embeddings=300)
 
 
-@pytest.mark.parametrize("family", ["bert", "roberta", "distilbert", "albert", "modernbert", "deberta-v2", "electra"])
+@pytest.mark.parametrize("family", ["bert", "roberta", "distilbert", "albert", "modernbert", "deberta-v2", "electra",
+                                    "gte"])
 def test_fp32_parity_with_transformers(tmp_path, device, family):
     hf = build(family, "ForMaskedLM")
     folder = save(hf, tmp_path / "ckpt")
