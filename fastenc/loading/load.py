@@ -77,7 +77,7 @@ def load(name_or_path, device=None, dtype=None, backend=None, task=None) -> Engi
 
 
 def model_class(config: EncoderConfig) -> type:
-    """The tensor module that runs this config's family: ModernBERT and DeBERTa have their own (imported only when
+    """The tensor module that runs this config's family: ModernBERT, DeBERTa and GTE have their own (imported only when
     asked for); BERT, RoBERTa, XLM-R, DistilBERT, ALBERT and ELECTRA share EncoderModel."""
     if config.family == "modernbert":
         from ..models.modernbert.model import ModernBertModel
