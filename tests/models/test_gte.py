@@ -189,7 +189,7 @@ def test_bad_configs_name_the_field(tmp_path):
         (dict(logn_attention_scale=False, pack_qkv=1), "pack_qkv must be true or false"),
         (dict(pack_qkv=False, num_attention_heads=16), "even head dimension"),
         (dict(num_attention_heads=3, head_dim=8), "head_dim 8"),
-        (dict(head_dim=None, architectures=["GteForMultipleChoice"]), "unsupported architecture 'GteForMultipleChoice'"),
+        (dict(head_dim=None, architectures=["GteForMultipleChoice"]), "unsupported architecture 'GteForMultiple"),
         (dict(architectures=["GteForQuestionAnswering"]), "'question_answering' needs a head GTE does not have"),
     ]
     for changes, message in cases:
