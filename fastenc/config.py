@@ -20,13 +20,14 @@ FAMILIES = {
     "modernbert": "modernbert",
     "deberta-v2": "deberta-v2",
     "electra": "electra",
+    "nomic_bert": "nomic_bert",
 }
 
 # Class-name prefixes that transformers uses for each model_type, to read `architectures`.
 _CLASS_PREFIXES = {
     "bert": "Bert", "roberta": "Roberta", "xlm-roberta": "XLMRoberta", "camembert": "Camembert",
     "distilbert": "DistilBert", "albert": "Albert", "modernbert": "ModernBert", "deberta-v2": "DebertaV2",
-    "electra": "Electra",
+    "electra": "Electra", "nomic_bert": "NomicBert",
 }
 # Class-name suffix -> the task head we run. Heads we do not run (multiple choice, causal LM) are absent on purpose.
 _TASKS = {
@@ -72,6 +73,7 @@ class EncoderConfig:
     architecture: str | None = None
     modernbert: "ModernBertOptions | None" = None  # ModernBERT's options (fastenc/models/modernbert/config.py)
     deberta: object = None  # DeBERTa-v2 only: its fastenc.models.deberta.config.DebertaSettings
+    nomic_bert: object = None  # NomicBERT only: its fastenc.models.nomic_bert.config.NomicBertOptions
 
     def __post_init__(self):
         if not self.embedding_size:
@@ -136,7 +138,7 @@ class EncoderConfig:
         if task not in TASKS:
             raise ConfigError(f"{source}: unknown task {task!r}; expected one of {TASKS}")
         reader = {"distilbert": _distilbert_fields, "modernbert": _modernbert_fields,
-                  "deberta-v2": _deberta_fields}.get(family, _bert_fields)
+                  "deberta-v2": _deberta_fields, "nomic_bert": _nomic_bert_fields}.get(family, _bert_fields)
         raw = {**DEFAULTS[model_type], **{k: v for k, v in raw.items() if v is not None}}
         fields = reader(raw, source)
         id2label = raw.get("id2label") or {}
@@ -187,6 +189,7 @@ DEFAULTS = {
     ),
 }
 DEFAULTS["modernbert"] = MODERNBERT_DEFAULTS
+DEFAULTS["nomic_bert"] = {"pad_token_id": 0}  # the other defaults are filled by its reader, which knows two spellings
 
 
 def _task_of(model_type: str, architecture: str | None, source: str) -> str:
@@ -235,6 +238,12 @@ def _deberta_fields(raw: dict, source: str) -> dict:
     from .models.deberta.config import deberta_fields  # beside the model; imports this module
 
     return deberta_fields(raw, source)
+
+
+def _nomic_bert_fields(raw: dict, source: str) -> dict:
+    from .models.nomic_bert.config import read_fields  # beside the model; imports this module
+
+    return read_fields(raw, source)
 
 
 def _distilbert_fields(raw: dict, source: str) -> dict:

@@ -87,6 +87,10 @@ def model_class(config: EncoderConfig) -> type:
         from ..models.deberta.model import DebertaModel
 
         return DebertaModel
+    if config.family == "nomic_bert":
+        from ..models.nomic_bert.model import NomicBertModel
+
+        return NomicBertModel
     return EncoderModel
 
 
