@@ -33,11 +33,13 @@ SHAPES = {
                        intermediate_size=37, max_position_embeddings=64),  # the v3 layout of tiny_checkpoints
     "electra": dict(vocab_size=30522, embedding_size=16, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                     intermediate_size=37, max_position_embeddings=64, type_vocab_size=2),
+    "nomic_bert": dict(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                       intermediate_size=37, max_position_embeddings=64, type_vocab_size=2),  # bert-base-uncased's
 }
 # The vocabulary each family gets unless one is named; bert-base-cased is dslim/bert-base-NER's.
 DEFAULT_VOCAB = {"bert": "bert-base-uncased", "distilbert": "bert-base-uncased", "roberta": "roberta-base",
                  "albert": "albert-unigram", "modernbert": "modernbert-bpe", "deberta-v2": "deberta-unigram",
-                 "electra": "bert-base-uncased"}
+                 "electra": "bert-base-uncased", "nomic_bert": "bert-base-uncased"}
 VOCAB_SIZES = {"bert-base-uncased": 30522, "bert-base-cased": 28996, "roberta-base": 50265, "albert-unigram": 30000,
                "modernbert-bpe": 50273, "deberta-unigram": 30000}
 # GPT-NeoX's tokenizer (which ModernBERT's extends) adds runs of spaces as ordinary, normalized added tokens.

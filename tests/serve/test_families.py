@@ -1,4 +1,4 @@
-"""The server's routes on the newer families (ModernBERT, DeBERTa-v3, ELECTRA): a real `fastenc serve` per checkpoint
+"""The server's routes on the newer families (ModernBERT, DeBERTa-v3, ELECTRA, NomicBERT): a real `fastenc serve` per checkpoint
 answers what the engine's direct call computes, as for BERT and RoBERTa in test_app.py."""
 import pytest
 
@@ -8,7 +8,10 @@ from real_vocab_checkpoints import NER_LABELS, build_with_tokenizer
 # server name -> (family, head) of its tiny real-vocabulary checkpoint
 CHECKPOINTS = {"modernbert-mlm": ("modernbert", "ForMaskedLM"),
                "deberta-cls": ("deberta-v2", "ForSequenceClassification"),
-               "electra-ner": ("electra", "ForTokenClassification")}
+               "electra-ner": ("electra", "ForTokenClassification"),
+               "nomic-mlm": ("nomic_bert", "ForMaskedLM")}
+# NomicBERT ships sentence-transformers files as nomic-embed-text does: mean pooling, normalised, task prompts.
+NOMIC_PROMPTS = {"query": "search_query: ", "document": "search_document: "}
 
 
 @pytest.fixture(scope="module")
@@ -23,10 +26,24 @@ def family_servers(tmp_path_factory):
         folders[name] = tmp_path_factory.mktemp(f"serve-{name}")
         labels = NER_LABELS if head == "ForTokenClassification" else None
         build_with_tokenizer(family, head, folders[name], seed=seed + 11, labels=labels)
+        if family == "nomic_bert":
+            _write_sentence_transformers_files(folders[name])
         specs[name] = ServeProcess(folders[name], "--tokenization-workers", 1, log_dir=logs)
     start_all(list(specs.values()))
     yield {name: (specs[name], fastenc.load(folders[name])) for name in specs}
     stop_all(list(specs.values()))
+
+
+def _write_sentence_transformers_files(folder):
+    import json
+
+    (folder / "modules.json").write_text(json.dumps([
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+        {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}]))
+    (folder / "1_Pooling").mkdir()
+    (folder / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode_mean_tokens": True}))
+    (folder / "config_sentence_transformers.json").write_text(json.dumps({"prompts": NOMIC_PROMPTS}))
 
 
 def test_modernbert_embed_and_fill_mask(family_servers):
@@ -65,3 +82,21 @@ def test_electra_tag(family_servers):
         assert [(e["entity_group"], e["word"], e["start"], e["end"]) for e in got] == \
                [(e["entity_group"], e["word"], e["start"], e["end"]) for e in want]
         close([e["score"] for e in got], [e["score"] for e in want])
+
+
+def test_nomic_bert_embed_prompts_and_fill_mask(family_servers):
+    """Mean-pooled, normalised embeddings (the checkpoint's sentence-transformers files) on /embed with a prompt and
+    on /v1/embeddings, and /fill_mask, as the engine computes them."""
+    server, engine = family_servers["nomic-mlm"]
+    r = server.post("/embed", {"inputs": TEXTS, "prompt_name": "query"})
+    assert r.status_code == 200, r.text
+    close(r.json(), engine.embed([NOMIC_PROMPTS["query"] + t for t in TEXTS], pooling="mean", normalize=True))
+    r = server.post("/v1/embeddings", {"input": TEXTS[:3], "model": "nomic"})
+    assert r.status_code == 200, r.text
+    close([d["embedding"] for d in r.json()["data"]], engine.embed(TEXTS[:3]))
+    texts = [f"search_query: Paris is the {engine.tokenizer.mask_token} of France."]
+    r = server.post("/fill_mask", {"inputs": texts, "top_k": 3})
+    assert r.status_code == 200, r.text
+    (got,), (want,) = r.json(), engine.fill_mask(texts, top_k=3)
+    assert [(g["token"], g["sequence"]) for g in got] == [(w["token"], w["sequence"]) for w in want]
+    close([g["score"] for g in got], [w["score"] for w in want])
