@@ -70,6 +70,9 @@ CHECKS = {
     'nli.classify(["A man is eating pizza."], text_pairs=["A man eats something."])':
         "len(_) == 1 and list(_[0]['scores']) == ['contradiction', 'entailment', 'neutral']",
     'disc(disc.encode("The quick brown fox jumps.")).logits': "_.shape == (1, 8)",  # [CLS] 6 words/marks [SEP]
+    "scores = queries @ documents.T":
+        "scores.shape == (1, 1) and queries.shape == (1, nomic.config.hidden_size)"
+        " and torch.allclose(documents.norm(dim=1), torch.ones(1)) and abs(scores.item()) <= 1 + 1e-6",
     "out.attentions":
         "len(_) == model.config.num_layers"
         " and all(a.shape == (2, model.config.num_heads) + 2 * batch['input_ids'].shape[1:] for a in _)"
@@ -94,6 +97,7 @@ CHECKPOINTS = {
                             ["O", "B-MISC", "I-MISC", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC"],
                             "bert-base-cased"),
     "answerdotai/ModernBERT-base": ("modernbert", "ForMaskedLM", None, None),
+    "nomic-ai/nomic-embed-text-v1.5": ("nomic_bert", "Model", None, None),
 }
 CORPUS = "The first line of the corpus.\nA second, slightly longer line of text.\nThird.\n"
 

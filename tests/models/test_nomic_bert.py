@@ -115,6 +115,7 @@ def test_hub_layout_and_config_spelling(tmp_path):
     (dict(prenorm=True), "prenorm is True"),
     (dict(qkv_proj_bias=True), "qkv_proj_bias is True"),
     (dict(rotary_scaling_factor=2.0), "rotary_scaling_factor is 2.0"),
+    (dict(num_heads_kv=1), "num_heads_kv 1 differs"),
     (dict(rope_parameters={"rope_type": "yarn", "factor": 4.0, "rope_theta": 1e4}), "rope_type 'yarn'"),
     (dict(rope_parameters={"rope_type": "default", "rope_theta": 1e4, "partial_rotary_factor": 0.5}),
      "partial_rotary_factor 0.5"),

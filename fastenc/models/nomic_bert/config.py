@@ -31,7 +31,8 @@ ROPE_TYPES = ("default", "linear", "dynamic")
 _HUB_FIXED = {"rotary_emb_fraction": 1.0, "rotary_emb_interleaved": False, "rotary_emb_scale_base": None,
               "rotary_scaling_factor": None, "qkv_proj_bias": False, "mlp_fc1_bias": False, "mlp_fc2_bias": False,
               "prenorm": False, "parallel_block": False, "use_rms_norm": False, "causal": False,
-              "scale_attn_by_inverse_layer_idx": False}
+              "scale_attn_by_inverse_layer_idx": False, "scale_attn_weights": True, "rotary_head_dim": False,
+              "norm_mlp": False}
 # Mixture-of-experts fields (nomic-embed-text-v2-moe): any non-zero value describes MoE layers.
 _MOE_FIELDS = ("num_experts", "moe_every_n_layers", "moe_top_k")
 
@@ -64,6 +65,9 @@ def read_fields(raw: dict, source: str) -> dict:
                           f"embeddings), got {values['type_vocab_size']}")
     hidden_act = _activation(raw, source)
     hidden, heads = values["hidden_size"], values["num_attention_heads"]
+    if raw.get("num_heads_kv", heads) != heads:
+        raise ConfigError(f"{source}: num_heads_kv {raw['num_heads_kv']!r} differs from the {heads} attention heads: "
+                          "grouped key/value heads are not part of transformers' nomic_bert")
     if heads > 0 and hidden % heads == 0:
         head_dim = raw.get("head_dim", hidden // heads)
         if head_dim != hidden // heads:
