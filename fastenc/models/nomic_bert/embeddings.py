@@ -1,29 +1,23 @@
 """Token ids -> NomicBERT's first hidden states: word + token-type embeddings, then LayerNorm (no position table:
-positions enter each layer through RoPE)."""
-import numpy as np
+positions enter each layer through RoPE, numbered as BERT numbers them)."""
 import torch
 from torch import nn
 
 from ...config import EncoderConfig
-from ...ops.packing import row_positions
+from ..bert import embeddings as bert
 
 
-class Embeddings(nn.Module):
+class Embeddings(bert.Embeddings):
+    """BERT's embeddings without the position table; BERT's position numbering (0 .. T - 1 per sequence, padded
+    rows counted along the row as transformers does) feeds RoPE instead."""
+
     def __init__(self, config: EncoderConfig):
-        super().__init__()
+        nn.Module.__init__(self)  # bert.Embeddings.__init__ would build a position table
         H = config.hidden_size
+        self.config = config
         self.word = nn.Embedding(config.vocab_size, H)
         self.token_type = nn.Embedding(config.type_vocab_size, H)  # always added, type 0 when none is given
         self.norm = nn.LayerNorm(H, eps=config.layer_norm_eps)
-
-    def position_ids(self, input_ids: torch.Tensor) -> torch.Tensor:
-        """(B, T) RoPE positions of a padded batch: 0 .. T - 1 along each row, padding included, as transformers."""
-        B, T = input_ids.shape
-        return torch.arange(T, device=input_ids.device).expand(B, T)
-
-    def packed_position_ids(self, input_ids: np.ndarray, cu_seqlens: np.ndarray) -> np.ndarray:
-        """(N,) positions of packed sequences: 0, 1, ... within each sequence."""
-        return row_positions(cu_seqlens)
 
     def forward(self, input_ids, position_ids, token_type_ids, ops):
         """Ids of any shape ((B, T) padded or (N,) packed) -> (..., H)."""
