@@ -77,6 +77,8 @@ _LAYER_PARTS["deberta-v2"] = {  # pos_key / pos_query exist only without share_a
 _LAYER_PARTS["nomic_bert"] = nomic_bert_names.LAYER_PARTS
 # Families whose checkpoints come in a second layout, renamed to transformers' names before anything else.
 _LAYOUTS = {"nomic_bert": nomic_bert_names.from_hub_layout}
+# Families whose encoder tensors live under other names than _ENCODER_NAMESPACES (leftovers there are errors).
+_NAMESPACES = {"nomic_bert": nomic_bert_names.ENCODER_NAMESPACES}
 
 # Modules outside the layers that only some families have (the heads' names live in fastenc.models.registry).
 _EXTRAS = {
@@ -209,7 +211,8 @@ def convert(tensors: dict, config: EncoderConfig, expected: dict, dtype, device)
 
     leftovers = sorted(tensors)
     family = _FAMILY_NAMES.get(config.family)
-    unexpected = [n for n in leftovers if n.startswith(family.ENCODER_NAMESPACES if family else _ENCODER_NAMESPACES)]
+    namespaces = family.ENCODER_NAMESPACES if family else _NAMESPACES.get(config.family, _ENCODER_NAMESPACES)
+    unexpected = [n for n in leftovers if n.startswith(namespaces)]
     for name in unexpected:
         problems.append(f"unexpected tensor {name!r} with shape {tuple(tensors[name].shape)}")
     ignored = [n for n in leftovers if n not in unexpected]

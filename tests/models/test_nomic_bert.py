@@ -85,8 +85,8 @@ def _to_hub_layout(folder, hf_model):
     c = hf_model.config
     raw = {"model_type": "nomic_bert", "architectures": ["NomicBertModel"], "vocab_size": c.vocab_size,
            "n_embd": c.hidden_size, "n_layer": c.num_hidden_layers, "n_head": c.num_attention_heads,
-           "n_inner": c.intermediate_size, "n_positions": c.max_position_embeddings, "type_vocab_size": c.type_vocab_size,
-           "layer_norm_epsilon": c.layer_norm_eps, "activation_function": "swiglu",
+           "n_inner": c.intermediate_size, "n_positions": c.max_position_embeddings,
+           "type_vocab_size": c.type_vocab_size, "layer_norm_epsilon": c.layer_norm_eps, "activation_function": "swiglu",
            "rotary_emb_base": c.rope_parameters["rope_theta"], "rotary_emb_fraction": 1.0,
            "rotary_emb_interleaved": False, "rotary_scaling_factor": None, "qkv_proj_bias": False,
            "mlp_fc1_bias": False, "mlp_fc2_bias": False, "prenorm": False, "causal": False, "use_rms_norm": False,
@@ -106,6 +106,21 @@ def test_hub_layout_and_config_spelling(tmp_path):
         (48, 40, 500.0)
     ids, mask = padded_batch(model.config.vocab_size, [7, 20, 2], model.config.pad_token_id, seed=7)
     compare(model, hf_model, ids, mask)
+
+
+def test_tensors_the_model_does_not_run_are_refused(tmp_path):
+    """A projection bias transformers' nomic_bert never has (a checkpoint of another model) is an error, not
+    silently dropped."""
+    from safetensors.torch import load_file, save_file
+
+    from fastenc.loading.weights import WeightsError
+
+    folder = save(build("nomic_bert", "Model"), tmp_path / "ckpt")
+    state = load_file(folder / "model.safetensors")
+    state["layers.1.self_attn.q_proj.bias"] = torch.zeros(48)
+    save_file(state, folder / "model.safetensors")
+    with pytest.raises(WeightsError, match="unexpected tensor 'layers.1.self_attn.q_proj.bias'"):
+        fastenc.load(folder)
 
 
 @pytest.mark.parametrize("changes,message", [
@@ -166,3 +181,24 @@ def test_triton_backend_matches_transformers(tmp_path, shape, head, padding_free
 def test_low_precision_close_to_fp32(tmp_path, dtype):
     cosine = low_precision_cosine(save(build("nomic_bert", "ForMaskedLM"), tmp_path / "ckpt"), dtype, [6, 19, 36])
     assert cosine > 0.99, cosine  # the bound tests/models/test_model.py holds BERT to
+
+
+def test_fill_mask_with_nomics_padded_vocabulary(tmp_path):
+    """Nomic's checkpoints have 30528 embedding rows for the 30522 tokens of bert-base-uncased (padded to a multiple
+    of 64): predictions of a padding row come out as the pipeline gives them (an empty token_str)."""
+    import transformers
+
+    from real_vocab_checkpoints import SHAPES, write_tokenizer
+
+    tokenizer = write_tokenizer("nomic_bert", tmp_path)
+    hf_model = build("nomic_bert", "ForMaskedLM", **{**SHAPES["nomic_bert"], "vocab_size": 30528})
+    with torch.no_grad():  # padding rows 30522 and 30525 lead, well apart; then a real token
+        hf_model.cls.predictions.bias[[30522, 30525, 2003]] = torch.tensor([60.0, 40.0, 20.0])
+    save(hf_model, tmp_path)
+    model = fastenc.load(tmp_path)
+    text = "search_query: paris is the [MASK] of france."
+    ours = model.fill_mask(text, top_k=3)
+    theirs = transformers.pipeline("fill-mask", model=hf_model, tokenizer=tokenizer)(text, top_k=3)
+    assert [p["token"] for p in ours][:2] == [30522, 30525]
+    assert [(p["token"], p["token_str"], p["sequence"]) for p in ours] == \
+        [(p["token"], p["token_str"], p["sequence"]) for p in theirs]

@@ -7,6 +7,8 @@ conversion mapping for nomic_bert does, so both layouts load through the one tab
 """
 import re
 
+# Checkpoint names under these belong to the encoder itself: leftovers there mean the checkpoint is not this model.
+ENCODER_NAMESPACES = ("embeddings.", "layers.")
 # Our part of layer {i} -> its transformers name(s); a list is fused along dim 0 in that order.
 LAYER_PARTS = {
     "qkv": ["layers.{i}.self_attn.q_proj", "layers.{i}.self_attn.k_proj", "layers.{i}.self_attn.v_proj"],
