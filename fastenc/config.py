@@ -40,6 +40,9 @@ _TASKS = {
     "ForQuestionAnswering": "question_answering",
 }
 TASKS = tuple(_TASKS.values())
+# (model_type, class-name suffix) whose head is another task's: nomic-bert-2048's remote-code NomicBertForPreTraining
+# is a masked LM alone (no next-sentence head).
+_TASK_ALIASES = {("nomic_bert", "ForPreTraining"): "masked_lm"}
 
 
 class ConfigError(ValueError):
@@ -197,6 +200,8 @@ def _task_of(model_type: str, architecture: str | None, source: str) -> str:
         return "base"
     prefix = _CLASS_PREFIXES[model_type]
     suffix = architecture[len(prefix):] if architecture.startswith(prefix) else None
+    if (model_type, suffix) in _TASK_ALIASES:
+        return _TASK_ALIASES[model_type, suffix]
     if suffix not in _TASKS:
         raise ConfigError(
             f"{source}: unsupported architecture {architecture!r}; fastenc runs "

@@ -60,13 +60,20 @@ def test_sequence_classifier_with_pooler_pairs_left_padding_and_holes(tmp_path):
     compare(model, hf_model, ids, mask)
 
 
-def _to_hub_layout(folder, hf_model):
+def _to_hub_layout(folder, hf_model, architecture="NomicBertModel"):
     """Rewrite a transformers NomicBERT checkpoint as nomic-ai's Hub repositories hold it (contrastors' remote code):
     fused Wqkv, fc11 (up) / fc12 (gate) / fc2, norm1 / norm2, emb_ln, and the config's own names, the inverse of
-    transformers' conversion mapping for nomic_bert."""
+    transformers' conversion mapping for nomic_bert. A masked LM (nomic-bert-2048's NomicBertForPreTraining) keeps
+    its encoder under `bert.` and has no head biases (the model's must be zero)."""
     from safetensors.torch import save_file
 
+    mlm = architecture == "NomicBertForPreTraining"
     state = {k.removeprefix("nomic_bert."): v for k, v in hf_model.state_dict().items()}
+    if mlm:
+        assert not state.pop("cls.predictions.transform.dense.bias").any()
+        assert not state.pop("cls.predictions.bias").any()
+        for name in [n for n in state if n.startswith("cls.predictions.decoder.")]:
+            del state[name]  # tied to the word embeddings
     hub = {}
     for name, tensor in state.items():
         if ".self_attn.k_proj." in name or ".self_attn.v_proj." in name:
@@ -79,11 +86,11 @@ def _to_hub_layout(folder, hf_model):
                              ("mlp.gate_proj", "mlp.fc12"), ("mlp.down_proj", "mlp.fc2"),
                              ("post_attention_layernorm", "norm1"), ("post_mlp_layernorm", "norm2")):
             name = name.replace(ours, theirs, 1) if name.startswith(ours) or f".{ours}" in name else name
-        hub[name] = tensor.contiguous()
+        hub[("bert." if mlm and not name.startswith("cls.") else "") + name] = tensor.contiguous()
     (folder / "model.safetensors").unlink()
     save_file(hub, folder / "model.safetensors")
     c = hf_model.config
-    raw = {"model_type": "nomic_bert", "architectures": ["NomicBertModel"], "vocab_size": c.vocab_size,
+    raw = {"model_type": "nomic_bert", "architectures": [architecture], "vocab_size": c.vocab_size,
            "n_embd": c.hidden_size, "n_layer": c.num_hidden_layers, "n_head": c.num_attention_heads,
            "n_inner": c.intermediate_size, "n_positions": c.max_position_embeddings,
            "type_vocab_size": c.type_vocab_size, "layer_norm_epsilon": c.layer_norm_eps, "activation_function": "swiglu",
@@ -105,6 +112,22 @@ def test_hub_layout_and_config_spelling(tmp_path):
     assert (model.config.hidden_size, model.config.intermediate_size, model.config.nomic_bert.rope_theta) == \
         (48, 40, 500.0)
     ids, mask = padded_batch(model.config.vocab_size, [7, 20, 2], model.config.pad_token_id, seed=7)
+    compare(model, hf_model, ids, mask)
+
+
+@pytest.mark.parity
+def test_hub_pretraining_checkpoint_is_its_masked_lm(tmp_path):
+    """nomic-bert-2048's layout: NomicBertForPreTraining, the encoder under `bert.`, a head without biases (zero in
+    transformers, which builds them): it loads as the masked LM and fills masks as transformers' ForMaskedLM."""
+    hf_model = build("nomic_bert", "ForMaskedLM")
+    with torch.no_grad():
+        hf_model.cls.predictions.transform.dense.bias.zero_()
+        hf_model.cls.predictions.bias.zero_()
+    folder = save(hf_model, tmp_path / "ckpt")
+    _to_hub_layout(folder, hf_model, "NomicBertForPreTraining")
+    model = fastenc.load(folder)
+    assert model.config.task == "masked_lm" and model.mlm is not None
+    ids, mask = padded_batch(model.config.vocab_size, [9, 3, 30], model.config.pad_token_id, seed=8)
     compare(model, hf_model, ids, mask)
 
 
@@ -140,7 +163,6 @@ def test_tensors_the_model_does_not_run_are_refused(tmp_path):
     (dict(hidden_act="swiglu"), "hidden_act 'swiglu' is not supported"),
     (dict(type_vocab_size=0), "type_vocab_size must be at least 1"),
     (dict(architectures=["NomicBertForQuestionAnswering"]), "is not a NomicBERT head"),
-    (dict(architectures=["NomicBertForPreTraining"]), "pass task='masked_lm'"),
 ])
 def test_unsupported_options_are_refused(tmp_path, changes, message):
     folder = save(build("nomic_bert", "Model"), tmp_path / "ckpt")

@@ -19,10 +19,7 @@ class NomicBertModel(EncoderModel):
 
     def __init__(self, config: EncoderConfig, with_pooler: bool = False):
         if config.task not in TASKS:
-            hint = " (nomic-bert-2048's NomicBertForPreTraining is its masked LM: pass task='masked_lm')" \
-                if config.task == "pretraining" else ""
-            raise ConfigError(f"task {config.task!r} is not a NomicBERT head; transformers' nomic_bert has "
-                              f"{TASKS}{hint}")
+            raise ConfigError(f"task {config.task!r} is not a NomicBERT head; transformers' nomic_bert has {TASKS}")
         super().__init__(config, with_pooler)
 
     def encode(self, x, position_ids, attention_args: dict, output_hidden_states=False, output_attentions=False):

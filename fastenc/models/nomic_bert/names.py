@@ -26,12 +26,24 @@ _HUB_RENAMES = (("encoder.layers.", "layers."), ("emb_ln.", "embeddings.LayerNor
 _WQKV = re.compile(r"^(.*)\.attn\.Wqkv\.(weight|bias)$")
 
 
+# The Hub's masked-LM head has no biases (they follow mlp_fc1_bias, false in every Nomic checkpoint); transformers
+# builds them and initialises them to zero, which is what they become here: name -> the weight whose rows it biases.
+_HUB_HEAD_BIASES = {"cls.predictions.transform.dense.bias": "cls.predictions.transform.dense.weight",
+                    "cls.predictions.bias": "bert.embeddings.word_embeddings.weight"}
+
+
 def from_hub_layout(tensors: dict) -> dict:
     """The checkpoint's tensors under transformers' names: Hub-layout names renamed (the fused Wqkv split into three
-    views), the Hub's `bert.` base prefix dropped; a transformers checkpoint passes through unchanged."""
+    views), the Hub's `bert.` base prefix dropped, the masked-LM head's absent biases zero (as transformers loads
+    them); a transformers checkpoint passes through unchanged."""
     if not any(name.endswith(".attn.Wqkv.weight") or name.startswith(("emb_ln.", "bert.emb_ln.")) for name in tensors):
         return tensors
     out = {}
+    if "cls.predictions.transform.dense.weight" in tensors:
+        for bias, weight in _HUB_HEAD_BIASES.items():
+            source = tensors.get(weight, tensors.get(weight.removeprefix("bert.")))
+            if bias not in tensors and source is not None:
+                out[bias] = source.new_zeros(source.shape[0])
     for name, tensor in tensors.items():
         if name.startswith("bert."):
             name = name[len("bert."):]
