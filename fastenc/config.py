@@ -77,6 +77,8 @@ class EncoderConfig:
     modernbert: "ModernBertOptions | None" = None  # ModernBERT's options (fastenc/models/modernbert/config.py)
     deberta: object = None  # DeBERTa-v2 only: its fastenc.models.deberta.config.DebertaSettings
     nomic_bert: object = None  # NomicBERT only: its fastenc.models.nomic_bert.config.NomicBertOptions
+    head_size: int = 0  # per-head width where config.json's head_dim departs from hidden_size / heads (NomicBERT);
+    # 0: that quotient, which every other family uses
 
     def __post_init__(self):
         if not self.embedding_size:
@@ -84,7 +86,7 @@ class EncoderConfig:
         if self.deberta is not None and not self.deberta.legacy_mlm_head:
             self.tie_word_embeddings = True  # that head always multiplies by the word embeddings
         _check_sizes(self)
-        if self.hidden_size % self.num_heads:
+        if self.hidden_size % self.num_heads and not self.head_size:
             raise ConfigError(f"hidden_size {self.hidden_size} is not divisible by num_attention_heads {self.num_heads}")
         if self.family == "albert" and self.num_layers % self.num_hidden_groups:
             raise ConfigError(
@@ -95,12 +97,12 @@ class EncoderConfig:
         """A lower bound on the parameters a checkpoint of this config stores: word embeddings and each distinct
         layer's four attention and two FFN matrices (biases, norms, positions and heads left out)."""
         distinct_layers = self.num_hidden_groups * self.inner_group_num if self.family == "albert" else self.num_layers
-        H, I = self.hidden_size, self.intermediate_size
-        return self.vocab_size * self.embedding_size + distinct_layers * (4 * H * H + 2 * H * I)
+        H, I, A = self.hidden_size, self.intermediate_size, self.num_heads * self.head_dim
+        return self.vocab_size * self.embedding_size + distinct_layers * (4 * H * A + 2 * H * I)
 
     @property
     def head_dim(self) -> int:
-        return self.hidden_size // self.num_heads
+        return self.head_size or self.hidden_size // self.num_heads
 
     @property
     def position_offset(self) -> int:
@@ -308,9 +310,9 @@ def _check_sizes(config: EncoderConfig) -> None:
                   num_heads=(1, MAX_WIDTH), intermediate_size=(1, MAX_WIDTH),
                   max_position_embeddings=(1, MAX_WIDTH), type_vocab_size=(0, MAX_WIDTH),
                   embedding_size=(1, MAX_WIDTH), num_hidden_groups=(1, MAX_LAYERS), inner_group_num=(1, MAX_LAYERS),
-                  num_labels=(1, MAX_WIDTH))
+                  num_labels=(1, MAX_WIDTH), head_size=(0, MAX_WIDTH))
     # config.json's names for our fields, so the message names what the user sees in the file.
-    spelled = dict(num_layers="num_hidden_layers", num_heads="num_attention_heads")
+    spelled = dict(num_layers="num_hidden_layers", num_heads="num_attention_heads", head_size="head_dim")
     for name, (low, high) in bounds.items():
         value = getattr(config, name)
         if not low <= value <= high:

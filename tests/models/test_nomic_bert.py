@@ -22,6 +22,8 @@ SHAPES = {
         hidden_size=96, num_attention_heads=2, num_hidden_layers=1, intermediate_size=20,
         rope_parameters={"rope_type": "dynamic", "factor": 2.0, "rope_theta": 1000.0}),
     "hd16-relu-not-gated-kernel": dict(hidden_act="relu", type_vocab_size=1, layer_norm_eps=1e-5),
+    # transformers' head_dim set apart from hidden_size / heads: 5 heads of 16 (q/k/v 80 wide) on hidden 48
+    "hd16x5-on-hidden48": dict(num_attention_heads=5, head_dim=16, num_hidden_layers=2),
 }
 LENGTHS = [1, 5, 9, 36, 17]  # 36 is max_position_embeddings
 
@@ -159,7 +161,8 @@ def test_tensors_the_model_does_not_run_are_refused(tmp_path):
      "partial_rotary_factor 0.5"),
     (dict(rope_parameters={"rope_type": "linear", "rope_theta": 1e4}), "factor must be a number"),
     (dict(rope_parameters={"rope_type": "default", "rope_theta": -1.0}), "must be a positive number"),
-    (dict(head_dim=8), "head_dim 8 differs"),
+    (dict(head_dim=7), "RoPE needs an even, positive head dimension, got head_dim 7"),
+    (dict(head_dim="16"), "head_dim must be an integer"),
     (dict(hidden_act="swiglu"), "hidden_act 'swiglu' is not supported"),
     (dict(type_vocab_size=0), "type_vocab_size must be at least 1"),
     (dict(architectures=["NomicBertForQuestionAnswering"]), "is not a NomicBERT head"),
@@ -186,7 +189,7 @@ def test_hub_activation_names(tmp_path):
 @pytest.mark.parity
 @pytest.mark.parametrize("shape,head,padding_free", [
     ("hd16-swiglu", "ForMaskedLM", True), ("hd32-5layers-tanh-geglu-linear-rope", "ForSequenceClassification", True),
-    ("hd48-1layer-dynamic-rope", "ForTokenClassification", False),
+    ("hd48-1layer-dynamic-rope", "ForTokenClassification", False), ("hd16x5-on-hidden48", "ForMaskedLM", True),
 ], ids=lambda v: {True: "packed", False: "padded"}.get(v, v) if isinstance(v, bool) else v)
 def test_triton_backend_matches_transformers(tmp_path, shape, head, padding_free):
     """The fused kernels (RoPE-QKV, attention, SwiGLU/GeGLU, embeddings, LayerNorm) end to end, packed and padded."""

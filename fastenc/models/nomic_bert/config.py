@@ -68,13 +68,13 @@ def read_fields(raw: dict, source: str) -> dict:
     if raw.get("num_heads_kv", heads) != heads:
         raise ConfigError(f"{source}: num_heads_kv {raw['num_heads_kv']!r} differs from the {heads} attention heads: "
                           "grouped key/value heads are not part of transformers' nomic_bert")
-    if heads > 0 and hidden % heads == 0:
-        head_dim = raw.get("head_dim", hidden // heads)
-        if head_dim != hidden // heads:
-            raise ConfigError(f"{source}: head_dim {head_dim!r} differs from hidden_size / num_attention_heads = "
-                              f"{hidden // heads}; fastenc runs NomicBERT with head_dim = hidden_size / heads")
-        if head_dim % 2:
-            raise ConfigError(f"{source}: RoPE needs an even head dimension, got head_dim {head_dim}")
+    # transformers' head_dim (saved as hidden_size / heads unless set apart from it): q/k/v project to heads x head_dim
+    quotient = hidden // heads if heads > 0 and hidden % heads == 0 else None
+    head_dim = raw.get("head_dim", quotient)
+    if head_dim is not None:  # None: hidden_size does not divide and no head_dim; EncoderConfig says so
+        head_dim = _int({"head_dim": head_dim}, "head_dim", source)
+        if head_dim < 1 or head_dim % 2:
+            raise ConfigError(f"{source}: RoPE needs an even, positive head dimension, got head_dim {head_dim}")
     options = _rope_options(raw, source)
     return dict(
         vocab_size=values["vocab_size"],
@@ -86,6 +86,7 @@ def read_fields(raw: dict, source: str) -> dict:
         max_position_embeddings=values["max_position_embeddings"],
         layer_norm_eps=values["layer_norm_eps"],
         type_vocab_size=values["type_vocab_size"],
+        head_size=0 if head_dim in (None, quotient) else head_dim,
         nomic_bert=options,
     )
 

@@ -18,8 +18,9 @@ class NomicBertLayer(EncoderLayer):
         nn.Module.__init__(self)  # EncoderLayer.__init__ would build BERT's biased products
         H, I = config.hidden_size, config.intermediate_size
         self.num_heads, self.head_dim = config.num_heads, config.head_dim
-        self.qkv = nn.Linear(H, 3 * H, bias=False)  # q_proj, k_proj, v_proj fused at load time
-        self.attn_out = nn.Linear(H, H, bias=False)  # o_proj
+        A = self.num_heads * self.head_dim  # attention width: H unless config.json sets head_dim apart
+        self.qkv = nn.Linear(H, 3 * A, bias=False)  # q_proj, k_proj, v_proj fused at load time
+        self.attn_out = nn.Linear(A, H, bias=False)  # o_proj
         self.attn_norm = nn.LayerNorm(H, eps=config.layer_norm_eps)  # post_attention_layernorm
         self.ffn_in = nn.Linear(H, 2 * I, bias=False)  # gate_proj, then up_proj, fused at load time
         self.ffn_out = nn.Linear(I, H, bias=False)  # down_proj
@@ -33,10 +34,10 @@ class NomicBertLayer(EncoderLayer):
         when asked (padded inputs only), its (B, nh, T, T) attention weights."""
         lead = x.shape[:-1]  # (B, T) padded or (N,) packed
         fused = self.cpu_linears(x, ops)
-        qkv = fused["qkv"](x) if fused else F.linear(x, self.qkv.weight)  # (*lead, 3H)
+        qkv = fused["qkv"](x) if fused else F.linear(x, self.qkv.weight)  # (*lead, 3A)
         q, k, v = ops.rope_qkv(qkv.view(*lead, 3, self.num_heads, self.head_dim), *rotary)  # each (*lead, nh, hd)
         context, probs = self.attend(q, k, v, attention_args, ops, return_attention)  # (*lead, nh, hd)
-        context = context.reshape(*lead, -1)  # (*lead, H)
+        context = context.reshape(*lead, -1)  # (*lead, A)
         if fused:  # the residual adds fused into the products (the sums transformers forms, rounded once)
             x = ops.layer_norm(fused["attn_out"](context, residual=x), self.attn_norm.weight, self.attn_norm.bias,
                                self.attn_norm.eps)
