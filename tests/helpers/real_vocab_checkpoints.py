@@ -142,6 +142,22 @@ def build_with_tokenizer(family: str, head: str, folder: Path, seed: int = 0, la
     return model, tokenizer
 
 
+def write_sentence_transformers_files(folder: Path, mode: str = "pooling_mode_mean_tokens", normalize: bool = True,
+                                      prompts=None) -> None:
+    """The files sentence-transformers saves beside a checkpoint: modules.json (Transformer, Pooling, Normalize when
+    asked), 1_Pooling/config.json with `mode` on, and config_sentence_transformers.json's prompts when given."""
+    modules = [{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+               {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]
+    if normalize:
+        modules.append({"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"})
+    folder = Path(folder)
+    (folder / "modules.json").write_text(json.dumps(modules))
+    (folder / "1_Pooling").mkdir(exist_ok=True)
+    (folder / "1_Pooling" / "config.json").write_text(json.dumps({mode: True}))
+    if prompts:
+        (folder / "config_sentence_transformers.json").write_text(json.dumps({"prompts": prompts}))
+
+
 def reference_embedding(hf_model, hf_tok, text: str, pooling: str, max_length=None):
     """The transformers reference for model.embed on one text: (H,) pooled last hidden state, in hf_model's dtype."""
     enc = hf_tok(text, return_tensors="pt", truncation=max_length is not None, max_length=max_length)

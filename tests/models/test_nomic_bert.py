@@ -118,6 +118,31 @@ def test_hub_layout_and_config_spelling(tmp_path):
 
 
 @pytest.mark.parity
+def test_nomic_embed_text_layout_end_to_end(tmp_path):
+    """nomic-embed-text-v1.5 as its repository holds it (Hub layout and config, a bert-base-uncased tokenizer.json,
+    sentence-transformers files: mean pooling, normalised): `embed` with no arguments, task prefixes in the text,
+    equals transformers' hidden states mean-pooled and normalised, under the parity rule."""
+    from parity import assert_parity, float64_twin
+    from real_vocab_checkpoints import build_with_tokenizer, reference_embedding, write_sentence_transformers_files
+
+    hf_model, hf_tok = build_with_tokenizer("nomic_bert", "Model", tmp_path / "ckpt")
+    _to_hub_layout(tmp_path / "ckpt", hf_model)
+    write_sentence_transformers_files(tmp_path / "ckpt")
+    model = fastenc.load(tmp_path / "ckpt")
+    assert model.tokenizer.is_native
+    texts = ["search_query: What is TSNE?", "search_document: TSNE is a dimensionality reduction technique.",
+             "clustering: x", "classification: " + "a long text " * 12]
+    ours = model.embed(texts)
+
+    def pooled(hf):
+        means = torch.stack([reference_embedding(hf, hf_tok, t, "mean") for t in texts])
+        return torch.nn.functional.normalize(means, dim=-1)
+
+    assert_parity("nomic_bert", "embed (sentence-transformers mean, normalised)", ours, pooled(hf_model),
+                  pooled(float64_twin(hf_model)))
+
+
+@pytest.mark.parity
 def test_hub_pretraining_checkpoint_is_its_masked_lm(tmp_path):
     """nomic-bert-2048's layout: NomicBertForPreTraining, the encoder under `bert.`, a head without biases (zero in
     transformers, which builds them): it loads as the masked LM and fills masks as transformers' ForMaskedLM."""

@@ -3,7 +3,7 @@ checkpoint answers what the engine's direct call computes, as for BERT and RoBER
 import pytest
 
 from conftest import TEXTS, close
-from real_vocab_checkpoints import NER_LABELS, build_with_tokenizer
+from real_vocab_checkpoints import NER_LABELS, build_with_tokenizer, write_sentence_transformers_files
 
 # server name -> (family, head) of its tiny real-vocabulary checkpoint
 CHECKPOINTS = {"modernbert-mlm": ("modernbert", "ForMaskedLM"),
@@ -27,23 +27,11 @@ def family_servers(tmp_path_factory):
         labels = NER_LABELS if head == "ForTokenClassification" else None
         build_with_tokenizer(family, head, folders[name], seed=seed + 11, labels=labels)
         if family == "nomic_bert":
-            _write_sentence_transformers_files(folders[name])
+            write_sentence_transformers_files(folders[name], prompts=NOMIC_PROMPTS)
         specs[name] = ServeProcess(folders[name], "--tokenization-workers", 1, log_dir=logs)
     start_all(list(specs.values()))
     yield {name: (specs[name], fastenc.load(folders[name])) for name in specs}
     stop_all(list(specs.values()))
-
-
-def _write_sentence_transformers_files(folder):
-    import json
-
-    (folder / "modules.json").write_text(json.dumps([
-        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
-        {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}]))
-    (folder / "1_Pooling").mkdir()
-    (folder / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode_mean_tokens": True}))
-    (folder / "config_sentence_transformers.json").write_text(json.dumps({"prompts": NOMIC_PROMPTS}))
 
 
 def test_modernbert_embed_and_fill_mask(family_servers):
