@@ -67,6 +67,9 @@ PRESETS = {
     "gte-base": ("gte", dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
                              vocab_size=30528, type_vocab_size=0, pad_token_id=0, max_position_embeddings=8192,
                              rope_parameters={"rope_type": "linear", "rope_theta": 1e6, "factor": 2 ** (2 / 64)})),
+    # nomic-ai/nomic-embed-text-v1.5's shape: 12 post-LN layers, RoPE (base 1000), SwiGLU 3072, no biases.
+    "nomic-embed-text-v1.5": ("nomic_bert", dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+                                                 intermediate_size=3072, max_position_embeddings=2048)),
 }
 FIXED_SHAPES = [(1, 128), (32, 128), (64, 512), (128, 128)]
 
@@ -173,7 +176,8 @@ def _build(name: str, workdir: Path):
     family, shape = PRESETS[name]
     config_class = {"bert": transformers.BertConfig, "roberta": transformers.RobertaConfig,
                     "modernbert": transformers.ModernBertConfig, "deberta-v2": transformers.DebertaV2Config,
-                    "electra": transformers.ElectraConfig, "gte": transformers.GteConfig}[family]
+                    "electra": transformers.ElectraConfig, "gte": transformers.GteConfig,
+                    "nomic_bert": transformers.NomicBertConfig}[family]
     extra = {"pad_token_id": 1, "bos_token_id": 0, "eos_token_id": 2} if family == "roberta" else {}
     torch.manual_seed(0)
     hf = transformers.AutoModel.from_config(config_class(**shape, **extra))
@@ -228,8 +232,8 @@ def run(args) -> tuple:
                 ids, mask = make_batch(case.lengths, cfg.vocab_size, cfg.pad_token_id)
                 ref = _call(reference, ids.to(device), mask.to(device)).float()
                 keep = mask.to(device).bool()
-                # GeGLU's Wi (GTE's gate + up) makes 2 x intermediate_size: 1.5x the FLOPs of a GELU FFN of that width.
-                ffn = cfg.intermediate_size * (1.5 if cfg.model_type in ("modernbert", "gte") else 1)
+                # A gated MLP (GeGLU, SwiGLU; GTE's gate + up) makes 2 x intermediate_size: 1.5x a GELU FFN's FLOPs.
+                ffn = cfg.intermediate_size * (1.5 if cfg.model_type in ("modernbert", "gte", "nomic_bert") else 1)
                 flops = model_flops(case.lengths, cfg.num_hidden_layers, cfg.hidden_size, ffn)
                 for runner_name, runner in runners.items():
                     on_device = runner_name != "fastenc"  # fastenc takes CPU inputs from the tokenizer

@@ -23,6 +23,7 @@ FAMILIES = {
     "electra": "electra",
     "gte": "gte",
     "new": "gte",  # GTE's original remote code (Alibaba-NLP/new-impl), which many checkpoints' config.json still name
+    "nomic_bert": "nomic_bert",
 }
 
 # Class-name prefixes that transformers uses for each model_type, to read `architectures`.
@@ -30,7 +31,7 @@ _CLASS_PREFIXES = {
     "bert": "Bert", "roberta": "Roberta", "xlm-roberta": "XLMRoberta", "camembert": "Camembert",
     "distilbert": "DistilBert", "albert": "Albert", "modernbert": "ModernBert", "deberta-v2": "DebertaV2",
     "electra": "Electra",
-    "gte": "Gte", "new": "New",
+    "gte": "Gte", "new": "New", "nomic_bert": "NomicBert",
 }
 # Class-name suffix -> the task head we run. Heads we do not run (multiple choice, causal LM) are absent on purpose.
 _TASKS = {
@@ -43,6 +44,9 @@ _TASKS = {
     "ForQuestionAnswering": "question_answering",
 }
 TASKS = tuple(_TASKS.values())
+# (model_type, class-name suffix) whose head is another task's: nomic-bert-2048's remote-code NomicBertForPreTraining
+# is a masked LM alone (no next-sentence head).
+_TASK_ALIASES = {("nomic_bert", "ForPreTraining"): "masked_lm"}
 
 
 class ConfigError(ValueError):
@@ -52,7 +56,8 @@ class ConfigError(ValueError):
 @dataclass
 class EncoderConfig:
     model_type: str  # as written in config.json ("bert", "xlm-roberta", ...)
-    family: str  # architecture we run: "bert", "roberta", "distilbert", "albert", "deberta-v2", "electra", "gte"
+    family: str  # architecture we run: "bert", "roberta", "distilbert", "albert", "deberta-v2", "electra", "gte",
+    # "nomic_bert"
     task: str  # which head runs on top of the encoder: one of TASKS
     vocab_size: int
     hidden_size: int  # width of the residual stream
@@ -77,6 +82,9 @@ class EncoderConfig:
     modernbert: "ModernBertOptions | None" = None  # ModernBERT's options (fastenc/models/modernbert/config.py)
     deberta: object = None  # DeBERTa-v2 only: its fastenc.models.deberta.config.DebertaSettings
     gte: object = None  # GTE only: its fastenc.models.gte.config.GteOptions (RoPE scaling, logn)
+    nomic_bert: object = None  # NomicBERT only: its fastenc.models.nomic_bert.config.NomicBertOptions
+    head_size: int = 0  # per-head width where config.json's head_dim departs from hidden_size / heads (NomicBERT);
+    # 0: that quotient, which every other family uses
 
     def __post_init__(self):
         if not self.embedding_size:
@@ -84,7 +92,7 @@ class EncoderConfig:
         if self.deberta is not None and not self.deberta.legacy_mlm_head:
             self.tie_word_embeddings = True  # that head always multiplies by the word embeddings
         _check_sizes(self)
-        if self.hidden_size % self.num_heads:
+        if self.hidden_size % self.num_heads and not self.head_size:
             raise ConfigError(f"hidden_size {self.hidden_size} is not divisible by num_attention_heads {self.num_heads}")
         if self.family == "albert" and self.num_layers % self.num_hidden_groups:
             raise ConfigError(
@@ -95,12 +103,12 @@ class EncoderConfig:
         """A lower bound on the parameters a checkpoint of this config stores: word embeddings and each distinct
         layer's four attention and two FFN matrices (biases, norms, positions and heads left out)."""
         distinct_layers = self.num_hidden_groups * self.inner_group_num if self.family == "albert" else self.num_layers
-        H, I = self.hidden_size, self.intermediate_size
-        return self.vocab_size * self.embedding_size + distinct_layers * (4 * H * H + 2 * H * I)
+        H, I, A = self.hidden_size, self.intermediate_size, self.num_heads * self.head_dim
+        return self.vocab_size * self.embedding_size + distinct_layers * (4 * H * A + 2 * H * I)
 
     @property
     def head_dim(self) -> int:
-        return self.hidden_size // self.num_heads
+        return self.head_size or self.hidden_size // self.num_heads
 
     @property
     def position_offset(self) -> int:
@@ -141,7 +149,8 @@ class EncoderConfig:
         if task not in TASKS:
             raise ConfigError(f"{source}: unknown task {task!r}; expected one of {TASKS}")
         reader = {"distilbert": _distilbert_fields, "modernbert": _modernbert_fields,
-                  "deberta-v2": _deberta_fields, "gte": _gte_fields}.get(family, _bert_fields)
+                  "deberta-v2": _deberta_fields, "gte": _gte_fields,
+                  "nomic_bert": _nomic_bert_fields}.get(family, _bert_fields)
         raw = {**DEFAULTS[model_type], **{k: v for k, v in raw.items() if v is not None}}
         fields = reader(raw, source)
         id2label = raw.get("id2label") or {}
@@ -196,6 +205,7 @@ DEFAULTS["gte"] = GTE_DEFAULTS
 # The original remote code's NewConfig defaults (its pad_token_id is left to PretrainedConfig: 0 here).
 DEFAULTS["new"] = {**GTE_DEFAULTS, "vocab_size": 30528, "max_position_embeddings": 2048, "pad_token_id": 0,
                    "rope_theta": 10000.0}
+DEFAULTS["nomic_bert"] = {"pad_token_id": 0}  # the other defaults are filled by its reader, which knows two spellings
 
 
 def _task_of(model_type: str, architecture: str | None, source: str) -> str:
@@ -203,6 +213,8 @@ def _task_of(model_type: str, architecture: str | None, source: str) -> str:
         return "base"
     prefix = _CLASS_PREFIXES[model_type]
     suffix = architecture[len(prefix):] if architecture.startswith(prefix) else None
+    if (model_type, suffix) in _TASK_ALIASES:
+        return _TASK_ALIASES[model_type, suffix]
     if suffix not in _TASKS:
         raise ConfigError(
             f"{source}: unsupported architecture {architecture!r}; fastenc runs "
@@ -248,6 +260,12 @@ def _deberta_fields(raw: dict, source: str) -> dict:
 
 def _gte_fields(raw: dict, source: str) -> dict:
     from .models.gte.config import read_fields  # beside the model; imports this module's readers
+
+    return read_fields(raw, source)
+
+
+def _nomic_bert_fields(raw: dict, source: str) -> dict:
+    from .models.nomic_bert.config import read_fields  # beside the model; imports this module
 
     return read_fields(raw, source)
 
@@ -309,9 +327,9 @@ def _check_sizes(config: EncoderConfig) -> None:
                   num_heads=(1, MAX_WIDTH), intermediate_size=(1, MAX_WIDTH),
                   max_position_embeddings=(1, MAX_WIDTH), type_vocab_size=(0, MAX_WIDTH),
                   embedding_size=(1, MAX_WIDTH), num_hidden_groups=(1, MAX_LAYERS), inner_group_num=(1, MAX_LAYERS),
-                  num_labels=(1, MAX_WIDTH))
+                  num_labels=(1, MAX_WIDTH), head_size=(0, MAX_WIDTH))
     # config.json's names for our fields, so the message names what the user sees in the file.
-    spelled = dict(num_layers="num_hidden_layers", num_heads="num_attention_heads")
+    spelled = dict(num_layers="num_hidden_layers", num_heads="num_attention_heads", head_size="head_dim")
     for name, (low, high) in bounds.items():
         value = getattr(config, name)
         if not low <= value <= high:

@@ -74,6 +74,9 @@ CHECKS = {
         "_.shape == (2, gte.config.hidden_size)",
     'reranker.rerank("what is the capital of China?", ["Beijing is the capital of China.", "Paris est en France."])':
         "sorted(r['index'] for r in _) == [0, 1] and _[0]['score'] >= _[1]['score']",
+    "scores = queries @ documents.T":
+        "scores.shape == (1, 1) and queries.shape == (1, nomic.config.hidden_size)"
+        " and torch.allclose(documents.norm(dim=1), torch.ones(1)) and abs(scores.item()) <= 1 + 1e-6",
     "out.attentions":
         "len(_) == model.config.num_layers"
         " and all(a.shape == (2, model.config.num_heads) + 2 * batch['input_ids'].shape[1:] for a in _)"
@@ -100,6 +103,7 @@ CHECKPOINTS = {
     "answerdotai/ModernBERT-base": ("modernbert", "ForMaskedLM", None, None),
     "Alibaba-NLP/gte-base-en-v1.5": ("gte", "Model", None, None),
     "Alibaba-NLP/gte-multilingual-reranker-base": ("gte", "ForSequenceClassification", ["LABEL_0"], "xlmr-unigram"),
+    "nomic-ai/nomic-embed-text-v1.5": ("nomic_bert", "Model", None, None),
 }
 CORPUS = "The first line of the corpus.\nA second, slightly longer line of text.\nThird.\n"
 

@@ -9,9 +9,9 @@ from .attention import attention
 from .bias_gelu import bias_gelu
 from .disentangled_attention import disentangled_attention
 from .embeddings import embeddings
-from .geglu import geglu
+from .geglu import geglu, glu
 from .layer_norm import layer_norm
 from .rope import rope_qkv
 
-__all__ = ["attention", "bias_gelu", "disentangled_attention", "embeddings", "geglu", "layer_norm", "rope_qkv",
-           "validate_forward"]
+__all__ = ["attention", "bias_gelu", "disentangled_attention", "embeddings", "geglu", "glu", "layer_norm",
+           "rope_qkv", "validate_forward"]

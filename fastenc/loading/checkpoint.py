@@ -13,6 +13,7 @@ from ..models.bert.embeddings import sinusoidal_table
 from ..models.bert.encoder import num_distinct_layers
 from ..models.gte import names as gte_names
 from ..models.modernbert import names as modernbert_names
+from ..models.nomic_bert import names as nomic_bert_names
 from ..models.registry import BY_NAME, HEADS
 from .weights import WeightsError
 
@@ -20,7 +21,7 @@ log = logging.getLogger(__name__)
 
 BASE_PREFIXES = {"bert": "bert.", "roberta": "roberta.", "distilbert": "distilbert.", "albert": "albert.",
                  "modernbert": "model.", "deberta-v2": "deberta.", "electra": "electra.",
-                 "gte": gte_names.BASE_PREFIX}
+                 "gte": gte_names.BASE_PREFIX, "nomic_bert": "nomic_bert."}
 # Checkpoint names under these belong to the encoder itself: leftovers there mean the checkpoint is not this model.
 _ENCODER_NAMESPACES = ("embeddings.", "encoder.", "transformer.")
 # Families whose name tables live with their model (fastenc/models/<family>/names.py).
@@ -78,6 +79,12 @@ _LAYER_PARTS["deberta-v2"] = {  # pos_key / pos_query exist only without share_a
     **{ours: theirs for ours, theirs in _LAYER_PARTS["bert"].items() if ours != "qkv"},
 }
 
+_LAYER_PARTS["nomic_bert"] = nomic_bert_names.LAYER_PARTS
+# Families whose checkpoints come in a second layout, renamed to transformers' names before anything else.
+_LAYOUTS = {"nomic_bert": nomic_bert_names.from_hub_layout}
+# Families whose encoder tensors live under other names than _ENCODER_NAMESPACES (leftovers there are errors).
+_NAMESPACES = {"nomic_bert": nomic_bert_names.ENCODER_NAMESPACES}
+
 # Modules outside the layers that only some families have (the heads' names live in fastenc.models.registry).
 _EXTRAS = {
     "albert": {"encoder.project_in": "encoder.embedding_hidden_mapping_in"},
@@ -95,6 +102,8 @@ _EXTRA_TENSORS = {
 def normalise_names(tensors: dict, config: EncoderConfig) -> dict:
     """Drop the base-model prefix (`bert.` ...), rename legacy `gamma`/`beta`, drop saved buffers."""
     prefix = BASE_PREFIXES[config.family]
+    if config.family in _LAYOUTS:
+        tensors = _LAYOUTS[config.family](tensors)
     out = {}
     for name, tensor in tensors.items():
         if name.startswith(prefix):
@@ -208,7 +217,8 @@ def convert(tensors: dict, config: EncoderConfig, expected: dict, dtype, device)
 
     leftovers = sorted(tensors)
     family = _FAMILY_NAMES.get(config.family)
-    unexpected = [n for n in leftovers if n.startswith(family.ENCODER_NAMESPACES if family else _ENCODER_NAMESPACES)]
+    namespaces = family.ENCODER_NAMESPACES if family else _NAMESPACES.get(config.family, _ENCODER_NAMESPACES)
+    unexpected = [n for n in leftovers if n.startswith(namespaces)]
     for name in unexpected:
         problems.append(f"unexpected tensor {name!r} with shape {tuple(tensors[name].shape)}")
     ignored = [n for n in leftovers if n not in unexpected]

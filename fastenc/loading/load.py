@@ -91,6 +91,11 @@ def model_class(config: EncoderConfig) -> type:
         from ..models.gte.model import GteModel
 
         return GteModel
+
+    if config.family == "nomic_bert":
+        from ..models.nomic_bert.model import NomicBertModel
+
+        return NomicBertModel
     return EncoderModel
 
 

@@ -56,7 +56,7 @@ class SequenceClassifier(nn.Module):
     def __init__(self, config: EncoderConfig, num_outputs: int):
         super().__init__()
         H = config.hidden_size
-        self.from_pooler = config.family in ("bert", "albert", "deberta-v2", "gte")
+        self.from_pooler = config.family in ("bert", "albert", "deberta-v2", "gte", "nomic_bert")
         self.dense = None if self.from_pooler else nn.Linear(H, H)
         # ELECTRA's head uses exact GELU where BERT's pooler has tanh.
         self.dense_act = {"distilbert": torch.relu, "electra": F.gelu}.get(config.family, torch.tanh)

@@ -45,7 +45,8 @@ def _pooler_wanted(config: EncoderConfig, has_pooler: bool) -> bool:
     if config.family in ("distilbert", "electra"):
         return False
     needed = config.task in ("pretraining", "next_sentence") or (
-        config.task == "sequence_classification" and config.family in ("bert", "albert", "deberta-v2", "gte"))
+        config.task == "sequence_classification"
+        and config.family in ("bert", "albert", "deberta-v2", "gte", "nomic_bert"))
     return needed or has_pooler
 
 
@@ -56,7 +57,7 @@ HEADS = (
     HeadSpec("pooler", per_token=False, fields=("pooler_output",), wanted=_pooler_wanted, build=Pooler,
              checkpoint={"bert": {"dense": "pooler.dense"}, "roberta": {"dense": "pooler.dense"},
                          "albert": {"dense": "pooler"}, "deberta-v2": {"dense": "pooler.dense"},
-                         "gte": {"dense": "pooler.dense"}}),
+                         "gte": {"dense": "pooler.dense"}, "nomic_bert": {"dense": "pooler.dense"}}),
     HeadSpec("mlm", per_token=True, fields=("logits",), wanted=_bert_pretraining("masked_lm", "pretraining"),
              build=MaskedLMHead,
              checkpoint={
@@ -81,6 +82,10 @@ HEADS = (
                              "decoder": "generator_lm_head.weight", "bias": "generator_lm_head.bias"},
                  "gte": {"transform": "lm_head.dense", "norm": "lm_head.norm|lm_head.layer_norm",
                          "decoder": "lm_head.decoder.weight", "bias": "lm_head.decoder.bias"},
+                 "nomic_bert": {"transform": "cls.predictions.transform.dense",
+                                "norm": "cls.predictions.transform.layer_norm",
+                                "decoder": "cls.predictions.decoder.weight",
+                                "bias": "cls.predictions.decoder.bias|cls.predictions.bias"},
              }),
     HeadSpec("sentence_pair", per_token=False, fields=("seq_relationship_logits",),
              task_fields={"next_sentence": ("logits",)}, wanted=_bert_pretraining("pretraining", "next_sentence"),
@@ -96,10 +101,11 @@ HEADS = (
                          "deberta-v2": {"out": "classifier"}, "gte": {"out": "classifier"},
                          "electra": {"dense": "classifier.dense", "out": "classifier.out_proj"},
                          "roberta": {"dense": "classifier.dense", "out": "classifier.out_proj"},
-                         "distilbert": {"dense": "pre_classifier", "out": "classifier"}}),
+                         "distilbert": {"dense": "pre_classifier", "out": "classifier"},
+                         "nomic_bert": {"out": "classifier"}}),
     HeadSpec("token_classifier", per_token=True, fields=("logits",), wanted=_for_tasks("token_classification"),
              build=TokenClassifierHead, labelled=True,
-             checkpoint={family: {"": "classifier"} for family in (*FAMILY_NAMES, "gte")}),
+             checkpoint={family: {"": "classifier"} for family in (*FAMILY_NAMES, "gte", "nomic_bert")}),
     HeadSpec("qa", per_token=True, fields=("start_logits", "end_logits"), wanted=_for_tasks("question_answering"),
              build=QuestionAnsweringHead,
              checkpoint={family: {"": "qa_outputs"} for family in FAMILY_NAMES}),

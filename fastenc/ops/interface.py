@@ -39,6 +39,10 @@ class Geglu(Protocol):
     def __call__(self, x: torch.Tensor, approximate: str = "none") -> torch.Tensor: ...
 
 
+class Glu(Protocol):
+    def __call__(self, x: torch.Tensor, activation: str = "gelu") -> torch.Tensor: ...
+
+
 class DisentangledAttention(Protocol):
     def __call__(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, pos_key, pos_query, *, relative_index,
                  key_padding_mask=None, cu_seqlens=None, max_seqlen=None, softmax_scale=None) -> torch.Tensor: ...
@@ -61,6 +65,8 @@ class Ops:
     validate: Callable[[torch.Tensor, torch.Tensor, int], None] = _no_validation
     # DeBERTa's attention with relative-position terms (fastenc.ops.disentangled)
     disentangled_attention: DisentangledAttention | None = None
+    # act(x[..., :I]) * x[..., I:] with GeLU or SiLU (NomicBERT's SwiGLU feed-forward); geglu is its GELU case
+    glu: Glu | None = None
 
 
 def _reference_ops() -> Ops:
@@ -69,7 +75,8 @@ def _reference_ops() -> Ops:
     from .disentangled import disentangled_attention
 
     return Ops("torch", reference.attention, reference.layer_norm, reference.bias_gelu, reference.embeddings,
-               reference.rope_qkv, reference.geglu, disentangled_attention=disentangled_attention)
+               reference.rope_qkv, reference.geglu, disentangled_attention=disentangled_attention,
+               glu=reference.glu)
 
 
 def _triton_ops() -> Ops:
@@ -77,7 +84,7 @@ def _triton_ops() -> Ops:
 
     unchecked = {name: functools.partial(getattr(kernels, name), check=False)
                  for name in ("attention", "layer_norm", "bias_gelu", "embeddings", "rope_qkv", "geglu",
-                              "disentangled_attention")}
+                              "disentangled_attention", "glu")}
     return Ops("triton", validate=kernels.validate_forward, **unchecked)
 
 

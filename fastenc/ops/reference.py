@@ -40,6 +40,9 @@ ACTIVATIONS = {
 
 # Activations that `bias_gelu` computes, by the name of its `approximate` argument.
 GELU_APPROXIMATIONS = {"gelu": "none", "gelu_python": "none", "gelu_new": "tanh", "gelu_pytorch_tanh": "tanh"}
+# `hidden_act` values that `glu` (and the kernel of the same name) computes as the gate of a gated MLP.
+GLU_ACTIVATIONS = {"gelu": "gelu", "gelu_python": "gelu", "gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh",
+                   "silu": "silu", "swish": "silu"}
 
 
 def activation(name: str):
@@ -257,7 +260,15 @@ def rope_qkv(qkv, cos, sin):
     return rotate(q), rotate(k), v
 
 
+def glu(x, activation: str = "gelu"):
+    """A gated activation: act(x[..., :I]) * x[..., I:] for x (..., 2I), in float32. activation: "gelu" (erf),
+    "gelu_tanh" (GeGLU, ModernBERT) or "silu" (SwiGLU, NomicBERT); GLU_ACTIVATIONS maps `hidden_act` names to these."""
+    value, gate = x.float().chunk(2, dim=-1)  # (..., I) each
+    if activation == "silu":
+        return (F.silu(value) * gate).to(x.dtype)
+    return (F.gelu(value, approximate="tanh" if activation == "gelu_tanh" else "none") * gate).to(x.dtype)
+
+
 def geglu(x, approximate: str = "none"):
     """GeGLU: gelu(x[..., :I]) * x[..., I:] for x (..., 2I), exact (erf) or tanh GELU, in float32."""
-    value, gate = x.float().chunk(2, dim=-1)  # (..., I) each
-    return (F.gelu(value, approximate=approximate) * gate).to(x.dtype)
+    return glu(x, "gelu_tanh" if approximate == "tanh" else "gelu")

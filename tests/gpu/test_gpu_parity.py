@@ -58,7 +58,7 @@ MEDIUM = dict(hidden_size=128, num_attention_heads=2, intermediate_size=256, max
 
 
 @pytest.mark.parametrize("family", ["bert", "roberta", "distilbert", "albert", "modernbert", "deberta-v2", "electra",
-                                    "gte"])
+                                    "gte", "nomic_bert"])
 def test_fp32_parity_with_transformers(tmp_path, device, family):
     hf = build(family, "ForMaskedLM")
     folder = save(hf, tmp_path / "ckpt")
@@ -73,10 +73,16 @@ def test_fp32_parity_head_dim_64_long_sequences(tmp_path, device):
     assert_tolerance_rule(hf, save(hf, tmp_path / "ckpt"), ids, mask, device)
 
 
-def test_modernbert_sliding_window_across_blocks(tmp_path, device):
-    """head_dim 64, a 64-token half window spanning several key blocks, global and local layers, long sequences."""
-    hf = build("modernbert", "ForMaskedLM", **MEDIUM, local_attention=128, num_hidden_layers=4)
-    ids, mask = padded_batch(hf.config.vocab_size, [70, 33, 1] if DRY else [297, 130, 64, 1, 200], 1)
+@pytest.mark.parametrize("family,overrides", [
+    ("modernbert", dict(local_attention=128, num_hidden_layers=4)),  # global and local layers, a 64-token half window
+    ("nomic_bert", dict(num_hidden_layers=3, rope_parameters={"rope_type": "default", "rope_theta": 1000.0})),
+], ids=["modernbert-sliding-window", "nomic_bert-swiglu"])
+def test_rope_families_across_blocks(tmp_path, device, family, overrides):
+    """head_dim 64, RoPE on long sequences spanning several key blocks (ModernBERT: global and local layers, a window
+    over several blocks; NomicBERT: SwiGLU); then bf16/fp16 against fp32 on transformers' own initialisation."""
+    hf = build(family, "ForMaskedLM", **MEDIUM, **overrides)
+    lengths = [70, 33, 1] if DRY else [297, 130, 64, 1, 200]
+    ids, mask = padded_batch(hf.config.vocab_size, lengths, hf.config.pad_token_id)
     assert_tolerance_rule(hf, save(hf, tmp_path / "ckpt"), ids, mask, device)
     # Low precision on transformers' own initialisation (build()'s widened weights amplify bf16 rounding).
     torch.manual_seed(0)

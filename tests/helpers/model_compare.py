@@ -82,3 +82,19 @@ def compare_on_device(label, model, hf_model, ids, mask, device):
     ours = head_outputs(out, task, mask)
     for name, (reference, keep) in theirs.items():
         assert_parity(label, name, ours[name][0], reference, exact[name][0], keep)
+
+
+def low_precision_cosine(folder, dtype, lengths) -> float:
+    """The smallest cosine similarity, over real tokens of a padded batch of `lengths`, between the last hidden states
+    of the checkpoint in `folder` loaded in fp32 and in `dtype` (bf16/fp16 have no parity rule: they are bounded by
+    how far they stray from fp32)."""
+    import fastenc
+    from tiny_checkpoints import padded_batch
+
+    full, low = fastenc.load(folder), fastenc.load(folder, dtype=dtype)
+    assert low.dtype == dtype
+    ids, mask = padded_batch(full.config.vocab_size, lengths, full.config.pad_token_id)
+    a = full(ids, attention_mask=mask).last_hidden_state
+    b = low(ids, attention_mask=mask).last_hidden_state.float()
+    keep = mask.bool()
+    return torch.nn.functional.cosine_similarity(a[keep], b[keep], dim=-1).min().item()

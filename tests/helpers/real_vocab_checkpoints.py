@@ -37,11 +37,13 @@ SHAPES = {
     "gte": dict(vocab_size=30522, hidden_size=32, num_hidden_layers=3, num_attention_heads=2, intermediate_size=37,
                 max_position_embeddings=64, type_vocab_size=0, pad_token_id=0,
                 rope_parameters={"rope_type": "default", "rope_theta": 500.0}),
+    "nomic_bert": dict(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                       intermediate_size=37, max_position_embeddings=64, type_vocab_size=2),  # bert-base-uncased's
 }
 # The vocabulary each family gets unless one is named; bert-base-cased is dslim/bert-base-NER's.
 DEFAULT_VOCAB = {"bert": "bert-base-uncased", "distilbert": "bert-base-uncased", "roberta": "roberta-base",
                  "albert": "albert-unigram", "modernbert": "modernbert-bpe", "deberta-v2": "deberta-unigram",
-                 "electra": "bert-base-uncased", "gte": "bert-base-uncased"}
+                 "electra": "bert-base-uncased", "gte": "bert-base-uncased", "nomic_bert": "bert-base-uncased"}
 VOCAB_SIZES = {"bert-base-uncased": 30522, "bert-base-cased": 28996, "roberta-base": 50265, "albert-unigram": 30000,
                "modernbert-bpe": 50273, "deberta-unigram": 30000, "xlmr-unigram": 30000}
 # GPT-NeoX's tokenizer (which ModernBERT's extends) adds runs of spaces as ordinary, normalized added tokens.
@@ -145,6 +147,22 @@ def build_with_tokenizer(family: str, head: str, folder: Path, seed: int = 0, la
     save(model, folder)
     assert any((folder / name).is_file() for name in ("vocab.json", "vocab.txt", "tokenizer.json"))
     return model, tokenizer
+
+
+def write_sentence_transformers_files(folder: Path, mode: str = "pooling_mode_mean_tokens", normalize: bool = True,
+                                      prompts=None) -> None:
+    """The files sentence-transformers saves beside a checkpoint: modules.json (Transformer, Pooling, Normalize when
+    asked), 1_Pooling/config.json with `mode` on, and config_sentence_transformers.json's prompts when given."""
+    modules = [{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+               {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]
+    if normalize:
+        modules.append({"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"})
+    folder = Path(folder)
+    (folder / "modules.json").write_text(json.dumps(modules))
+    (folder / "1_Pooling").mkdir(exist_ok=True)
+    (folder / "1_Pooling" / "config.json").write_text(json.dumps({mode: True}))
+    if prompts:
+        (folder / "config_sentence_transformers.json").write_text(json.dumps({"prompts": prompts}))
 
 
 def reference_embedding(hf_model, hf_tok, text: str, pooling: str, max_length=None):

@@ -49,10 +49,15 @@ FAMILY_CONFIGS = {
         vocab_size=97, hidden_size=48, num_hidden_layers=3, num_attention_heads=3, intermediate_size=37,
         max_position_embeddings=40, type_vocab_size=2, pad_token_id=0,
         rope_parameters={"rope_type": "default", "rope_theta": 500.0})),
+    # NomicBERT: RoPE with a non-default base, SwiGLU; three token types, odd widths, three layers.
+    "nomic_bert": (transformers.NomicBertConfig, dict(
+        vocab_size=97, hidden_size=48, num_hidden_layers=3, num_attention_heads=3, intermediate_size=37,
+        max_position_embeddings=36, type_vocab_size=3, rope_parameters={"rope_type": "default", "rope_theta": 500.0})),
 }
 CLASS_PREFIX = {"bert": "Bert", "roberta": "Roberta", "xlm-roberta": "XLMRoberta", "camembert": "Camembert",
                 "distilbert": "DistilBert", "albert": "Albert", "modernbert": "ModernBert", "deberta-v2": "DebertaV2",
-                "electra": "Electra", "gte": "Gte"}
+                "electra": "Electra", "gte": "Gte",
+                "nomic_bert": "NomicBert"}
 HEADS = {
     "bert": ["Model", "ForMaskedLM", "ForPreTraining", "ForNextSentencePrediction", "ForSequenceClassification",
              "ForTokenClassification", "ForQuestionAnswering"],
@@ -70,6 +75,7 @@ HEADS = {
     "electra": ["Model", "ForPreTraining", "ForMaskedLM", "ForSequenceClassification", "ForTokenClassification",
                 "ForQuestionAnswering"],
     "gte": ["Model", "ForMaskedLM", "ForSequenceClassification", "ForTokenClassification"],
+    "nomic_bert": ["Model", "ForMaskedLM", "ForSequenceClassification", "ForTokenClassification"],
 }
 ALL = [(family, head) for family, heads in HEADS.items() for head in heads]
 

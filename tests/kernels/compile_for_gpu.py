@@ -27,7 +27,7 @@ def variants():
     layer_norm = importlib.import_module("fastenc.kernels.layer_norm")._layer_norm_kernel
     bias_gelu = importlib.import_module("fastenc.kernels.bias_gelu")._bias_gelu_kernel
     embeddings = importlib.import_module("fastenc.kernels.embeddings")._embeddings_kernel
-    geglu = importlib.import_module("fastenc.kernels.geglu")._geglu_kernel
+    glu = importlib.import_module("fastenc.kernels.geglu")._glu_kernel
     rope = importlib.import_module("fastenc.kernels.rope")._rope_qkv_kernel
 
     for dt, mode, block_d, window in itertools.product(["bf16", "fp16"], ["padded", "mask", "varlen"], [16, 128],
@@ -75,9 +75,10 @@ def variants():
     for dt, tanh in itertools.product(["bf16", "fp16", "fp32"], [False, True]):
         p = POINTERS[dt]
         yield f"bias_gelu {dt} tanh={tanh}", bias_gelu, dict(X=p, Bias=p, Out=p), dict(TANH=tanh, BLOCK_N=1024), 4, 1
-    for dt, tanh in itertools.product(["bf16", "fp16", "fp32"], [False, True]):
+    for dt, activation in itertools.product(["bf16", "fp16", "fp32"], [0, 1, 2]):  # GELU erf / tanh, SiLU
         p = POINTERS[dt]
-        yield f"geglu {dt} tanh={tanh}", geglu, dict(X=p, Out=p), dict(TANH=tanh, BLOCK_N=1024), 4, 1
+        flags = dict(ACTIVATION=activation, BLOCK_N=1024)
+        yield f"glu {dt} ACTIVATION={activation}", glu, dict(X=p, Out=p), flags, 4, 1
     for dt, (block_h, block_half) in itertools.product(["bf16", "fp16", "fp32"], [(1, 1), (16, 32), (16, 64)]):
         p = POINTERS[dt]
         types = dict(QKV=p, Cos="*fp32", Sin="*fp32", Q=p, K=p)

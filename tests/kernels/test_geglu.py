@@ -1,4 +1,4 @@
-"""fastenc.kernels.geglu against fastenc.ops.reference.geglu and a float64 oracle."""
+"""fastenc.kernels.glu (and geglu, its GELU case) against fastenc.ops.reference and a float64 oracle."""
 import pytest
 import torch
 import torch.nn.functional as F
@@ -19,6 +19,11 @@ def oracle(x, approximate):
     return F.gelu(value, approximate=approximate) * gate
 
 
+def silu_oracle(x):
+    value, gate = x.double().cpu().chunk(2, dim=-1)
+    return F.silu(value) * gate
+
+
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 @pytest.mark.parametrize("shape", [(1, 1, 2), (3, 7, 74), (2, 2 * 1025), (5, 2304)], ids=str)
 @pytest.mark.parametrize("approximate", ["none", "tanh"])
@@ -28,6 +33,28 @@ def test_matches_reference(device, check_error, dtype, shape, approximate):
     out = kernels().geglu(x, approximate)
     assert out.shape == (*shape[:-1], shape[-1] // 2)
     check_error(out, reference.geglu(x, approximate), oracle(x, approximate), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("shape", [(1, 1, 2), (3, 7, 74), (2, 2 * 1025), (5, 2304)], ids=str)
+def test_silu_gate_matches_reference(device, check_error, dtype, shape):
+    """SwiGLU (NomicBERT): the same kernel with the SiLU flag; large negative inputs included (exp overflow)."""
+    g = torch.Generator().manual_seed(2)
+    x = (torch.randn(shape, generator=g) * 3).to(dtype)
+    x.view(-1)[::7] = -200.0  # silu(-200) = -0: the kernel's exp(200) overflows to inf, the result must stay finite
+    x = x.to(device)
+    out = kernels().glu(x, "silu")
+    assert out.shape == (*shape[:-1], shape[-1] // 2) and torch.isfinite(out).all()
+    check_error(out, reference.glu(x, "silu"), silu_oracle(x), dtype)
+
+
+@pytest.mark.parametrize("activation,approximate", [("gelu", "none"), ("gelu_tanh", "tanh")])
+def test_glu_gelu_is_geglu(device, activation, approximate):
+    """One kernel: glu's GELU cases are geglu, bit for bit, on both backends."""
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(3, 5, 66, generator=g).to(device)
+    assert torch.equal(kernels().glu(x, activation), kernels().geglu(x, approximate))
+    assert torch.equal(reference.glu(x, activation), reference.geglu(x, approximate))
 
 
 def test_strided_rows(device, check_error):
@@ -46,3 +73,7 @@ def test_bad_inputs_name_the_argument(device, bad, error, message):
         kernels().geglu(bad.to(device))
     with pytest.raises(ValueError, match="approximate must be one of"):
         kernels().geglu(torch.zeros(2, 4, device=device), "sigmoid")
+    with pytest.raises(error, match=message):
+        kernels().glu(bad.to(device), "silu")
+    with pytest.raises(ValueError, match="activation must be one of"):
+        kernels().glu(torch.zeros(2, 4, device=device), "relu")

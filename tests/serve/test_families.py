@@ -1,17 +1,20 @@
-"""The server's routes on the newer families (ModernBERT, DeBERTa-v3, ELECTRA, GTE): a real `fastenc serve` per
-checkpoint answers what the engine's direct call computes, as for BERT and RoBERTa in test_app.py."""
+"""The server's routes on the newer families (ModernBERT, DeBERTa-v3, ELECTRA, GTE, NomicBERT): a real `fastenc serve`
+per checkpoint answers what the engine's direct call computes, as for BERT and RoBERTa in test_app.py."""
 import pytest
 
 from conftest import TEXTS, close
-from real_vocab_checkpoints import NER_LABELS, build_with_tokenizer
+from real_vocab_checkpoints import NER_LABELS, build_with_tokenizer, write_sentence_transformers_files
 
 # server name -> (family, head) of its tiny real-vocabulary checkpoint
 CHECKPOINTS = {"modernbert-mlm": ("modernbert", "ForMaskedLM"),
                "deberta-cls": ("deberta-v2", "ForSequenceClassification"),
                "electra-ner": ("electra", "ForTokenClassification"),
-               "gte-rerank": ("gte", "ForSequenceClassification")}
+               "gte-rerank": ("gte", "ForSequenceClassification"),
+               "nomic-mlm": ("nomic_bert", "ForMaskedLM")}
 # server name -> (vocabulary, class labels) where the family's defaults do not apply
 SPECIAL = {"gte-rerank": ("xlmr-unigram", ["relevance"])}  # gte-multilingual-reranker-base's layout
+# NomicBERT ships sentence-transformers files as nomic-embed-text does: mean pooling, normalised, task prompts.
+NOMIC_PROMPTS = {"query": "search_query: ", "document": "search_document: "}
 
 
 @pytest.fixture(scope="module")
@@ -27,6 +30,8 @@ def family_servers(tmp_path_factory):
         labels = NER_LABELS if head == "ForTokenClassification" else None
         vocab, labels = SPECIAL.get(name, (None, labels))
         build_with_tokenizer(family, head, folders[name], seed=seed + 11, labels=labels, vocab=vocab)
+        if family == "nomic_bert":
+            write_sentence_transformers_files(folders[name], prompts=NOMIC_PROMPTS)
         specs[name] = ServeProcess(folders[name], "--tokenization-workers", 1, log_dir=logs)
     start_all(list(specs.values()))
     yield {name: (specs[name], fastenc.load(folders[name])) for name in specs}
@@ -83,3 +88,20 @@ def test_gte_rerank_and_embed(family_servers):
     assert r.status_code == 200, r.text
     close(r.json(), engine.embed(texts, normalize=True))
     assert server.get("/info").json()["model_type"].keys() == {"reranker"}
+
+def test_nomic_bert_embed_prompts_and_fill_mask(family_servers):
+    """Mean-pooled, normalised embeddings (the checkpoint's sentence-transformers files) on /embed with a prompt and
+    on /v1/embeddings, and /fill_mask, as the engine computes them."""
+    server, engine = family_servers["nomic-mlm"]
+    r = server.post("/embed", {"inputs": TEXTS, "prompt_name": "query"})
+    assert r.status_code == 200, r.text
+    close(r.json(), engine.embed([NOMIC_PROMPTS["query"] + t for t in TEXTS], pooling="mean", normalize=True))
+    r = server.post("/v1/embeddings", {"input": TEXTS[:3], "model": "nomic"})
+    assert r.status_code == 200, r.text
+    close([d["embedding"] for d in r.json()["data"]], engine.embed(TEXTS[:3]))
+    texts = [f"search_query: Paris is the {engine.tokenizer.mask_token} of France."]
+    r = server.post("/fill_mask", {"inputs": texts, "top_k": 3})
+    assert r.status_code == 200, r.text
+    (got,), (want,) = r.json(), engine.fill_mask(texts, top_k=3)
+    assert [(g["token"], g["sequence"]) for g in got] == [(w["token"], w["sequence"]) for w in want]
+    close([g["score"] for g in got], [w["score"] for w in want])

@@ -12,7 +12,8 @@ NER_TEXTS = ["My name is Wolfgang and I live in Berlin.", "Sarah Connor went to 
              "Unbelievably, Zürich's ÖBB trains ran late.", "no entities here"]
 
 
-@pytest.fixture(scope="module", params=["bert", "roberta", "modernbert", "deberta-v2", "electra", "gte"])
+@pytest.fixture(scope="module", params=["bert", "roberta", "modernbert", "deberta-v2", "electra", "gte",
+                                        "nomic_bert"])
 def classifier(request, tmp_path_factory):
     folder = tmp_path_factory.mktemp(request.param + "-sst")
     labels = ["very negative", "negative", "neutral", "positive", "very positive"]
@@ -22,7 +23,8 @@ def classifier(request, tmp_path_factory):
     return fastenc.load(folder), pipe, exact
 
 
-@pytest.fixture(scope="module", params=["bert", "roberta", "modernbert", "deberta-v2", "electra", "gte"])
+@pytest.fixture(scope="module", params=["bert", "roberta", "modernbert", "deberta-v2", "electra", "gte",
+                                        "nomic_bert"])
 def tagger(request, tmp_path_factory):
     folder = tmp_path_factory.mktemp(request.param + "-ner")
     hf_model, hf_tok = build_with_tokenizer(request.param, "ForTokenClassification", folder, seed=4, labels=NER_LABELS)

@@ -14,14 +14,16 @@ def inverse_frequencies(base: float, head_dim: int) -> torch.Tensor:
 class RotaryAngles:
     """cos, sin (..., hd / 2) float32 for each RoPE base, per token position, cached for one forward."""
 
-    def __init__(self, position_ids: torch.Tensor, head_dim: int):
+    def __init__(self, position_ids: torch.Tensor, head_dim: int, factor: float = 1.0):
         self.position_ids = position_ids  # (N,) packed or (B, T) padded
         self.head_dim = head_dim
+        self.factor = factor  # linear RoPE scaling (NomicBERT's rope_type "linear"): frequencies divided by it
         self._tables = {}
 
     def __call__(self, base: float):
         if base not in self._tables:
-            inv_freq = inverse_frequencies(base, self.head_dim).to(self.position_ids.device)
+            inv_freq = inverse_frequencies(base, self.head_dim) / self.factor  # as transformers' linear scaling
+            inv_freq = inv_freq.to(self.position_ids.device)
             freqs = self.position_ids[..., None].float() * inv_freq  # (..., hd / 2)
             self._tables[base] = (freqs.cos(), freqs.sin())
         return self._tables[base]
