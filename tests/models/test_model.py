@@ -82,8 +82,9 @@ def test_albert_shared_groups_hidden_states(tmp_path):
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
-def test_low_precision_close_to_fp32(tmp_path, dtype):
-    hf_model = build("bert", "ForMaskedLM")
+@pytest.mark.parametrize("family", ["bert", "gte"])  # gte: RoPE and the gated MLP in low precision
+def test_low_precision_close_to_fp32(tmp_path, dtype, family):
+    hf_model = build(family, "ForMaskedLM")
     folder = save(hf_model, tmp_path / "ckpt")
     full = fastenc.load(folder)
     low = fastenc.load(folder, dtype=dtype)
