@@ -20,13 +20,14 @@ FAMILIES = {
     "modernbert": "modernbert",
     "deberta-v2": "deberta-v2",
     "electra": "electra",
+    "mpnet": "mpnet",
 }
 
 # Class-name prefixes that transformers uses for each model_type, to read `architectures`.
 _CLASS_PREFIXES = {
     "bert": "Bert", "roberta": "Roberta", "xlm-roberta": "XLMRoberta", "camembert": "Camembert",
     "distilbert": "DistilBert", "albert": "Albert", "modernbert": "ModernBert", "deberta-v2": "DebertaV2",
-    "electra": "Electra",
+    "electra": "Electra", "mpnet": "MPNet",
 }
 # Class-name suffix -> the task head we run. Heads we do not run (multiple choice, causal LM) are absent on purpose.
 _TASKS = {
@@ -72,6 +73,7 @@ class EncoderConfig:
     architecture: str | None = None
     modernbert: "ModernBertOptions | None" = None  # ModernBERT's options (fastenc/models/modernbert/config.py)
     deberta: object = None  # DeBERTa-v2 only: its fastenc.models.deberta.config.DebertaSettings
+    mpnet: object = None  # MPNet only: its fastenc.models.mpnet.config.MPNetSettings
 
     def __post_init__(self):
         if not self.embedding_size:
@@ -99,7 +101,10 @@ class EncoderConfig:
 
     @property
     def position_offset(self) -> int:
-        """RoBERTa numbers positions from pad_token_id + 1 and gives padding the position pad_token_id."""
+        """RoBERTa numbers positions from pad_token_id + 1 and gives padding the position pad_token_id; MPNet does the
+        same from its fixed padding index 1."""
+        if self.family == "mpnet":
+            return 2
         return self.pad_token_id + 1 if self.family == "roberta" else 0
 
     @classmethod
@@ -136,7 +141,7 @@ class EncoderConfig:
         if task not in TASKS:
             raise ConfigError(f"{source}: unknown task {task!r}; expected one of {TASKS}")
         reader = {"distilbert": _distilbert_fields, "modernbert": _modernbert_fields,
-                  "deberta-v2": _deberta_fields}.get(family, _bert_fields)
+                  "deberta-v2": _deberta_fields, "mpnet": _mpnet_fields}.get(family, _bert_fields)
         raw = {**DEFAULTS[model_type], **{k: v for k, v in raw.items() if v is not None}}
         fields = reader(raw, source)
         id2label = raw.get("id2label") or {}
@@ -187,6 +192,11 @@ DEFAULTS = {
     ),
 }
 DEFAULTS["modernbert"] = MODERNBERT_DEFAULTS
+DEFAULTS["mpnet"] = dict(
+    vocab_size=30527, hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
+    hidden_act="gelu", max_position_embeddings=512, layer_norm_eps=1e-12, relative_attention_num_buckets=32,
+    pad_token_id=1,
+)
 
 
 def _task_of(model_type: str, architecture: str | None, source: str) -> str:
@@ -235,6 +245,12 @@ def _deberta_fields(raw: dict, source: str) -> dict:
     from .models.deberta.config import deberta_fields  # beside the model; imports this module
 
     return deberta_fields(raw, source)
+
+
+def _mpnet_fields(raw: dict, source: str) -> dict:
+    from .models.mpnet.config import mpnet_fields  # beside the model; imports this module
+
+    return mpnet_fields(raw, source)
 
 
 def _distilbert_fields(raw: dict, source: str) -> dict:

@@ -18,7 +18,7 @@ from .weights import WeightsError
 log = logging.getLogger(__name__)
 
 BASE_PREFIXES = {"bert": "bert.", "roberta": "roberta.", "distilbert": "distilbert.", "albert": "albert.",
-                 "modernbert": "model.", "deberta-v2": "deberta.", "electra": "electra."}
+                 "modernbert": "model.", "deberta-v2": "deberta.", "electra": "electra.", "mpnet": "mpnet."}
 # Checkpoint names under these belong to the encoder itself: leftovers there mean the checkpoint is not this model.
 _ENCODER_NAMESPACES = ("embeddings.", "encoder.", "transformer.")
 # Families whose name tables live with their model (fastenc/models/<family>/names.py).
@@ -72,6 +72,13 @@ _LAYER_PARTS["deberta-v2"] = {  # pos_key / pos_query exist only without share_a
     "pos_query": "encoder.layer.{i}.attention.self.pos_query_proj",
     **{ours: theirs for ours, theirs in _LAYER_PARTS["bert"].items() if ours != "qkv"},
 }
+_LAYER_PARTS["mpnet"] = {
+    "qkv": ["encoder.layer.{i}.attention.attn.q", "encoder.layer.{i}.attention.attn.k",
+            "encoder.layer.{i}.attention.attn.v"],
+    "attn_out": "encoder.layer.{i}.attention.attn.o",
+    "attn_norm": "encoder.layer.{i}.attention.LayerNorm",
+    **{ours: theirs for ours, theirs in _LAYER_PARTS["bert"].items() if ours in ("ffn_in", "ffn_out", "ffn_norm")},
+}
 
 # Modules outside the layers that only some families have (the heads' names live in fastenc.models.registry).
 _EXTRAS = {
@@ -84,6 +91,7 @@ _EXTRAS = {
 _EXTRA_TENSORS = {
     "deberta-v2": {"embeddings.project.weight": "embeddings.embed_proj.weight",
                    "encoder.rel_embeddings.weight": "encoder.rel_embeddings.weight"},
+    "mpnet": {"encoder.relative_attention_bias.weight": "encoder.relative_attention_bias.weight"},
 }
 
 

@@ -87,6 +87,10 @@ def model_class(config: EncoderConfig) -> type:
         from ..models.deberta.model import DebertaModel
 
         return DebertaModel
+    if config.family == "mpnet":
+        from ..models.mpnet.model import MPNetModel
+
+        return MPNetModel
     return EncoderModel
 
 

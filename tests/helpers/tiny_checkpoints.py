@@ -43,10 +43,15 @@ FAMILY_CONFIGS = {
     "electra": (transformers.ElectraConfig, dict(
         vocab_size=93, embedding_size=24, hidden_size=48, num_hidden_layers=3, num_attention_heads=3,
         intermediate_size=41, max_position_embeddings=34, type_vocab_size=2)),
+    # Inputs up to 38 tokens: distances past the 8 exact buckets fall in the log buckets (12, 16, 23, 32 start new
+    # ones); three layers share the one bias table.
+    "mpnet": (transformers.MPNetConfig, dict(
+        vocab_size=97, hidden_size=48, num_hidden_layers=3, num_attention_heads=3, intermediate_size=37,
+        max_position_embeddings=40, pad_token_id=1, bos_token_id=0, eos_token_id=2)),
 }
 CLASS_PREFIX = {"bert": "Bert", "roberta": "Roberta", "xlm-roberta": "XLMRoberta", "camembert": "Camembert",
                 "distilbert": "DistilBert", "albert": "Albert", "modernbert": "ModernBert", "deberta-v2": "DebertaV2",
-                "electra": "Electra"}
+                "electra": "Electra", "mpnet": "MPNet"}
 HEADS = {
     "bert": ["Model", "ForMaskedLM", "ForPreTraining", "ForNextSentencePrediction", "ForSequenceClassification",
              "ForTokenClassification", "ForQuestionAnswering"],
@@ -63,6 +68,7 @@ HEADS = {
                    "ForQuestionAnswering"],
     "electra": ["Model", "ForPreTraining", "ForMaskedLM", "ForSequenceClassification", "ForTokenClassification",
                 "ForQuestionAnswering"],
+    "mpnet": ["Model", "ForMaskedLM", "ForSequenceClassification", "ForTokenClassification", "ForQuestionAnswering"],
 }
 ALL = [(family, head) for family, heads in HEADS.items() for head in heads]
 

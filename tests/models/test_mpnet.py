@@ -1,0 +1,100 @@
+"""MPNet against transformers: the relative position bias in lengths that reach the exact, log and clamped buckets,
+head dims 16/32/48, odd layer counts, padded, packed and unpadded batches, masks with holes and left padding, every
+head; on the CPU path and under the Triton interpreter; bad configs refused naming the field."""
+import pytest
+import torch
+
+import fastenc
+from model_compare import compare, triton_device_or_skip
+from tiny_checkpoints import build, padded_batch, rewrite_config, save
+
+VARIANTS = {
+    "hd16-3layers": dict(),  # the tiny_checkpoints shape: 3 heads of 16, three layers, up to 38 tokens
+    "hd32-1layer": dict(hidden_size=64, num_attention_heads=2, num_hidden_layers=1),
+    "hd48-5layers": dict(hidden_size=96, num_attention_heads=2, num_hidden_layers=5, intermediate_size=50),
+    # Distances past max_distance 128 share the last bucket; a table wider than the 32 buckets read.
+    "long-clamped": dict(max_position_embeddings=150, num_hidden_layers=1, relative_attention_num_buckets=40),
+}
+
+
+def _lengths(model):
+    longest = model.max_length
+    return [1, longest, longest // 2 + 1, 9, 2]  # 1 to the maximum, padded
+
+
+@pytest.mark.parity
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_encoder_matches_transformers(tmp_path, variant):
+    hf_model = build("mpnet", "Model", **VARIANTS[variant])
+    model = fastenc.load(save(hf_model, tmp_path / "ckpt"))
+    ids, mask = padded_batch(model.config.vocab_size, _lengths(model), 1, seed=2)
+    compare(model, hf_model, ids, mask)  # packed path
+    compare(model, hf_model, ids[1:2], None)  # one unpadded row: the padded path without a mask
+    assert model(ids, attention_mask=mask).pooler_output.shape == (len(ids), model.config.hidden_size)
+
+
+@pytest.mark.parity
+@pytest.mark.parametrize("head", ["ForMaskedLM", "ForSequenceClassification", "ForTokenClassification",
+                                  "ForQuestionAnswering"])
+def test_heads_match_transformers(tmp_path, head):
+    hf_model = build("mpnet", head, **VARIANTS["hd32-1layer"])
+    model = fastenc.load(save(hf_model, tmp_path / "ckpt"))
+    ids, mask = padded_batch(model.config.vocab_size, _lengths(model), 1, seed=3)
+    compare(model, hf_model, ids, mask)
+
+
+@pytest.mark.parity
+def test_holes_and_left_padding_keep_transformers_distances(tmp_path):
+    """Relative distances count columns: masks with holes or left padding run padded, not packed."""
+    hf_model = build("mpnet", "ForTokenClassification")
+    model = fastenc.load(save(hf_model, tmp_path / "ckpt"))
+    ids, mask = padded_batch(model.config.vocab_size, [19, 30, 4], 1, seed=4)
+    holes = mask.clone()
+    holes[1, 3:5] = 0
+    assert not model.model.packable(holes) and model.model.packable(mask)
+    compare(model, hf_model, ids, holes)
+    compare(model, hf_model, torch.flip(ids, dims=[1]), torch.flip(mask, dims=[1]))
+
+
+@pytest.mark.parity
+def test_attentions_carry_the_bias(tmp_path):
+    hf_model = build("mpnet", "Model", num_hidden_layers=1)
+    model = fastenc.load(save(hf_model, tmp_path / "ckpt"))
+    ids, mask = padded_batch(model.config.vocab_size, [20, 13], 1, seed=6)
+    ours = model(ids, attention_mask=mask, output_attentions=True).attentions
+    with torch.no_grad():
+        theirs = hf_model(ids, attention_mask=mask, output_attentions=True).attentions
+    keep = mask.bool()[:, None, :, None] & mask.bool()[:, None, None, :]  # real query and key
+    torch.testing.assert_close(ours[0][keep.expand_as(ours[0])], theirs[0][keep.expand_as(theirs[0])],
+                               rtol=0, atol=1e-5)
+
+
+@pytest.mark.parity
+@pytest.mark.parametrize("variant,head", [("hd16-3layers", "Model"), ("long-clamped", "ForMaskedLM"),
+                                          ("hd48-5layers", "ForSequenceClassification")])
+def test_triton_backend_matches_transformers(tmp_path, variant, head):
+    device = triton_device_or_skip()
+    # At most two layers: the interpreter runs every program in Python; odd counts are covered on the CPU path.
+    overrides = {**VARIANTS[variant], "num_hidden_layers": min(2, VARIANTS[variant].get("num_hidden_layers", 2))}
+    hf_model = build("mpnet", head, **overrides)
+    model = fastenc.load(save(hf_model, tmp_path / "ckpt"), device=device, dtype=torch.float32, backend="triton")
+    # Fewer rows than on the CPU path: the interpreter's cost grows with the tokens and the length.
+    lengths = [model.max_length, 2] if variant == "long-clamped" else [1, model.max_length, 9]
+    ids, mask = padded_batch(model.config.vocab_size, lengths, 1, seed=5)
+    compare(model, hf_model, ids, mask)  # packed: the kernel's varlen mode
+    model.model.padding_free = False
+    compare(model, hf_model, ids, mask)  # padded with a key mask
+
+
+def test_bad_configs_name_the_field(tmp_path):
+    folder = save(build("mpnet", "Model"), tmp_path / "ckpt")
+    original = (folder / "config.json").read_text()
+    for changes, message in ((dict(relative_attention_num_buckets=16), "relative_attention_num_buckets is 16"),
+                             (dict(relative_attention_num_buckets="32"), "relative_attention_num_buckets must be"),
+                             (dict(max_position_embeddings=2), "max_position_embeddings 2"),
+                             (dict(hidden_act=7), "hidden_act must be a string"),
+                             (dict(architectures=["MPNetForMultipleChoice"]), "MPNetForMultipleChoice")):
+        rewrite_config(folder, **changes)
+        with pytest.raises(fastenc.ConfigError, match=message):
+            fastenc.load(folder)
+        (folder / "config.json").write_text(original)
