@@ -15,6 +15,7 @@ LOG2E = 1.4426950408889634
 # Score given to a padded key: the most negative finite float32, as the reference uses. A row whose keys are all
 # padding then gets uniform weights over them, like the reference, instead of 0/0.
 _MASKED = tl.constexpr(-3.4028234663852886e38)
+_LOG2E = tl.constexpr(LOG2E)  # the kernels' copy: a jitted function reads only constexpr globals
 
 
 @triton.jit
@@ -161,7 +162,7 @@ def _attention_kernel(
         s = s * qk_scale  # (BLOCK_M, BLOCK_N)
         if HAS_REL_BIAS:
             s += relative_bias(RelBias, RelBounds, h, m0 + offs_m, n0 + offs_n, stride_rb, stride_rh, rel_max_exact,
-                               rel_half, NUM_BOUNDS) * LOG2E
+                               rel_half, NUM_BOUNDS) * _LOG2E
         if HAS_MASK:
             keep = tl.load(mask_ptrs, mask=n_ok, other=0) != 0
             s = tl.where(keep[None, :], s, _MASKED)
