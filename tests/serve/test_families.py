@@ -1,4 +1,4 @@
-"""The server's routes on the newer families (ModernBERT, DeBERTa-v3, ELECTRA): a real `fastenc serve` per checkpoint
+"""The server's routes on the newer families (ModernBERT, DeBERTa-v3, ELECTRA, MPNet): a real `fastenc serve` per checkpoint
 answers what the engine's direct call computes, as for BERT and RoBERTa in test_app.py."""
 import pytest
 
@@ -8,7 +8,8 @@ from real_vocab_checkpoints import NER_LABELS, build_with_tokenizer
 # server name -> (family, head) of its tiny real-vocabulary checkpoint
 CHECKPOINTS = {"modernbert-mlm": ("modernbert", "ForMaskedLM"),
                "deberta-cls": ("deberta-v2", "ForSequenceClassification"),
-               "electra-ner": ("electra", "ForTokenClassification")}
+               "electra-ner": ("electra", "ForTokenClassification"),
+               "mpnet-mlm": ("mpnet", "ForMaskedLM")}
 
 
 @pytest.fixture(scope="module")
@@ -65,3 +66,19 @@ def test_electra_tag(family_servers):
         assert [(e["entity_group"], e["word"], e["start"], e["end"]) for e in got] == \
                [(e["entity_group"], e["word"], e["start"], e["end"]) for e in want]
         close([e["score"] for e in got], [e["score"] for e in want])
+
+
+def test_mpnet_embed_fill_mask_and_tokenize(family_servers):
+    server, engine = family_servers["mpnet-mlm"]
+    r = server.post("/v1/embeddings", {"input": TEXTS, "model": "mpnet"})
+    assert r.status_code == 200, r.text
+    close([d["embedding"] for d in r.json()["data"]], engine.embed(TEXTS, normalize=True))  # OpenAI: normalised
+    texts = [f"Paris is the {engine.tokenizer.mask_token} of France.", f"A {engine.tokenizer.mask_token}b"]
+    r = server.post("/fill_mask", {"inputs": texts, "top_k": 3})
+    assert r.status_code == 200, r.text
+    for got, want in zip(r.json(), engine.fill_mask(texts, top_k=3)):
+        assert [(g["token"], g["sequence"]) for g in got] == [(w["token"], w["sequence"]) for w in want]
+        close([g["score"] for g in got], [w["score"] for w in want])
+    r = server.post("/tokenize", {"inputs": texts[1]})
+    assert r.status_code == 200, r.text
+    assert [t["id"] for t in r.json()[0]] == engine.tokenizer(texts[1])["input_ids"]

@@ -11,7 +11,7 @@ TEXTS = ["Hello world!", "", "A considerably longer text, which makes batches ca
          "Mid-length text here.", "x", "Tokenizers split unbelievably long words into pieces."]
 
 
-@pytest.fixture(scope="module", params=["bert", "roberta", "modernbert", "deberta-v2", "electra"])
+@pytest.fixture(scope="module", params=["bert", "roberta", "modernbert", "deberta-v2", "electra", "mpnet"])
 def checkpoint(request, tmp_path_factory):
     folder = tmp_path_factory.mktemp(request.param + "-base")
     hf_model, hf_tok = build_with_tokenizer(request.param, "Model", folder)

@@ -10,7 +10,7 @@ from real_vocab_checkpoints import build_with_tokenizer
 
 
 
-@pytest.fixture(scope="module", params=["bert", "roberta", "modernbert", "deberta-v2", "electra"])
+@pytest.fixture(scope="module", params=["bert", "roberta", "modernbert", "deberta-v2", "electra", "mpnet"])
 def checkpoint(request, tmp_path_factory):
     family = request.param
     folder = tmp_path_factory.mktemp(family + "-mlm")

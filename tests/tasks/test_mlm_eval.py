@@ -20,7 +20,7 @@ TEXTS = [
 ] * 3
 
 
-@pytest.fixture(scope="module", params=["bert", "roberta", "modernbert", "deberta-v2", "electra"])
+@pytest.fixture(scope="module", params=["bert", "roberta", "modernbert", "deberta-v2", "electra", "mpnet"])
 def checkpoint(request, tmp_path_factory):
     folder = tmp_path_factory.mktemp(request.param + "-mlm")
     hf_model, hf_tok = build_with_tokenizer(request.param, "ForMaskedLM", folder, seed=5)
