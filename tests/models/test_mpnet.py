@@ -82,8 +82,9 @@ def test_triton_backend_matches_transformers(tmp_path, variant, head):
     lengths = [model.max_length, 2] if variant == "long-clamped" else [1, model.max_length, 9]
     ids, mask = padded_batch(model.config.vocab_size, lengths, 1, seed=5)
     compare(model, hf_model, ids, mask)  # packed: the kernel's varlen mode
-    model.model.padding_free = False
-    compare(model, hf_model, ids, mask)  # padded with a key mask
+    if variant != "long-clamped":  # the other two cover the padded mode; this one is the interpreter's slowest
+        model.model.padding_free = False
+        compare(model, hf_model, ids, mask)  # padded with a key mask
 
 
 def test_bad_configs_name_the_field(tmp_path):
