@@ -26,12 +26,14 @@ def oracle(q, k, v, mask=None, scale=None):
     return (scores.softmax(-1) @ v).transpose(1, 2)  # (B, T, nh, hd)
 
 
-def oracle_varlen(q, k, v, cu_seqlens):
+def oracle_varlen(q, k, v, cu_seqlens, padded_oracle=None):
+    """A padded float64 oracle (`oracle` by default) run on each packed sequence alone: (N, nh, hd)."""
+    padded_oracle = padded_oracle or oracle
     out = torch.zeros(q.shape, dtype=torch.float64)
     bounds = cu_seqlens.tolist()
     for start, end in zip(bounds[:-1], bounds[1:]):
         if end > start:
-            out[start:end] = oracle(q[None, start:end], k[None, start:end], v[None, start:end])[0]
+            out[start:end] = padded_oracle(q[None, start:end], k[None, start:end], v[None, start:end])[0]
     return out
 
 
@@ -256,11 +258,7 @@ def test_sliding_window_varlen(device, check_error, dtype, window):
     q, k, v = qkv((sum(lengths), 2, 16), dtype, device)
     out = kernels().attention(q, k, v, cu_seqlens=cu_seqlens, max_seqlen=max(lengths), window=window)
     torch_out = reference.attention(q, k, v, cu_seqlens=cu_seqlens, max_seqlen=max(lengths), window=window)
-    want = torch.zeros(q.shape, dtype=torch.float64)
-    bounds = cu_seqlens.tolist()
-    for start, end in zip(bounds[:-1], bounds[1:]):
-        if end > start:
-            want[start:end] = oracle_window(q[None, start:end], k[None, start:end], v[None, start:end], window)[0]
+    want = oracle_varlen(q, k, v, cu_seqlens.cpu(), lambda *qkv: oracle_window(*qkv, window))
     check_error(out, torch_out, want, dtype)
 
 
@@ -293,8 +291,9 @@ def relative_bias(nh, device, num_buckets=32, max_distance=128, rows=None, dtype
     return RelativeBias(table, num_buckets, max_distance)
 
 
-def oracle_relative(q, k, v, position_bias, mask=None):
-    """Float64 attention plus the reference's dense bias (fastenc.ops.relative_bias), (B, T, nh, hd)."""
+def oracle_relative(q, k, v, position_bias, mask=None, window=None):
+    """Float64 attention plus the reference's dense bias (fastenc.ops.relative_bias), over all keys or those at most
+    `window` away: (B, T, nh, hd)."""
     from fastenc.ops.relative_bias import dense_bias
 
     q, k, v = (t.double().cpu().transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hd)
@@ -302,6 +301,9 @@ def oracle_relative(q, k, v, position_bias, mask=None):
     table = position_bias.table.double().cpu()
     cpu_bias = type(position_bias)(table, position_bias.num_buckets, position_bias.max_distance)
     scores = scores + dense_bias(cpu_bias, q.shape[2], k.shape[2])[None]  # (1, nh, T, T)
+    if window is not None:
+        outside = ~reference.window_keep(q.shape[2], k.shape[2], window, "cpu")  # (T, T)
+        scores = scores.masked_fill(outside, torch.finfo(torch.float64).min)
     if mask is not None:
         scores = scores.masked_fill(~mask.cpu().bool()[:, None, None, :], torch.finfo(torch.float64).min)
     return (scores.softmax(-1) @ v).transpose(1, 2)  # (B, T, nh, hd)
@@ -335,11 +337,8 @@ def test_relative_bias_varlen(device, check_error, dtype, head_dim):
     bias = relative_bias(2, device, rows=35, dtype=dtype)  # rows past the buckets read stay unread
     out = kernels().attention(q, k, v, cu_seqlens=cu_seqlens, max_seqlen=max(lengths), position_bias=bias)
     torch_out = reference.attention(q, k, v, cu_seqlens=cu_seqlens, max_seqlen=max(lengths), position_bias=bias)
-    want = torch.zeros(q.shape, dtype=torch.float64)
-    bounds = cu_seqlens.tolist()
-    for start, end in zip(bounds[:-1], bounds[1:]):
-        if end > start:  # distances count within each packed sequence
-            want[start:end] = oracle_relative(q[None, start:end], k[None, start:end], v[None, start:end], bias)[0]
+    # Distances count within each packed sequence.
+    want = oracle_varlen(q, k, v, cu_seqlens.cpu(), lambda *qkv: oracle_relative(*qkv, bias))
     check_error(out, torch_out, want, dtype)
 
 
@@ -373,14 +372,7 @@ def test_relative_bias_with_window(device, check_error, window):
     mask = padding_mask(2, 37, device)
     out = kernels().attention(q, k, v, key_padding_mask=mask, window=window, position_bias=bias)
     torch_out = reference.attention(q, k, v, key_padding_mask=mask, window=window, position_bias=bias)
-    from fastenc.ops.relative_bias import dense_bias
-
-    outside = ~reference.window_keep(37, 37, window, "cpu")
-    scores_bias = dense_bias(type(bias)(bias.table.double().cpu()), 37, 37).masked_fill(outside, -1e300)
-    qd, kd, vd = (t.double().cpu().transpose(1, 2) for t in (q, k, v))
-    scores = qd @ kd.transpose(-1, -2) / 4 + scores_bias[None]
-    scores = scores.masked_fill(~mask.cpu()[:, None, None, :], torch.finfo(torch.float64).min)
-    want = (scores.softmax(-1) @ vd).transpose(1, 2)
+    want = oracle_relative(q, k, v, bias, mask, window)
     check_error(out, torch_out, want, torch.float32, where=mask[:, :, None, None].expand(q.shape))
 
 

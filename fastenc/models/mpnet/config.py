@@ -3,7 +3,7 @@ BERT, the relative position bias's in one typed `MPNetSettings` value, `config.m
 in fastenc.config.DEFAULTS."""
 from dataclasses import dataclass
 
-from ...config import ConfigError, _float, _int, _str
+from ...config import MAX_WIDTH, ConfigError, _bert_fields, _int
 
 # transformers' MPNetEncoder buckets distances with these fixed values, whatever relative_attention_num_buckets says
 # (that field only sizes the table): 32 buckets, the last shared by distances from 128 on.
@@ -23,19 +23,13 @@ class MPNetSettings:
 def mpnet_fields(raw: dict, source: str) -> dict:
     """EncoderConfig's fields (and `mpnet`) from an MPNet config.json already merged with the defaults."""
     rows = _int(raw, "relative_attention_num_buckets", source)
+    if rows > MAX_WIDTH:
+        raise ConfigError(f"{source}: relative_attention_num_buckets is {rows}: it must lie in [{NUM_BUCKETS}, "
+                          f"{MAX_WIDTH}]")
     if rows < NUM_BUCKETS:
         raise ConfigError(f"{source}: relative_attention_num_buckets is {rows}, but transformers' MPNet reads "
                           f"buckets 0..{NUM_BUCKETS - 1} of that table (it always buckets distances into "
                           f"{NUM_BUCKETS}): a smaller table cannot run")
-    return dict(
-        vocab_size=_int(raw, "vocab_size", source),
-        hidden_size=_int(raw, "hidden_size", source),
-        num_layers=_int(raw, "num_hidden_layers", source),
-        num_heads=_int(raw, "num_attention_heads", source),
-        intermediate_size=_int(raw, "intermediate_size", source),
-        hidden_act=_str(raw, "hidden_act", source),
-        max_position_embeddings=_int(raw, "max_position_embeddings", source),
-        layer_norm_eps=_float(raw, "layer_norm_eps", source),
-        type_vocab_size=0,  # MPNet has no token types
-        mpnet=MPNetSettings(relative_attention_num_buckets=rows),
-    )
+    # Every other field is spelled as BERT's; MPNet has no token types.
+    return {**_bert_fields({**raw, "type_vocab_size": 0}, source),
+            "mpnet": MPNetSettings(relative_attention_num_buckets=rows)}
