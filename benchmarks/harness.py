@@ -62,6 +62,9 @@ PRESETS = {
         position_biased_input=False, layer_norm_eps=1e-7)),
     "electra-base": ("electra", dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
                                      intermediate_size=3072, embedding_size=768)),
+    # microsoft/mpnet-base's and all-mpnet-base-v2's shape: BERT-base with the 32-bucket relative position bias.
+    "mpnet-base": ("mpnet", dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+                                 intermediate_size=3072, vocab_size=30527, max_position_embeddings=514)),
 }
 FIXED_SHAPES = [(1, 128), (32, 128), (64, 512), (128, 128)]
 
@@ -168,7 +171,7 @@ def _build(name: str, workdir: Path):
     family, shape = PRESETS[name]
     config_class = {"bert": transformers.BertConfig, "roberta": transformers.RobertaConfig,
                     "modernbert": transformers.ModernBertConfig, "deberta-v2": transformers.DebertaV2Config,
-                    "electra": transformers.ElectraConfig}[family]
+                    "electra": transformers.ElectraConfig, "mpnet": transformers.MPNetConfig}[family]
     extra = {"pad_token_id": 1, "bos_token_id": 0, "eos_token_id": 2} if family == "roberta" else {}
     torch.manual_seed(0)
     hf = transformers.AutoModel.from_config(config_class(**shape, **extra))
