@@ -118,3 +118,36 @@ def test_embed_as_all_mpnet_base_v2_from_its_sentence_transformers_files(tmp_pat
     twin = float64_twin(hf_model)
     exact = torch.nn.functional.normalize(torch.stack([reference_embedding(twin, hf_tok, t, "mean") for t in texts]))
     assert_parity("mpnet", "all-mpnet embed", ours, theirs, exact)
+
+
+def test_defaults_and_mismatched_table_name_the_tensor(tmp_path):
+    """A config.json without the bucket count reads MPNetConfig's 32; a table of another size than config.json says
+    is an error naming the tensor and both shapes."""
+    import json
+
+    from fastenc.loading.weights import WeightsError
+
+    folder = save(build("mpnet", "Model"), tmp_path / "ckpt")
+    raw = json.loads((folder / "config.json").read_text())
+    del raw["relative_attention_num_buckets"]
+    (folder / "config.json").write_text(json.dumps(raw))
+    assert fastenc.load(folder).config.mpnet.relative_attention_num_buckets == 32
+    rewrite_config(folder, relative_attention_num_buckets=40)
+    with pytest.raises(WeightsError, match=r"encoder.relative_attention_bias.weight' has shape \(32, 3\), "
+                                           r"expected \(40, 3\)"):
+        fastenc.load(folder)
+    with pytest.raises(ValueError, match="take no token_type_ids"):
+        fastenc.load(save(build("mpnet", "Model"), tmp_path / "ok"))(torch.tensor([[5, 6]]),
+                                                                      token_type_ids=torch.tensor([[0, 1]]))
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_low_precision_close_to_fp32(tmp_path, dtype):
+    folder = save(build("mpnet", "ForMaskedLM"), tmp_path / "ckpt")
+    full, low = fastenc.load(folder), fastenc.load(folder, dtype=dtype)
+    ids, mask = padded_batch(full.config.vocab_size, [6, 19, 38], 1)
+    a = full(ids, attention_mask=mask).last_hidden_state
+    b = low(ids, attention_mask=mask).last_hidden_state.float()
+    keep = mask.bool()
+    cosine = torch.nn.functional.cosine_similarity(a[keep], b[keep], dim=-1)
+    assert cosine.min() > 0.99, cosine.min()  # the bound tests/models/test_model.py holds BERT to
