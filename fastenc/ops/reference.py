@@ -148,9 +148,10 @@ def attention_probs(q, k, key_padding_mask=None, softmax_scale=None, window=None
 def _attention_varlen(q, k, v, cu_seqlens, max_seqlen, softmax_scale, window=None, padded=None, position_bias=None):
     # `padded(q, k, v, key_padding_mask, softmax_scale)` is the padded attention run per bucket: by default this
     # module's, with ModernBERT's sliding `window` and MPNet's `position_bias`; DeBERTa's disentangled attention
-    # passes its own. Plain attention (none of them) takes the bucket's precomputed additive mask straight into SDPA.
-    custom = padded is not None or window is not None or position_bias is not None
-    relative = None  # MPNet's position bias as a dense (nh, S, S) tensor, once the batch's plan exists
+    # passes its own. Plain attention takes the bucket's precomputed additive mask straight into SDPA, and so does
+    # MPNet's (the bias and the key mask summed once per batch).
+    custom = padded is not None or window is not None
+    relative = None  # MPNet's position bias as a dense (nh, S, S) tensor, once the batch's plan exists (custom only)
     if padded is None:
         def padded(q, k, v, key_padding_mask, softmax_scale):
             return _attention_padded(q, k, v, key_padding_mask, softmax_scale, window, position_bias, relative)
@@ -161,15 +162,18 @@ def _attention_varlen(q, k, v, cu_seqlens, max_seqlen, softmax_scale, window=Non
     if cu_seqlens.shape[0] == 2:  # one sequence: nothing to bucket or mask
         return padded(q[None], k[None], v[None], None, softmax_scale)[0]
     plan = _varlen_plan(cu_seqlens, max_seqlen, q.dtype)
-    if position_bias is not None:
+    masks = [bucket[3] for bucket in plan.buckets]  # each bucket's additive key mask, None without padding
+    if position_bias is not None and custom:
         relative = plan.relative_bias(position_bias, q.dtype)  # (nh, S, S): once per batch, every layer reads it
+    elif position_bias is not None:
+        masks = plan.relative_masks(position_bias, q.dtype)  # bias + key mask per bucket, once per batch
     N, nh, hd = q.shape
     B, S = plan.slots.shape
     # One row gather into the padded layout, longest sequence first: (B, S, nh, hd) each. Each bucket is then a
     # contiguous block of rows, read as views.
     qp, kp, vp = _gather_rows(q, k, v, plan.slots.view(-1), (B, S, nh, hd))
     out = q.new_empty(B, S, nh, hd)
-    for start, end, Sq, bias in plan.buckets:
+    for (start, end, Sq, _), bias in zip(plan.buckets, masks):
         if custom:  # a window or another attention: its padded function on the bucket's rows and key mask
             out[start:end, :Sq] = padded(qp[start:end, :Sq], kp[start:end], vp[start:end], plan.keep[start:end],
                                          softmax_scale)  # (b, Sq, nh, hd)
@@ -233,6 +237,7 @@ class _VarlenPlan:
             row += b
         self.S = S
         self._relative = None  # (table, dtype, (nh, S, S) bias) of MPNet's position bias, made on first use
+        self._relative_masks = None  # (table, dtype, [per-bucket masks]) made from it on first use
 
     def relative_bias(self, position_bias: RelativeBias, dtype) -> torch.Tensor:
         """(nh, S, S) dense position bias for this batch's padded layout; the table is shared by all layers, so it
@@ -241,6 +246,18 @@ class _VarlenPlan:
         if cached is None or cached[0] is not position_bias.table or cached[1] != dtype:
             cached = (position_bias.table, dtype, dense_bias(position_bias, self.S, self.S, dtype))
             self._relative = cached
+        return cached[2]
+
+    def relative_masks(self, position_bias: RelativeBias, dtype) -> list:
+        """Per bucket, the additive mask SDPA takes: the position bias of its queries, (1, nh, Sq, S), plus the
+        bucket's key mask where it has padding, (b, nh, Sq, S); made once per batch, as transformers adds one
+        (B, nh, T, T) bias to every layer."""
+        cached = self._relative_masks
+        if cached is None or cached[0] is not position_bias.table or cached[1] != dtype:
+            dense = self.relative_bias(position_bias, dtype)[None]  # (1, nh, S, S)
+            masks = [dense[:, :, :Sq] if keys is None else dense[:, :, :Sq] + keys for _, _, Sq, keys in self.buckets]
+            cached = (position_bias.table, dtype, masks)
+            self._relative_masks = cached
         return cached[2]
 
 
