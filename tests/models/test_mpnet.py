@@ -151,3 +151,26 @@ def test_low_precision_close_to_fp32(tmp_path, dtype):
     keep = mask.bool()
     cosine = torch.nn.functional.cosine_similarity(a[keep], b[keep], dim=-1)
     assert cosine.min() > 0.99, cosine.min()  # the bound tests/models/test_model.py holds BERT to
+
+
+@pytest.mark.hub
+@pytest.mark.parity
+def test_real_all_mpnet_base_v2_matches_sentence_transformers():
+    """The real all-mpnet-base-v2 from the Hub: model.embed (its files' mean pooling and Normalize) equals
+    sentence-transformers' encode under the parity rule."""
+    sentence_transformers = pytest.importorskip("sentence_transformers")
+    from parity import assert_parity, float64_twin
+
+    name = "sentence-transformers/all-mpnet-base-v2"
+    texts = ["A man is eating food.", "A man is eating a piece of bread.", "The girl is carrying a baby.", "x"]
+    st = sentence_transformers.SentenceTransformer(name, device="cpu")
+    theirs = torch.as_tensor(st.encode(texts))
+    ours = fastenc.load(name).embed(texts)
+    twin = float64_twin(st[0].auto_model)
+    exact = []
+    for text in texts:
+        enc = st.tokenizer(text, return_tensors="pt")
+        with torch.no_grad():
+            hidden = twin(**enc).last_hidden_state[0]  # (T, H) float64
+        exact.append(torch.nn.functional.normalize(hidden.mean(0), dim=0))
+    assert_parity("mpnet-real", "all-mpnet-base-v2 embed", ours, theirs, torch.stack(exact))

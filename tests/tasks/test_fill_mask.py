@@ -140,6 +140,7 @@ def test_bert_base_uncased_published_examples():
     ("distilbert-base-uncased", "Hello I'm a [MASK] model."),
     ("albert-base-v2", "Hello I'm a [MASK] model."),
     ("distilroberta-base", "The man worked as a <mask>."),
+    ("microsoft/mpnet-base", "The capital of France is <mask>."),
 ])
 def test_seed_models_match_the_pipeline_on_the_hub(name, text):
     """The seeds' other fill-mask models: fastenc's predictions equal transformers' pipeline on the real weights."""
