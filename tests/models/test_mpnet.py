@@ -104,13 +104,17 @@ def test_bad_configs_name_the_field(tmp_path):
 def test_embed_as_all_mpnet_base_v2_from_its_sentence_transformers_files(tmp_path):
     """all-mpnet-base-v2's layout: mean pooling and Normalize from modules.json / 1_Pooling. model.embed with no
     arguments equals sentence-transformers' encode on the same folder, under the parity rule."""
+    import json
+
     sentence_transformers = pytest.importorskip("sentence_transformers")
     from parity import assert_parity, float64_twin
-    from real_vocab_checkpoints import build_with_tokenizer, reference_embedding, write_sentence_transformers
+    from real_vocab_checkpoints import build_with_tokenizer, reference_embedding, write_sentence_transformers_files
 
     folder = tmp_path / "all-mpnet"
     hf_model, hf_tok = build_with_tokenizer("mpnet", "Model", folder, seed=7)
-    write_sentence_transformers(folder, "pooling_mode_mean_tokens", normalize=True)
+    write_sentence_transformers_files(folder)  # mean pooling, then Normalize
+    pooling = folder / "1_Pooling" / "config.json"  # sentence-transformers itself also needs the width
+    pooling.write_text(json.dumps({**json.loads(pooling.read_text()), "word_embedding_dimension": 32}))
     texts = ["A man is eating food.", "The <mask> sat on the mat.", "x", "Ünïcödé and a longer sentence " * 3]
     ours = fastenc.load(folder).embed(texts)
     theirs = torch.as_tensor(sentence_transformers.SentenceTransformer(str(folder), device="cpu").encode(texts))

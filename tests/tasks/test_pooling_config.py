@@ -1,12 +1,31 @@
 """Pooling defaults from sentence-transformers files (modules.json, 1_Pooling/config.json, Normalize): read right,
 refused clearly when unsupported, and used by model.embed unless pooling/normalize are given."""
+import json
+
 import pytest
 import torch
 
 import fastenc
 from fastenc.tasks.pooling_config import read_pooling_config
 from real_vocab_checkpoints import build_with_tokenizer
-from real_vocab_checkpoints import write_sentence_transformers as write_st
+
+ST_POOLING = {"word_embedding_dimension": 32, "pooling_mode_cls_token": False, "pooling_mode_mean_tokens": False,
+              "pooling_mode_max_tokens": False, "pooling_mode_mean_sqrt_len_tokens": False}
+MODULES = [{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+           {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+           {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}]
+
+
+def write_st(folder, mode: str | None, normalize: bool = True, prompts=None):
+    modules = MODULES if normalize else MODULES[:2]
+    (folder / "modules.json").write_text(json.dumps(modules))
+    (folder / "1_Pooling").mkdir(exist_ok=True)
+    config = dict(ST_POOLING)
+    if mode:
+        config[mode] = True
+    (folder / "1_Pooling" / "config.json").write_text(json.dumps(config))
+    if prompts:
+        (folder / "config_sentence_transformers.json").write_text(json.dumps({"prompts": prompts}))
 
 
 @pytest.mark.parametrize("mode, pooling", [("pooling_mode_mean_tokens", "mean"), ("pooling_mode_cls_token", "cls"),
