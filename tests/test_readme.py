@@ -73,7 +73,7 @@ CHECKS = {
     'vectors = mpnet.embed(["A man is eating food.", "Someone is eating."])':  # mean + Normalize from its files
         "vectors.shape == (2, mpnet.config.hidden_size) and torch.allclose(vectors.norm(dim=1), torch.ones(2))",
     'mlm.fill_mask("The capital of France is <mask>.", top_k=3)':
-        "len(_) == 3 and all(p['sequence'].startswith('the capital of france is ') for p in _)",
+        "len(_) == 3 and all(p['sequence'].startswith('the capital of france is') for p in _)",  # '##x' joins 'is'
     "out.attentions":
         "len(_) == model.config.num_layers"
         " and all(a.shape == (2, model.config.num_heads) + 2 * batch['input_ids'].shape[1:] for a in _)"
