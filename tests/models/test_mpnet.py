@@ -82,8 +82,9 @@ def test_triton_backend_matches_transformers(tmp_path, variant, head):
     # the 128 clamp run in the kernel tests (tests/kernels/test_attention.py) and here on the CPU path.
     ids, mask = padded_batch(model.config.vocab_size, [1, model.max_length, 9], 1, seed=5)
     compare(model, hf_model, ids, mask)  # packed: the kernel's varlen mode
-    model.model.padding_free = False
-    compare(model, hf_model, ids, mask)  # padded with a key mask
+    if head != "Model":  # the padded mode on the two heads' checkpoints (the encoder's three heads cost the most)
+        model.model.padding_free = False
+        compare(model, hf_model, ids, mask)  # padded with a key mask
 
 
 def test_bad_configs_name_the_field(tmp_path):
