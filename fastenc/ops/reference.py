@@ -160,6 +160,8 @@ def _attention_varlen(q, k, v, cu_seqlens, max_seqlen, softmax_scale, window=Non
     # (the rest masked): the key-side reduction then rounds as in the padded path, which keeps this path within a
     # few ulps of transformers' padded batch (bit-identical on MiniLM) where shorter keys drift by ~1e-5.
     if cu_seqlens.shape[0] == 2:  # one sequence: nothing to bucket or mask
+        if position_bias is not None:  # its dense bias still made once per batch, not once per layer
+            relative = _varlen_plan(cu_seqlens, max_seqlen, q.dtype).relative_bias(position_bias, q.dtype)
         return padded(q[None], k[None], v[None], None, softmax_scale)[0]
     plan = _varlen_plan(cu_seqlens, max_seqlen, q.dtype)
     masks = [bucket[3] for bucket in plan.buckets]  # each bucket's additive key mask, None without padding
