@@ -1,5 +1,5 @@
-"""The server's routes on the newer families (ModernBERT, DeBERTa-v3, ELECTRA, MPNet): a real `fastenc serve` per checkpoint
-answers what the engine's direct call computes, as for BERT and RoBERTa in test_app.py."""
+"""The server's routes on the newer families (ModernBERT, DeBERTa-v3, ELECTRA, MPNet): a real `fastenc serve` per
+checkpoint answers what the engine's direct call computes, as for BERT and RoBERTa in test_app.py."""
 import pytest
 
 from conftest import TEXTS, close
