@@ -70,6 +70,9 @@ PRESETS = {
     # nomic-ai/nomic-embed-text-v1.5's shape: 12 post-LN layers, RoPE (base 1000), SwiGLU 3072, no biases.
     "nomic-embed-text-v1.5": ("nomic_bert", dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
                                                  intermediate_size=3072, max_position_embeddings=2048)),
+    # microsoft/mpnet-base's and all-mpnet-base-v2's shape: BERT-base with the 32-bucket relative position bias.
+    "mpnet-base": ("mpnet", dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+                                 intermediate_size=3072, vocab_size=30527, max_position_embeddings=514)),
 }
 FIXED_SHAPES = [(1, 128), (32, 128), (64, 512), (128, 128)]
 
@@ -177,7 +180,7 @@ def _build(name: str, workdir: Path):
     config_class = {"bert": transformers.BertConfig, "roberta": transformers.RobertaConfig,
                     "modernbert": transformers.ModernBertConfig, "deberta-v2": transformers.DebertaV2Config,
                     "electra": transformers.ElectraConfig, "gte": transformers.GteConfig,
-                    "nomic_bert": transformers.NomicBertConfig}[family]
+                    "nomic_bert": transformers.NomicBertConfig, "mpnet": transformers.MPNetConfig}[family]
     extra = {"pad_token_id": 1, "bos_token_id": 0, "eos_token_id": 2} if family == "roberta" else {}
     torch.manual_seed(0)
     hf = transformers.AutoModel.from_config(config_class(**shape, **extra))

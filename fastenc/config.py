@@ -24,6 +24,7 @@ FAMILIES = {
     "gte": "gte",
     "new": "gte",  # GTE's original remote code (Alibaba-NLP/new-impl), which many checkpoints' config.json still name
     "nomic_bert": "nomic_bert",
+    "mpnet": "mpnet",
 }
 
 # Class-name prefixes that transformers uses for each model_type, to read `architectures`.
@@ -31,7 +32,7 @@ _CLASS_PREFIXES = {
     "bert": "Bert", "roberta": "Roberta", "xlm-roberta": "XLMRoberta", "camembert": "Camembert",
     "distilbert": "DistilBert", "albert": "Albert", "modernbert": "ModernBert", "deberta-v2": "DebertaV2",
     "electra": "Electra",
-    "gte": "Gte", "new": "New", "nomic_bert": "NomicBert",
+    "gte": "Gte", "new": "New", "nomic_bert": "NomicBert", "mpnet": "MPNet",
 }
 # Class-name suffix -> the task head we run. Heads we do not run (multiple choice, causal LM) are absent on purpose.
 _TASKS = {
@@ -85,6 +86,7 @@ class EncoderConfig:
     nomic_bert: object = None  # NomicBERT only: its fastenc.models.nomic_bert.config.NomicBertOptions
     head_size: int = 0  # per-head width where config.json's head_dim departs from hidden_size / heads (NomicBERT);
     # 0: that quotient, which every other family uses
+    mpnet: object = None  # MPNet only: its fastenc.models.mpnet.config.MPNetSettings
 
     def __post_init__(self):
         if not self.embedding_size:
@@ -112,7 +114,10 @@ class EncoderConfig:
 
     @property
     def position_offset(self) -> int:
-        """RoBERTa numbers positions from pad_token_id + 1 and gives padding the position pad_token_id."""
+        """RoBERTa numbers positions from pad_token_id + 1 and gives padding the position pad_token_id; MPNet does the
+        same from its fixed padding index 1."""
+        if self.family == "mpnet":
+            return 2
         return self.pad_token_id + 1 if self.family == "roberta" else 0
 
     @classmethod
@@ -150,7 +155,7 @@ class EncoderConfig:
             raise ConfigError(f"{source}: unknown task {task!r}; expected one of {TASKS}")
         reader = {"distilbert": _distilbert_fields, "modernbert": _modernbert_fields,
                   "deberta-v2": _deberta_fields, "gte": _gte_fields,
-                  "nomic_bert": _nomic_bert_fields}.get(family, _bert_fields)
+                  "nomic_bert": _nomic_bert_fields, "mpnet": _mpnet_fields}.get(family, _bert_fields)
         raw = {**DEFAULTS[model_type], **{k: v for k, v in raw.items() if v is not None}}
         fields = reader(raw, source)
         id2label = raw.get("id2label") or {}
@@ -206,6 +211,11 @@ DEFAULTS["gte"] = GTE_DEFAULTS
 DEFAULTS["new"] = {**GTE_DEFAULTS, "vocab_size": 30528, "max_position_embeddings": 2048, "pad_token_id": 0,
                    "rope_theta": 10000.0}
 DEFAULTS["nomic_bert"] = {"pad_token_id": 0}  # the other defaults are filled by its reader, which knows two spellings
+DEFAULTS["mpnet"] = dict(
+    vocab_size=30527, hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
+    hidden_act="gelu", max_position_embeddings=512, layer_norm_eps=1e-12, relative_attention_num_buckets=32,
+    pad_token_id=1,
+)
 
 
 def _task_of(model_type: str, architecture: str | None, source: str) -> str:
@@ -268,6 +278,11 @@ def _nomic_bert_fields(raw: dict, source: str) -> dict:
     from .models.nomic_bert.config import read_fields  # beside the model; imports this module
 
     return read_fields(raw, source)
+
+def _mpnet_fields(raw: dict, source: str) -> dict:
+    from .models.mpnet.config import mpnet_fields  # beside the model; imports this module
+
+    return mpnet_fields(raw, source)
 
 
 def _distilbert_fields(raw: dict, source: str) -> dict:

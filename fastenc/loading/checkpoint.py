@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 BASE_PREFIXES = {"bert": "bert.", "roberta": "roberta.", "distilbert": "distilbert.", "albert": "albert.",
                  "modernbert": "model.", "deberta-v2": "deberta.", "electra": "electra.",
-                 "gte": gte_names.BASE_PREFIX, "nomic_bert": "nomic_bert."}
+                 "gte": gte_names.BASE_PREFIX, "nomic_bert": "nomic_bert.", "mpnet": "mpnet."}
 # Checkpoint names under these belong to the encoder itself: leftovers there mean the checkpoint is not this model.
 _ENCODER_NAMESPACES = ("embeddings.", "encoder.", "transformer.")
 # Families whose name tables live with their model (fastenc/models/<family>/names.py).
@@ -78,6 +78,13 @@ _LAYER_PARTS["deberta-v2"] = {  # pos_key / pos_query exist only without share_a
     "pos_query": "encoder.layer.{i}.attention.self.pos_query_proj",
     **{ours: theirs for ours, theirs in _LAYER_PARTS["bert"].items() if ours != "qkv"},
 }
+_LAYER_PARTS["mpnet"] = {
+    "qkv": ["encoder.layer.{i}.attention.attn.q", "encoder.layer.{i}.attention.attn.k",
+            "encoder.layer.{i}.attention.attn.v"],
+    "attn_out": "encoder.layer.{i}.attention.attn.o",
+    "attn_norm": "encoder.layer.{i}.attention.LayerNorm",
+    **{ours: theirs for ours, theirs in _LAYER_PARTS["bert"].items() if ours in ("ffn_in", "ffn_out", "ffn_norm")},
+}
 
 _LAYER_PARTS["nomic_bert"] = nomic_bert_names.LAYER_PARTS
 # Families whose checkpoints come in a second layout, renamed to transformers' names before anything else.
@@ -96,6 +103,7 @@ _EXTRAS = {
 _EXTRA_TENSORS = {
     "deberta-v2": {"embeddings.project.weight": "embeddings.embed_proj.weight",
                    "encoder.rel_embeddings.weight": "encoder.rel_embeddings.weight"},
+    "mpnet": {"encoder.relative_attention_bias.weight": "encoder.relative_attention_bias.weight"},
 }
 
 

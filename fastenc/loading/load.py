@@ -96,6 +96,11 @@ def model_class(config: EncoderConfig) -> type:
         from ..models.nomic_bert.model import NomicBertModel
 
         return NomicBertModel
+
+    if config.family == "mpnet":
+        from ..models.mpnet.model import MPNetModel
+
+        return MPNetModel
     return EncoderModel
 
 

@@ -34,8 +34,9 @@ class MaskedLMHead(nn.Module):
         # others stay at hidden size.
         width = config.embedding_size
         self.transform = nn.Linear(config.hidden_size, width)
-        # RoBERTa's, ELECTRA's generator and GTE's heads always use exact GELU; the others use the model's activation.
-        self.act = activation("gelu" if config.family in ("roberta", "electra", "gte") else config.hidden_act)
+        # RoBERTa's, ELECTRA's generator, GTE's and MPNet's heads always use exact GELU; the others the model's.
+        exact = config.family in ("roberta", "electra", "gte", "mpnet")
+        self.act = activation("gelu" if exact else config.hidden_act)
         self.norm = nn.LayerNorm(width, eps=config.layer_norm_eps)
         self.decoder = nn.Parameter(torch.empty(config.vocab_size, width))
         self.bias = nn.Parameter(torch.empty(config.vocab_size))
@@ -49,7 +50,7 @@ class MaskedLMHead(nn.Module):
 class SequenceClassifier(nn.Module):
     """Logits for the whole sequence.
 
-    BERT/ALBERT/DeBERTa classify the pooler output; RoBERTa runs dense + tanh on the first token; DistilBERT
+    BERT/ALBERT/DeBERTa classify the pooler output; RoBERTa and MPNet run dense + tanh on the first token; DistilBERT
     dense + ReLU; ELECTRA dense + GELU.
     """
 

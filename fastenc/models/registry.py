@@ -50,14 +50,15 @@ def _pooler_wanted(config: EncoderConfig, has_pooler: bool) -> bool:
     return needed or has_pooler
 
 
-FAMILY_NAMES = ("bert", "roberta", "distilbert", "albert", "deberta-v2", "electra")  # families whose heads share names
+FAMILY_NAMES = ("bert", "roberta", "distilbert", "albert", "deberta-v2", "electra", "mpnet")  # families whose heads share names
 
 # In the order they run: the pooler first, since the sequence heads after it may read its output.
 HEADS = (
     HeadSpec("pooler", per_token=False, fields=("pooler_output",), wanted=_pooler_wanted, build=Pooler,
              checkpoint={"bert": {"dense": "pooler.dense"}, "roberta": {"dense": "pooler.dense"},
                          "albert": {"dense": "pooler"}, "deberta-v2": {"dense": "pooler.dense"},
-                         "gte": {"dense": "pooler.dense"}, "nomic_bert": {"dense": "pooler.dense"}}),
+                         "gte": {"dense": "pooler.dense"}, "nomic_bert": {"dense": "pooler.dense"},
+                         "mpnet": {"dense": "pooler.dense"}}),
     HeadSpec("mlm", per_token=True, fields=("logits",), wanted=_bert_pretraining("masked_lm", "pretraining"),
              build=MaskedLMHead,
              checkpoint={
@@ -86,6 +87,8 @@ HEADS = (
                                 "norm": "cls.predictions.transform.layer_norm",
                                 "decoder": "cls.predictions.decoder.weight",
                                 "bias": "cls.predictions.decoder.bias|cls.predictions.bias"},
+                 "mpnet": {"transform": "lm_head.dense", "norm": "lm_head.layer_norm",
+                           "decoder": "lm_head.decoder.weight", "bias": "lm_head.decoder.bias|lm_head.bias"},
              }),
     HeadSpec("sentence_pair", per_token=False, fields=("seq_relationship_logits",),
              task_fields={"next_sentence": ("logits",)}, wanted=_bert_pretraining("pretraining", "next_sentence"),
@@ -102,7 +105,8 @@ HEADS = (
                          "electra": {"dense": "classifier.dense", "out": "classifier.out_proj"},
                          "roberta": {"dense": "classifier.dense", "out": "classifier.out_proj"},
                          "distilbert": {"dense": "pre_classifier", "out": "classifier"},
-                         "nomic_bert": {"out": "classifier"}}),
+                         "nomic_bert": {"out": "classifier"},
+                         "mpnet": {"dense": "classifier.dense", "out": "classifier.out_proj"}}),
     HeadSpec("token_classifier", per_token=True, fields=("logits",), wanted=_for_tasks("token_classification"),
              build=TokenClassifierHead, labelled=True,
              checkpoint={family: {"": "classifier"} for family in (*FAMILY_NAMES, "gte", "nomic_bert")}),

@@ -14,7 +14,7 @@ import torch
 
 class Attention(Protocol):
     def __call__(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, key_padding_mask=None, cu_seqlens=None,
-                 max_seqlen=None, softmax_scale=None, window=None) -> torch.Tensor: ...
+                 max_seqlen=None, softmax_scale=None, window=None, position_bias=None) -> torch.Tensor: ...
 
 
 class LayerNorm(Protocol):
@@ -55,7 +55,8 @@ def _no_validation(input_ids: torch.Tensor, weight: torch.Tensor, head_dim: int)
 @dataclass(frozen=True)
 class Ops:
     name: str  # the backend name users pass: "torch" or "triton"
-    attention: Attention  # bidirectional attention, padded (key_padding_mask) or variable-length (cu_seqlens)
+    attention: Attention  # bidirectional attention, padded (key_padding_mask) or variable-length (cu_seqlens), with
+    # ModernBERT's sliding window or MPNet's relative position bias (fastenc.ops.relative_bias) where asked
     layer_norm: LayerNorm  # LayerNorm of x + residual, statistics in float32
     bias_gelu: BiasGelu  # gelu(x + bias), exact or tanh
     embeddings: Embeddings  # word + token type + position gather, then LayerNorm

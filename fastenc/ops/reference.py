@@ -9,6 +9,8 @@ import threading
 import torch
 import torch.nn.functional as F
 
+from .relative_bias import RelativeBias, dense_bias
+
 
 def _tanh_gelu(x: torch.Tensor) -> torch.Tensor:
     return F.gelu(x, approximate="tanh")
@@ -78,17 +80,20 @@ def embeddings(input_ids, position_ids, token_type_ids, word, position, token_ty
     return layer_norm(x, ln_weight, ln_bias, eps)
 
 
-def attention(q, k, v, *, key_padding_mask=None, cu_seqlens=None, max_seqlen=None, softmax_scale=None, window=None):
+def attention(q, k, v, *, key_padding_mask=None, cu_seqlens=None, max_seqlen=None, softmax_scale=None, window=None,
+              position_bias: RelativeBias | None = None):
     """Bidirectional (non-causal) attention, padded or variable-length, over all keys or a sliding window.
 
     Padded: q, k, v (B, T, nh, hd); key_padding_mask (B, T) with 1 = attend, 0 = padding. Returns (B, T, nh, hd).
     Variable-length: q, k, v (N, nh, hd) packed back to back; cu_seqlens (B + 1,) int32 offsets. Returns (N, nh, hd).
     window: None attends to every key; an int w >= 0 only to keys at most w positions from the query (ModernBERT's
     local layers: |i - j| <= local_attention // 2), counted in the padded layout or within each packed sequence.
+    position_bias: None, or MPNet's relative position bias (fastenc.ops.relative_bias), added to the scaled scores
+    at the bucket of each key - query distance (counted as the window is).
     """
     if cu_seqlens is not None:
-        return _attention_varlen(q, k, v, cu_seqlens, max_seqlen, softmax_scale, window)
-    return _attention_padded(q, k, v, key_padding_mask, softmax_scale, window)
+        return _attention_varlen(q, k, v, cu_seqlens, max_seqlen, softmax_scale, window, position_bias=position_bias)
+    return _attention_padded(q, k, v, key_padding_mask, softmax_scale, window, position_bias)
 
 
 def window_keep(num_queries: int, num_keys: int, window: int, device) -> torch.Tensor:
@@ -98,8 +103,9 @@ def window_keep(num_queries: int, num_keys: int, window: int, device) -> torch.T
     return (i - j).abs() <= window
 
 
-def _attention_padded(q, k, v, key_padding_mask, softmax_scale, window=None):
-    """q (B, Tq, nh, hd) against k, v (B, T, nh, hd); key_padding_mask (B, T). Tq may be shorter than T."""
+def _attention_padded(q, k, v, key_padding_mask, softmax_scale, window=None, position_bias=None, relative=None):
+    """q (B, Tq, nh, hd) against k, v (B, T, nh, hd); key_padding_mask (B, T). Tq may be shorter than T.
+    `relative`: position_bias as a dense (nh, >= Tq, >= T) tensor already (the varlen path makes it once per batch)."""
     qh, kh, vh = (t.transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hd)
     bias = None
     if key_padding_mask is not None or window is not None:
@@ -111,12 +117,18 @@ def _attention_padded(q, k, v, key_padding_mask, softmax_scale, window=None):
         if window is not None:
             keep = keep & window_keep(q.shape[1], k.shape[1], window, q.device)  # (B, 1, Tq, T)
         bias = torch.zeros(keep.shape, dtype=q.dtype, device=q.device).masked_fill(~keep, torch.finfo(q.dtype).min)
+    if position_bias is not None and relative is None:
+        relative = dense_bias(position_bias, q.shape[1], k.shape[1], q.dtype)  # (nh, Tq, T)
+    if relative is not None:
+        # transformers adds the position bias, then the mask: a masked key's score stays the most negative value.
+        relative = relative[None, :, :q.shape[1], :k.shape[1]]  # (1, nh, Tq, T)
+        bias = relative if bias is None else relative + bias  # (B or 1, nh, Tq, T)
     # PyTorch's fused attention: softmax(q k^T * scale + bias) v with float32 accumulation, no T x T matrix kept.
     out = F.scaled_dot_product_attention(qh, kh, vh, attn_mask=bias, scale=softmax_scale)  # (B, nh, T, hd)
     return out.transpose(1, 2)  # (B, T, nh, hd)
 
 
-def attention_probs(q, k, key_padding_mask=None, softmax_scale=None, window=None):
+def attention_probs(q, k, key_padding_mask=None, softmax_scale=None, window=None, position_bias=None):
     """The attention weights themselves, (B, nh, T, T) in float32, for callers that want to look at them.
 
     q, k: (B, T, nh, hd). Fused attention never forms this matrix; this does, so use it only when asked.
@@ -125,6 +137,8 @@ def attention_probs(q, k, key_padding_mask=None, softmax_scale=None, window=None
     scale = softmax_scale if softmax_scale is not None else hd**-0.5
     qh, kh = (t.transpose(1, 2).float() for t in (q, k))  # (B, nh, T, hd)
     scores = (qh @ kh.transpose(-1, -2)) * scale  # (B, nh, T, T)
+    if position_bias is not None:
+        scores = scores + dense_bias(position_bias, q.shape[1], k.shape[1], torch.float32)[None]  # (1, nh, T, T)
     if key_padding_mask is not None:
         keep = key_padding_mask.to(torch.bool)[:, None, None, :]  # (B, 1, 1, T)
         scores = scores.masked_fill(~keep, torch.finfo(torch.float32).min)
@@ -134,28 +148,37 @@ def attention_probs(q, k, key_padding_mask=None, softmax_scale=None, window=None
     return scores.softmax(dim=-1)
 
 
-def _attention_varlen(q, k, v, cu_seqlens, max_seqlen, softmax_scale, window=None, padded=None):
+def _attention_varlen(q, k, v, cu_seqlens, max_seqlen, softmax_scale, window=None, padded=None, position_bias=None):
     # `padded(q, k, v, key_padding_mask, softmax_scale)` is the padded attention run per bucket: by default this
-    # module's, with ModernBERT's sliding `window`; DeBERTa's disentangled attention passes its own. Plain attention
-    # (neither) takes the bucket's precomputed additive mask straight into SDPA.
+    # module's, with ModernBERT's sliding `window` and MPNet's `position_bias`; DeBERTa's disentangled attention
+    # passes its own. Plain attention takes the bucket's precomputed additive mask straight into SDPA, and so does
+    # MPNet's (the bias and the key mask summed once per batch).
     custom = padded is not None or window is not None
+    relative = None  # MPNet's position bias as a dense (nh, S, S) tensor, once the batch's plan exists (custom only)
     if padded is None:
         def padded(q, k, v, key_padding_mask, softmax_scale):
-            return _attention_padded(q, k, v, key_padding_mask, softmax_scale, window)
+            return _attention_padded(q, k, v, key_padding_mask, softmax_scale, window, position_bias, relative)
     # Sequences of similar length share a bucket; each bucket is one fused call whose queries are only as long as the
     # bucket's longest sequence, so padded queries cost little. Keys keep the layout of a batch padded to max_seqlen
     # (the rest masked): the key-side reduction then rounds as in the padded path, which keeps this path within a
     # few ulps of transformers' padded batch (bit-identical on MiniLM) where shorter keys drift by ~1e-5.
     if cu_seqlens.shape[0] == 2:  # one sequence: nothing to bucket or mask
+        if position_bias is not None:  # its dense bias still made once per batch, not once per layer
+            relative = _varlen_plan(cu_seqlens, max_seqlen, q.dtype).relative_bias(position_bias, q.dtype)
         return padded(q[None], k[None], v[None], None, softmax_scale)[0]
     plan = _varlen_plan(cu_seqlens, max_seqlen, q.dtype)
+    masks = [bucket[3] for bucket in plan.buckets]  # each bucket's additive key mask, None without padding
+    if position_bias is not None and custom:
+        relative = plan.relative_bias(position_bias, q.dtype)  # (nh, S, S): once per batch, every layer reads it
+    elif position_bias is not None:
+        masks = plan.relative_masks(position_bias, q.dtype)  # bias + key mask per bucket, once per batch
     N, nh, hd = q.shape
     B, S = plan.slots.shape
     # One row gather into the padded layout, longest sequence first: (B, S, nh, hd) each. Each bucket is then a
     # contiguous block of rows, read as views.
     qp, kp, vp = _gather_rows(q, k, v, plan.slots.view(-1), (B, S, nh, hd))
     out = q.new_empty(B, S, nh, hd)
-    for start, end, Sq, bias in plan.buckets:
+    for (start, end, Sq, _), bias in zip(plan.buckets, masks):
         if custom:  # a window or another attention: its padded function on the bucket's rows and key mask
             out[start:end, :Sq] = padded(qp[start:end, :Sq], kp[start:end], vp[start:end], plan.keep[start:end],
                                          softmax_scale)  # (b, Sq, nh, hd)
@@ -217,6 +240,30 @@ class _VarlenPlan:
                     ~keep[row:row + b, None, None, :], torch.finfo(dtype).min)  # (b, 1, 1, S)
             self.buckets.append((row, row + b, Sq, bias))
             row += b
+        self.S = S
+        self._relative = None  # (table, dtype, (nh, S, S) bias) of MPNet's position bias, made on first use
+        self._relative_masks = None  # (table, dtype, [per-bucket masks]) made from it on first use
+
+    def relative_bias(self, position_bias: RelativeBias, dtype) -> torch.Tensor:
+        """(nh, S, S) dense position bias for this batch's padded layout; the table is shared by all layers, so it
+        is expanded once per batch."""
+        cached = self._relative
+        if cached is None or cached[0] is not position_bias.table or cached[1] != dtype:
+            cached = (position_bias.table, dtype, dense_bias(position_bias, self.S, self.S, dtype))
+            self._relative = cached
+        return cached[2]
+
+    def relative_masks(self, position_bias: RelativeBias, dtype) -> list:
+        """Per bucket, the additive mask SDPA takes: the position bias of its queries, (1, nh, Sq, S), plus the
+        bucket's key mask where it has padding, (b, nh, Sq, S); made once per batch, as transformers adds one
+        (B, nh, T, T) bias to every layer."""
+        cached = self._relative_masks
+        if cached is None or cached[0] is not position_bias.table or cached[1] != dtype:
+            dense = self.relative_bias(position_bias, dtype)[None]  # (1, nh, S, S)
+            masks = [dense[:, :, :Sq] if keys is None else dense[:, :, :Sq] + keys for _, _, Sq, keys in self.buckets]
+            cached = (position_bias.table, dtype, masks)
+            self._relative_masks = cached
+        return cached[2]
 
 
 _plans = threading.local()  # per thread: (cu_seqlens, dtype, plan) of the batch now running, so concurrent models

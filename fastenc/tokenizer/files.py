@@ -245,6 +245,11 @@ def _id_of(spec: TokenizerSpec, content):
     return spec.vocab.get(content)
 
 
+# MPNetTokenizer's special tokens (transformers' defaults): RoBERTa's, with BERT's [UNK].
+_MPNET_ROLES = dict(bos_token="<s>", eos_token="</s>", sep_token="</s>", cls_token="<s>", unk_token="[UNK]",
+                    pad_token="<pad>", mask_token="<mask>")
+
+
 def from_vocab_txt(path: Path, config: dict) -> TokenizerSpec:
     vocab = {}
     check_file_size(path, TokenizerFileError)
@@ -256,16 +261,29 @@ def from_vocab_txt(path: Path, config: dict) -> TokenizerSpec:
         raise TokenizerFileError(f"{str(path)!r} is not UTF-8 text: {e}") from e
     lowercase = bool(config.get("do_lower_case", True))
     strip = config.get("strip_accents")
+    mpnet = (config.get("tokenizer_class") or "").startswith("MPNet")
     spec = TokenizerSpec(native=True, kind="wordpiece", vocab=vocab)
     spec.normalizer = dict(normalizer=True, clean_text=True,
                            handle_chinese_chars=bool(config.get("tokenize_chinese_chars", True)),
                            strip_accents=lowercase if strip is None else bool(strip), lowercase=lowercase)
     defaults = dict(pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
+    if mpnet:  # MPNetTokenizer: WordPiece with RoBERTa's special tokens, template and a mask that eats the space
+        defaults = _MPNET_ROLES
+        for role, token in defaults.items():
+            config.setdefault(role, token)  # the roles the Tokenizer reads, where the config names none
     spec.added_tokens = _added_from_config(config, vocab, defaults)
     spec.unk_token = config.get("unk_token", "[UNK]")
     cls, sep = _id_of(spec, config.get("cls_token", "[CLS]")), _id_of(spec, config.get("sep_token", "[SEP]"))
     spec.single = [(-1, [cls], 0), (0, [], 0), (-1, [sep], 0)]
     spec.pair = [(-1, [cls], 0), (0, [], 0), (-1, [sep], 0), (1, [], 1), (-1, [sep], 1)]
+    if mpnet:
+        spec.pair = [(-1, [cls], 0), (0, [], 0), (-1, [sep, sep], 0), (1, [], 0), (-1, [sep], 0)]
+        spec.trim_offsets = True  # its RobertaProcessing's: the space the mask absorbs is left out of its offsets
+        mask = config.get("mask_token")
+        for token in spec.added_tokens:
+            if token["content"] == mask and "lstrip" not in (config.get("added_tokens_decoder") or {}).get(
+                    str(token["id"]), {}):
+                token["lstrip"] = True
     spec.decoder = dict(type="WordPiece", prefix="##", cleanup=True)
     return spec
 

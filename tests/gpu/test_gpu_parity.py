@@ -58,7 +58,7 @@ MEDIUM = dict(hidden_size=128, num_attention_heads=2, intermediate_size=256, max
 
 
 @pytest.mark.parametrize("family", ["bert", "roberta", "distilbert", "albert", "modernbert", "deberta-v2", "electra",
-                                    "gte", "nomic_bert"])
+                                    "gte", "nomic_bert", "mpnet"])
 def test_fp32_parity_with_transformers(tmp_path, device, family):
     hf = build(family, "ForMaskedLM")
     folder = save(hf, tmp_path / "ckpt")
@@ -131,6 +131,25 @@ def test_low_precision_deberta_v3_layout(tmp_path, device, dtype):
     hf = transformers.DebertaV2Model(config).eval()
     folder = save(hf, tmp_path / "ckpt")
     ids, mask = padded_batch(config.vocab_size, mixed_lengths(4, 4, 64) if DRY else mixed_lengths(8, 16, 300), 0)
+    with torch.no_grad():
+        want = copy.deepcopy(hf).to(device)(ids.to(device), attention_mask=mask.to(device)).last_hidden_state
+    model = fastenc.load(folder, device=device, dtype=dtype)
+    cos = token_cosines(model(ids, attention_mask=mask).last_hidden_state, want, mask)
+    assert cos.min().item() >= COSINE, cos.min().item()
+
+
+@pytest.mark.parametrize("dtype", LOW, ids=["bf16", "fp16"])
+def test_low_precision_mpnet_relative_bias(tmp_path, device, dtype):
+    """MPNet at head_dim 64, transformers' own initialisation, lengths past max_distance 128 across several key
+    blocks: the attention kernel's relative-bias mode in bf16 / fp16, fp32 parity first."""
+    torch.manual_seed(0)
+    config = transformers.MPNetConfig(vocab_size=1000, num_hidden_layers=2, **MEDIUM)
+    hf = transformers.MPNetModel(config).eval()
+    with torch.no_grad():  # a bias that moves the weights (the init's 0.02 std barely does)
+        hf.encoder.relative_attention_bias.weight.normal_(0.0, 1.0)
+    folder = save(hf, tmp_path / "ckpt")
+    ids, mask = padded_batch(config.vocab_size, mixed_lengths(4, 4, 64) if DRY else [298] + mixed_lengths(7, 16, 298), 1)
+    assert_tolerance_rule(hf, folder, ids, mask, device)
     with torch.no_grad():
         want = copy.deepcopy(hf).to(device)(ids.to(device), attention_mask=mask.to(device)).last_hidden_state
     model = fastenc.load(folder, device=device, dtype=dtype)

@@ -39,13 +39,16 @@ SHAPES = {
                 rope_parameters={"rope_type": "default", "rope_theta": 500.0}),
     "nomic_bert": dict(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                        intermediate_size=37, max_position_embeddings=64, type_vocab_size=2),  # bert-base-uncased's
+    "mpnet": dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37,
+                  max_position_embeddings=66),  # 64 tokens after MPNet's offset of 2
 }
 # The vocabulary each family gets unless one is named; bert-base-cased is dslim/bert-base-NER's.
 DEFAULT_VOCAB = {"bert": "bert-base-uncased", "distilbert": "bert-base-uncased", "roberta": "roberta-base",
                  "albert": "albert-unigram", "modernbert": "modernbert-bpe", "deberta-v2": "deberta-unigram",
-                 "electra": "bert-base-uncased", "gte": "bert-base-uncased", "nomic_bert": "bert-base-uncased"}
+                 "electra": "bert-base-uncased", "gte": "bert-base-uncased", "nomic_bert": "bert-base-uncased",
+                 "mpnet": "mpnet-uncased"}
 VOCAB_SIZES = {"bert-base-uncased": 30522, "bert-base-cased": 28996, "roberta-base": 50265, "albert-unigram": 30000,
-               "modernbert-bpe": 50273, "deberta-unigram": 30000, "xlmr-unigram": 30000}
+               "modernbert-bpe": 50273, "deberta-unigram": 30000, "xlmr-unigram": 30000, "mpnet-uncased": 30527}
 # GPT-NeoX's tokenizer (which ModernBERT's extends) adds runs of spaces as ordinary, normalized added tokens.
 _SPACE_RUNS = (8, 4, 2)
 _MODERNBERT_SPECIALS = ("[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]")
@@ -91,6 +94,13 @@ def _modernbert_tokenizer():
         clean_up_tokenization_spaces=True)
 
 
+def mpnet_vocab() -> list:
+    """MPNet's vocabulary layout (microsoft/mpnet-base, all-mpnet-base-v2): <s> <pad> </s> <unk>, the
+    bert-base-uncased WordPiece vocabulary, then <mask>."""
+    words = [w for w in (VOCAB_DIR / "bert-base-uncased.vocab.txt").read_text(encoding="utf-8").split("\n") if w]
+    return ["<s>", "<pad>", "</s>", "<unk>", *words, "<mask>"]
+
+
 def write_tokenizer(family: str, folder: Path, vocab: str | None = None):
     """The transformers fast tokenizer for `vocab` (default: the family's, DEFAULT_VOCAB), saved into `folder`;
     returns it."""
@@ -108,6 +118,9 @@ def write_tokenizer(family: str, folder: Path, vocab: str | None = None):
         tokenizer = transformers.RobertaTokenizerFast.from_pretrained(folder)
     elif vocab == "modernbert-bpe":
         tokenizer = _modernbert_tokenizer()
+    elif vocab == "mpnet-uncased":  # transformers' MPNetTokenizer saves tokenizer.json + tokenizer_config.json
+        tokens = mpnet_vocab()
+        tokenizer = transformers.MPNetTokenizer(vocab={t: i for i, t in enumerate(tokens)}, model_max_length=512)
     elif vocab == "albert-unigram":
         tokenizer = transformers.AlbertTokenizer(vocab=_unigram_pieces(VOCAB_SIZES[vocab]), model_max_length=512)
     elif vocab == "deberta-unigram":  # DeBERTa-v3's spm layout: [PAD] [CLS] [SEP] [UNK] first; its [MASK] is here

@@ -53,11 +53,16 @@ FAMILY_CONFIGS = {
     "nomic_bert": (transformers.NomicBertConfig, dict(
         vocab_size=97, hidden_size=48, num_hidden_layers=3, num_attention_heads=3, intermediate_size=37,
         max_position_embeddings=36, type_vocab_size=3, rope_parameters={"rope_type": "default", "rope_theta": 500.0})),
+    # Inputs up to 38 tokens: distances past the 8 exact buckets fall in the log buckets (12, 16, 23, 32 start new
+    # ones); three layers share the one bias table.
+    "mpnet": (transformers.MPNetConfig, dict(
+        vocab_size=97, hidden_size=48, num_hidden_layers=3, num_attention_heads=3, intermediate_size=37,
+        max_position_embeddings=40, pad_token_id=1, bos_token_id=0, eos_token_id=2)),
 }
 CLASS_PREFIX = {"bert": "Bert", "roberta": "Roberta", "xlm-roberta": "XLMRoberta", "camembert": "Camembert",
                 "distilbert": "DistilBert", "albert": "Albert", "modernbert": "ModernBert", "deberta-v2": "DebertaV2",
                 "electra": "Electra", "gte": "Gte",
-                "nomic_bert": "NomicBert"}
+                "nomic_bert": "NomicBert", "mpnet": "MPNet"}
 HEADS = {
     "bert": ["Model", "ForMaskedLM", "ForPreTraining", "ForNextSentencePrediction", "ForSequenceClassification",
              "ForTokenClassification", "ForQuestionAnswering"],
@@ -76,6 +81,7 @@ HEADS = {
                 "ForQuestionAnswering"],
     "gte": ["Model", "ForMaskedLM", "ForSequenceClassification", "ForTokenClassification"],
     "nomic_bert": ["Model", "ForMaskedLM", "ForSequenceClassification", "ForTokenClassification"],
+    "mpnet": ["Model", "ForMaskedLM", "ForSequenceClassification", "ForTokenClassification", "ForQuestionAnswering"],
 }
 ALL = [(family, head) for family, heads in HEADS.items() for head in heads]
 

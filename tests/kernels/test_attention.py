@@ -26,12 +26,14 @@ def oracle(q, k, v, mask=None, scale=None):
     return (scores.softmax(-1) @ v).transpose(1, 2)  # (B, T, nh, hd)
 
 
-def oracle_varlen(q, k, v, cu_seqlens):
+def oracle_varlen(q, k, v, cu_seqlens, padded_oracle=None):
+    """A padded float64 oracle (`oracle` by default) run on each packed sequence alone: (N, nh, hd)."""
+    padded_oracle = padded_oracle or oracle
     out = torch.zeros(q.shape, dtype=torch.float64)
     bounds = cu_seqlens.tolist()
     for start, end in zip(bounds[:-1], bounds[1:]):
         if end > start:
-            out[start:end] = oracle(q[None, start:end], k[None, start:end], v[None, start:end])[0]
+            out[start:end] = padded_oracle(q[None, start:end], k[None, start:end], v[None, start:end])[0]
     return out
 
 
@@ -256,11 +258,7 @@ def test_sliding_window_varlen(device, check_error, dtype, window):
     q, k, v = qkv((sum(lengths), 2, 16), dtype, device)
     out = kernels().attention(q, k, v, cu_seqlens=cu_seqlens, max_seqlen=max(lengths), window=window)
     torch_out = reference.attention(q, k, v, cu_seqlens=cu_seqlens, max_seqlen=max(lengths), window=window)
-    want = torch.zeros(q.shape, dtype=torch.float64)
-    bounds = cu_seqlens.tolist()
-    for start, end in zip(bounds[:-1], bounds[1:]):
-        if end > start:
-            want[start:end] = oracle_window(q[None, start:end], k[None, start:end], v[None, start:end], window)[0]
+    want = oracle_varlen(q, k, v, cu_seqlens.cpu(), lambda *qkv: oracle_window(*qkv, window))
     check_error(out, torch_out, want, dtype)
 
 
@@ -282,3 +280,123 @@ def test_window_must_be_a_non_negative_int(device):
     for bad in (-1, 2.5, True):
         with pytest.raises(ValueError, match="window must be None or an int >= 0"):
             kernels().attention(q, k, v, window=bad)
+
+
+def relative_bias(nh, device, num_buckets=32, max_distance=128, rows=None, dtype=torch.float32, seed=3):
+    """MPNet's position bias with a random (rows, nh) table, wide enough that the bias moves the weights."""
+    from fastenc.ops.relative_bias import RelativeBias
+
+    g = torch.Generator().manual_seed(seed)
+    table = (torch.randn(rows or num_buckets, nh, generator=g) * 2).to(dtype).to(device)
+    return RelativeBias(table, num_buckets, max_distance)
+
+
+def oracle_relative(q, k, v, position_bias, mask=None, window=None):
+    """Float64 attention plus the reference's dense bias (fastenc.ops.relative_bias), over all keys or those at most
+    `window` away: (B, T, nh, hd)."""
+    from fastenc.ops.relative_bias import dense_bias
+
+    q, k, v = (t.double().cpu().transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hd)
+    scores = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])  # (B, nh, T, T)
+    table = position_bias.table.double().cpu()
+    cpu_bias = type(position_bias)(table, position_bias.num_buckets, position_bias.max_distance)
+    scores = scores + dense_bias(cpu_bias, q.shape[2], k.shape[2])[None]  # (1, nh, T, T)
+    if window is not None:
+        outside = ~reference.window_keep(q.shape[2], k.shape[2], window, "cpu")  # (T, T)
+        scores = scores.masked_fill(outside, torch.finfo(torch.float64).min)
+    if mask is not None:
+        scores = scores.masked_fill(~mask.cpu().bool()[:, None, None, :], torch.finfo(torch.float64).min)
+    return (scores.softmax(-1) @ v).transpose(1, 2)  # (B, T, nh, hd)
+
+
+# (B, T, nh, hd): head dims 16/32/48, a length of one, lengths inside the exact buckets (< 8), across the log
+# buckets, and past max_distance 128 (the clamped last bucket) over several key blocks
+RELATIVE_SHAPES = [(2, 1, 3, 16), (2, 7, 2, 32), (3, 40, 2, 48), (1, 140, 1, 16)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("shape", RELATIVE_SHAPES, ids=str)
+@pytest.mark.parametrize("masked", [False, True], ids=["nomask", "mask"])
+def test_relative_bias_padded(device, check_error, dtype, shape, masked):
+    q, k, v = qkv(shape, dtype, device)
+    bias = relative_bias(shape[2], device, dtype=dtype)
+    mask = padding_mask(shape[0], shape[1], device) if masked else None
+    out = kernels().attention(q, k, v, key_padding_mask=mask, position_bias=bias)
+    torch_out = reference.attention(q, k, v, key_padding_mask=mask, position_bias=bias)
+    rows = mask[:, :, None, None].expand(shape) if masked else None
+    check_error(out, torch_out, oracle_relative(q, k, v, bias, mask), dtype, where=rows)
+    assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("head_dim", [16, 32, 48])
+def test_relative_bias_varlen(device, check_error, dtype, head_dim):
+    lengths = [1, 9, 0, 40, 23, 2]  # an empty sequence; lengths inside and past the exact buckets
+    cu_seqlens = torch.tensor([0] + lengths, dtype=torch.int32).cumsum(0, dtype=torch.int32).to(device)
+    q, k, v = qkv((sum(lengths), 2, head_dim), dtype, device)
+    bias = relative_bias(2, device, rows=35, dtype=dtype)  # rows past the buckets read stay unread
+    out = kernels().attention(q, k, v, cu_seqlens=cu_seqlens, max_seqlen=max(lengths), position_bias=bias)
+    torch_out = reference.attention(q, k, v, cu_seqlens=cu_seqlens, max_seqlen=max(lengths), position_bias=bias)
+    # Distances count within each packed sequence.
+    want = oracle_varlen(q, k, v, cu_seqlens.cpu(), lambda *qkv: oracle_relative(*qkv, bias))
+    check_error(out, torch_out, want, dtype)
+
+
+@pytest.mark.parametrize("num_buckets,max_distance", [(32, 128), (16, 20), (8, 8), (4, 3), (64, 100)])
+def test_relative_bias_buckets_are_the_reference(device, num_buckets, max_distance):
+    """The kernel's buckets (bounds counted instead of a float32 log) are the reference's at every distance, both
+    directions, up to past max_distance. With zero scores and table[b] = b / 2, each query's weights are
+    softmax(bucket / 2): log-ratios of the weights read back the bucket of every (query, key)."""
+    from fastenc.ops.relative_bias import RelativeBias, relative_position_bucket
+
+    T, hd = max_distance + 2, 128  # every bound lies at or below max_distance
+    table = (torch.arange(num_buckets, dtype=torch.float32) / 2)[:, None].to(device)  # (buckets, 1 head)
+    bias = RelativeBias(table, num_buckets, max_distance)
+    q = torch.zeros(1, T, 1, hd, device=device)
+    weights = torch.empty(T, T)
+    for c0 in range(0, T, hd):  # values one-hot on `hd` keys at a time: out[i, d] is query i's weight of key c0 + d
+        n = min(hd, T - c0)
+        v = torch.zeros(1, T, 1, hd, device=device)
+        v[0, c0:c0 + n, 0, :n] = torch.eye(n, device=device)
+        weights[:, c0:c0 + n] = kernels().attention(q, q, v, position_bias=bias)[0, :, 0, :n].cpu()
+    key_minus_query = torch.arange(T)[None, :] - torch.arange(T)[:, None]  # (T, T)
+    want = relative_position_bucket(key_minus_query, num_buckets, max_distance)
+    got = torch.round(2 * (weights.log() - weights[:, :1].log())).long() + want[:, :1]
+    assert torch.equal(got, want)
+
+
+@pytest.mark.parametrize("window", [0, 5])
+def test_relative_bias_with_window(device, check_error, window):
+    q, k, v = qkv((2, 37, 2, 16), torch.float32, device)
+    bias = relative_bias(2, device)
+    mask = padding_mask(2, 37, device)
+    out = kernels().attention(q, k, v, key_padding_mask=mask, window=window, position_bias=bias)
+    torch_out = reference.attention(q, k, v, key_padding_mask=mask, window=window, position_bias=bias)
+    want = oracle_relative(q, k, v, bias, mask, window)
+    check_error(out, torch_out, want, torch.float32, where=mask[:, :, None, None].expand(q.shape))
+
+
+def test_relative_bias_errors_name_the_argument(device):
+    from fastenc.ops.relative_bias import RelativeBias
+
+    q, k, v = qkv((1, 4, 2, 16), torch.float32, device)
+    cases = [(TypeError, "position_bias must be", "not a bias"),
+             (ValueError, r"position_bias.table has shape \(32, 3\)", RelativeBias(torch.zeros(32, 3, device=device))),
+             (ValueError, r"rows >= num_buckets 32", RelativeBias(torch.zeros(20, 2, device=device))),
+             (TypeError, "position_bias.table has dtype torch.int64",
+              RelativeBias(torch.zeros(32, 2, dtype=torch.long, device=device))),
+             (ValueError, "even num_buckets", RelativeBias(torch.zeros(32, 2, device=device), 7, 10))]
+    for error, message, bias in cases:
+        with pytest.raises(error, match=message):
+            kernels().attention(q, k, v, position_bias=bias)
+
+
+def test_relative_bias_custom_op_schema(device):
+    kernels()
+    from fastenc.kernels.attention import _bounds_tensor
+    from fastenc.ops.relative_bias import bucket_bounds
+
+    q, k, v = qkv((2, 5, 2, 16), torch.float32, device)
+    args = (q, k, v, None, None, 5, 0.25, -1, torch.zeros(32, 2, device=device),
+            _bounds_tensor(bucket_bounds(32, 128), device), 8, 16)
+    torch.library.opcheck(torch.ops.fastenc.attention.default, args, test_utils=("test_schema", "test_faketensor"))

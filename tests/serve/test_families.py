@@ -1,5 +1,5 @@
-"""The server's routes on the newer families (ModernBERT, DeBERTa-v3, ELECTRA, GTE, NomicBERT): a real `fastenc serve`
-per checkpoint answers what the engine's direct call computes, as for BERT and RoBERTa in test_app.py."""
+"""The server's routes on the newer families (ModernBERT, DeBERTa-v3, ELECTRA, GTE, NomicBERT, MPNet): a real
+`fastenc serve` per checkpoint answers what the engine's direct call computes, as for BERT and RoBERTa in test_app.py."""
 import pytest
 
 from conftest import TEXTS, close
@@ -10,7 +10,8 @@ CHECKPOINTS = {"modernbert-mlm": ("modernbert", "ForMaskedLM"),
                "deberta-cls": ("deberta-v2", "ForSequenceClassification"),
                "electra-ner": ("electra", "ForTokenClassification"),
                "gte-rerank": ("gte", "ForSequenceClassification"),
-               "nomic-mlm": ("nomic_bert", "ForMaskedLM")}
+               "nomic-mlm": ("nomic_bert", "ForMaskedLM"),
+               "mpnet-mlm": ("mpnet", "ForMaskedLM")}
 # server name -> (vocabulary, class labels) where the family's defaults do not apply
 SPECIAL = {"gte-rerank": ("xlmr-unigram", ["relevance"])}  # gte-multilingual-reranker-base's layout
 # NomicBERT ships sentence-transformers files as nomic-embed-text does: mean pooling, normalised, task prompts.
@@ -89,6 +90,7 @@ def test_gte_rerank_and_embed(family_servers):
     close(r.json(), engine.embed(texts, normalize=True))
     assert server.get("/info").json()["model_type"].keys() == {"reranker"}
 
+
 def test_nomic_bert_embed_prompts_and_fill_mask(family_servers):
     """Mean-pooled, normalised embeddings (the checkpoint's sentence-transformers files) on /embed with a prompt and
     on /v1/embeddings, and /fill_mask, as the engine computes them."""
@@ -105,3 +107,19 @@ def test_nomic_bert_embed_prompts_and_fill_mask(family_servers):
     (got,), (want,) = r.json(), engine.fill_mask(texts, top_k=3)
     assert [(g["token"], g["sequence"]) for g in got] == [(w["token"], w["sequence"]) for w in want]
     close([g["score"] for g in got], [w["score"] for w in want])
+
+
+def test_mpnet_embed_fill_mask_and_tokenize(family_servers):
+    server, engine = family_servers["mpnet-mlm"]
+    r = server.post("/v1/embeddings", {"input": TEXTS, "model": "mpnet"})
+    assert r.status_code == 200, r.text
+    close([d["embedding"] for d in r.json()["data"]], engine.embed(TEXTS, normalize=True))  # OpenAI: normalised
+    texts = [f"Paris is the {engine.tokenizer.mask_token} of France.", f"A {engine.tokenizer.mask_token}b"]
+    r = server.post("/fill_mask", {"inputs": texts, "top_k": 3})
+    assert r.status_code == 200, r.text
+    for got, want in zip(r.json(), engine.fill_mask(texts, top_k=3)):
+        assert [(g["token"], g["sequence"]) for g in got] == [(w["token"], w["sequence"]) for w in want]
+        close([g["score"] for g in got], [w["score"] for w in want])
+    r = server.post("/tokenize", {"inputs": texts[1]})
+    assert r.status_code == 200, r.text
+    assert [t["id"] for t in r.json()[0]] == engine.tokenizer(texts[1])["input_ids"]

@@ -13,7 +13,7 @@ NER_TEXTS = ["My name is Wolfgang and I live in Berlin.", "Sarah Connor went to 
 
 
 @pytest.fixture(scope="module", params=["bert", "roberta", "modernbert", "deberta-v2", "electra", "gte",
-                                        "nomic_bert"])
+                                        "nomic_bert", "mpnet"])
 def classifier(request, tmp_path_factory):
     folder = tmp_path_factory.mktemp(request.param + "-sst")
     labels = ["very negative", "negative", "neutral", "positive", "very positive"]
@@ -24,7 +24,7 @@ def classifier(request, tmp_path_factory):
 
 
 @pytest.fixture(scope="module", params=["bert", "roberta", "modernbert", "deberta-v2", "electra", "gte",
-                                        "nomic_bert"])
+                                        "nomic_bert", "mpnet"])
 def tagger(request, tmp_path_factory):
     folder = tmp_path_factory.mktemp(request.param + "-ner")
     hf_model, hf_tok = build_with_tokenizer(request.param, "ForTokenClassification", folder, seed=4, labels=NER_LABELS)
@@ -129,6 +129,8 @@ def test_tag_matches_the_pipeline_simple_aggregation(tagger):
         runs = [("batch", ours)] + ([("alone", alone)] if i == 0 else [])
         for how, groups in runs:
             assert key(groups) == key(right)
+            if not groups:
+                continue  # a text the random tagger finds no entity in: nothing to score (groups_seen counts)
             assert_parity(model.config.model_type, f"tag scores ({how})", [g["score"] for g in groups],
                           [float(g["score"]) for g in theirs], [float(g["score"]) for g in right])
         groups_seen += len(ours)

@@ -12,7 +12,7 @@ TEXTS = ["Hello world!", "", "A considerably longer text, which makes batches ca
 
 
 @pytest.fixture(scope="module", params=["bert", "roberta", "modernbert", "deberta-v2", "electra", "gte",
-                                        "nomic_bert"])
+                                        "nomic_bert", "mpnet"])
 def checkpoint(request, tmp_path_factory):
     folder = tmp_path_factory.mktemp(request.param + "-base")
     hf_model, hf_tok = build_with_tokenizer(request.param, "Model", folder)

@@ -11,7 +11,7 @@ from real_vocab_checkpoints import build_with_tokenizer
 
 
 @pytest.fixture(scope="module", params=["bert", "roberta", "modernbert", "deberta-v2", "electra", "gte",
-                                        "nomic_bert"])
+                                        "nomic_bert", "mpnet"])
 def checkpoint(request, tmp_path_factory):
     family = request.param
     folder = tmp_path_factory.mktemp(family + "-mlm")
@@ -141,6 +141,7 @@ def test_bert_base_uncased_published_examples():
     ("distilbert-base-uncased", "Hello I'm a [MASK] model."),
     ("albert-base-v2", "Hello I'm a [MASK] model."),
     ("distilroberta-base", "The man worked as a <mask>."),
+    ("microsoft/mpnet-base", "The capital of France is <mask>."),
 ])
 def test_seed_models_match_the_pipeline_on_the_hub(name, text):
     """The seeds' other fill-mask models: fastenc's predictions equal transformers' pipeline on the real weights."""

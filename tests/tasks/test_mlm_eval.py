@@ -21,7 +21,7 @@ TEXTS = [
 
 
 @pytest.fixture(scope="module", params=["bert", "roberta", "modernbert", "deberta-v2", "electra", "gte",
-                                        "nomic_bert"])
+                                        "nomic_bert", "mpnet"])
 def checkpoint(request, tmp_path_factory):
     folder = tmp_path_factory.mktemp(request.param + "-mlm")
     hf_model, hf_tok = build_with_tokenizer(request.param, "ForMaskedLM", folder, seed=5)

@@ -18,12 +18,18 @@ class Embeddings(nn.Module):
         self.token_type = nn.Embedding(config.type_vocab_size, E) if config.type_vocab_size else None
         self.norm = nn.LayerNorm(E, eps=config.layer_norm_eps)
 
+    @property
+    def padding_idx(self) -> int | None:
+        """The id whose tokens RoBERTa-style numbering skips (real tokens count up from it + 1); None: positions are
+        0, 1, ... along the row."""
+        return self.config.pad_token_id if self.config.family == "roberta" else None
+
     def position_ids(self, input_ids: torch.Tensor) -> torch.Tensor:
         """(B, T) positions of a padded batch as the family numbers them."""
         B, T = input_ids.shape
-        if self.config.family == "roberta":
+        pad = self.padding_idx
+        if pad is not None:
             # Padding tokens get the padding index; real tokens count up from pad + 1, skipping padding.
-            pad = self.config.pad_token_id
             real = input_ids.ne(pad).int()
             return (torch.cumsum(real, dim=1).type_as(real) * real).long() + pad
         return torch.arange(T, device=input_ids.device).expand(B, T)
@@ -31,10 +37,10 @@ class Embeddings(nn.Module):
     def packed_position_ids(self, input_ids: np.ndarray, cu_seqlens: np.ndarray) -> np.ndarray:
         """(N,) positions of packed sequences (host arrays), numbered as `position_ids` numbers a padded batch."""
         positions = row_positions(cu_seqlens)  # (N,) 0, 1, ... within each sequence
-        if self.config.family != "roberta":
+        pad = self.padding_idx
+        if pad is None:
             return positions
         # RoBERTa counts only tokens that are not the pad id (a text may spell it) and gives those the pad index.
-        pad = self.config.pad_token_id
         real = (np.asarray(input_ids) != pad).astype(np.int64)  # (N,)
         counted = np.cumsum(real)  # (N,) running count over the whole batch
         before = np.concatenate(([0], counted))[cu_seqlens[:-1]]  # (B,) count before each sequence starts

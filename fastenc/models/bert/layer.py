@@ -83,7 +83,8 @@ class EncoderLayer(nn.Module):
         """Scaled dot-product attention: (context (*lead, nh, hd), the (B, nh, T, T) weights or None). Families with
         other attention (DeBERTa) override this and keep the rest of the layer."""
         if return_attention:  # the weights must exist as a matrix: take the explicit reference path
-            probs = attention_probs(q, k, attention_args.get("key_padding_mask"))  # (B, nh, T, T)
+            probs = attention_probs(q, k, attention_args.get("key_padding_mask"),
+                                    position_bias=attention_args.get("position_bias"))  # (B, nh, T, T)
             return (probs @ v.transpose(1, 2).float()).transpose(1, 2).to(q.dtype), probs  # (B, T, nh, hd)
         return ops.attention(q, k, v, **attention_args), None
     def _forward_fused(self, x, context, fused: dict, ops):
