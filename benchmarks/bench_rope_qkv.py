@@ -62,8 +62,8 @@ def main() -> None:
                 for name, fn in fns.items():
                     times[name].append(timed(lambda: fn(qkv, cos, sin), 3))
             (pw, pc), (bw, bc) = (min(times[name]) for name in fns)
-            print(f"rope_qkv {str(dtype):15} lead {str(lead):9}: previous {pw * 1e3:7.2f} ms wall {pc * 1e3:7.2f} ms CPU"
-                  f" | blocked {bw * 1e3:7.2f} ms wall {bc * 1e3:7.2f} ms CPU | previous/blocked wall {pw / bw:.2f}"
+            print(f"rope_qkv {str(dtype):15} lead {str(lead):9}: previous {pw * 1e3:7.2f} ms wall "
+                  f"{pc * 1e3:7.2f} ms CPU | blocked {bw * 1e3:7.2f} ms wall {bc * 1e3:7.2f} ms CPU | previous/blocked wall {pw / bw:.2f}"
                   f" CPU {pc / bc:.2f}")
 
     _, shape = PRESETS["gte-base"]
