@@ -297,14 +297,31 @@ def rope_qkv(qkv, cos, sin):
     qkv (*lead, 3, nh, hd); cos, sin (*lead, hd // 2) float32, one row per token. Returns q, k (*lead, nh, hd)
     contiguous in qkv's dtype, rotated in float32 as transformers does, and v, a view of qkv.
     """
-    q, k, v = qkv.unbind(-3)  # each (*lead, nh, hd)
-    c, s = cos.unsqueeze(-2), sin.unsqueeze(-2)  # (*lead, 1, hd / 2)
-
-    def rotate(x):
-        x1, x2 = x.float().chunk(2, dim=-1)  # (*lead, nh, hd / 2) each
-        return torch.cat((x1 * c - x2 * s, x2 * c + x1 * s), dim=-1).to(x.dtype)
-
-    return rotate(q), rotate(k), v
+    # Q and K rotated together, (x1 c - x2 s, x2 c + x1 s) as x * (c, c) + (x2, x1) * (-s, s): the same products and
+    # sums, rounded alike (a + (-b) is a - b), with no concatenation. On the CPU, blocks of tokens small enough for the
+    # temporaries to stay in cache (one pass over memory instead of several); elsewhere one block.
+    lead, (nh, hd) = qkv.shape[:-3], qkv.shape[-2:]
+    half = hd // 2
+    rows = qkv.reshape(-1, 3, nh, hd)  # (M, 3, nh, hd), M tokens
+    cos, sin = cos.reshape(-1, 1, half), sin.reshape(-1, 1, half)  # (M, 1, hd / 2)
+    M = rows.shape[0]
+    block = min(128, M) if qkv.device.type == "cpu" else M  # 128 tokens: 2 x 128 x H float32 temporaries in L2
+    out = torch.empty((2, M, nh, hd), dtype=qkv.dtype, device=qkv.device)  # q, k
+    rotated = out if qkv.dtype == torch.float32 else torch.empty((2, block, nh, hd), device=qkv.device)
+    swapped = torch.empty((2, block, nh, hd), device=qkv.device)  # (x2, x1) * (-s, s)
+    for i in range(0, M, block):
+        n = min(block, M - i)
+        x = rows[i:i + n, :2].movedim(1, 0).float()  # (2, n, nh, hd): q and k, in float32 as transformers rotates
+        c, s = cos[i:i + n], sin[i:i + n]  # (n, 1, hd / 2)
+        r = rotated[:, i:i + n] if rotated is out else rotated[:, :n]
+        torch.mul(x, torch.cat((c, c), dim=-1), out=r)  # (x1 c, x2 c)
+        torch.mul(x[..., half:], -s, out=swapped[:, :n, :, :half])
+        torch.mul(x[..., :half], s, out=swapped[:, :n, :, half:])
+        r += swapped[:, :n]
+        if rotated is not out:
+            out[:, i:i + n] = r  # rounded to qkv's dtype
+    q, k = out.view(2, *lead, nh, hd).unbind(0)  # each (*lead, nh, hd), contiguous
+    return q, k, qkv.select(-3, 2)
 
 
 def glu(x, activation: str = "gelu"):

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from fastenc.models.modernbert.rope import RotaryAngles
+from fastenc.models.rope.angles import RotaryAngles
 from fastenc.ops import reference
 
 DTYPES = [torch.float32, torch.float16, torch.bfloat16]

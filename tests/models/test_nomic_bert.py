@@ -185,7 +185,10 @@ def test_tensors_the_model_does_not_run_are_refused(tmp_path):
     (dict(rope_parameters={"rope_type": "default", "rope_theta": 1e4, "partial_rotary_factor": 0.5}),
      "partial_rotary_factor 0.5"),
     (dict(rope_parameters={"rope_type": "linear", "rope_theta": 1e4}), "factor must be a number"),
+    (dict(rope_parameters={"rope_type": "dynamic", "rope_theta": 1e4}), "factor must be a number"),  # as transformers
+    (dict(rope_parameters={"rope_type": "linear", "rope_theta": 1e4, "factor": 0.5}), "factor must be a finite num"),
     (dict(rope_parameters={"rope_type": "default", "rope_theta": -1.0}), "must be a positive number"),
+    (dict(rope_parameters=None, rotary_emb_base=0), "the RoPE base rotary_emb_base must be a positive number"),
     (dict(head_dim=7), "RoPE needs an even, positive head dimension, got head_dim 7"),
     (dict(head_dim="16"), "head_dim must be an integer"),
     (dict(hidden_act="swiglu"), "hidden_act 'swiglu' is not supported"),

@@ -1,11 +1,21 @@
 """GTE as a pure tensor module: fastenc.models.bert's EncoderModel (packed data path, padded edge, the registry's
-heads: pooler + classifier, masked LM, token classifier) with GTE's embeddings and RoPE encoder."""
+heads: pooler + classifier, masked LM, token classifier) with GTE's embeddings and the RoPE + gated-MLP stack."""
 import torch
 
 from ...config import ConfigError
 from ..bert.model import EncoderModel
+from ..rope.glu_encoder import RopeGluEncoder
 from .embeddings import GteEmbeddings
-from .encoder import GteEncoder
+
+
+class GteEncoder(RopeGluEncoder):
+    """GTE's layers: biased QKV, attention-output and FFN-output products, and the logn query scale when config.json
+    sets logn_attention_scale."""
+
+    def __init__(self, config):
+        options = config.gte
+        super().__init__(config, options, bias=True, logn_clip1=options.logn_clip1,
+                         logn_length=options.logn_length if options.logn_attention_scale else None)
 
 
 class GteModel(EncoderModel):

@@ -2,9 +2,9 @@
 from torch import nn
 
 from ...config import EncoderConfig
+from ..rope.angles import RotaryAngles
 from .layer import ModernBertLayer
 from .norm import Norm
-from .rope import RotaryAngles
 
 
 class ModernBertEncoder(nn.Module):

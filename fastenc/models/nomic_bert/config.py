@@ -7,8 +7,9 @@ transformers' is absent. Options of the Hub's code that transformers' nomic_bert
 rotary, biases, pre-norm, parallel blocks, RMSNorm, mixture-of-experts layers, RoPE types other than default, linear
 and dynamic) are refused with a ConfigError naming the field.
 """
-import math
 from dataclasses import dataclass
+
+from ..rope.config import RopeOptions, read_rope_options
 
 # transformers' NomicBertConfig defaults, each with the Hub config's name for the same thing (None: no other name).
 FIELDS = {  # our reading of config.json: transformers' name -> (Hub name, default)
@@ -38,9 +39,8 @@ _MOE_FIELDS = ("num_experts", "moe_every_n_layers", "moe_top_k")
 
 
 @dataclass(frozen=True)
-class NomicBertOptions:
-    rope_theta: float  # RoPE base
-    rope_factor: float  # linear RoPE scaling: the frequencies are divided by this (1.0: none)
+class NomicBertOptions(RopeOptions):
+    """NomicBERT's RoPE (rope_type one of ROPE_TYPES): all its config sets apart from the shared fields."""
 
 
 def read_fields(raw: dict, source: str) -> dict:
@@ -75,7 +75,10 @@ def read_fields(raw: dict, source: str) -> dict:
         head_dim = _int({"head_dim": head_dim}, "head_dim", source)
         if head_dim < 1 or head_dim % 2:
             raise ConfigError(f"{source}: RoPE needs an even, positive head dimension, got head_dim {head_dim}")
-    options = _rope_options(raw, source)
+    # RoPE's base and factor from rope_parameters, else the legacy rope_scaling / rope_theta, else the Hub's
+    # rotary_emb_base, as transformers' config standardises them
+    options = NomicBertOptions(**read_rope_options(raw, source, "NomicBERT", ROPE_TYPES, DEFAULT_THETA,
+                                                   head_dim=head_dim, base_alias="rotary_emb_base"))
     return dict(
         vocab_size=values["vocab_size"],
         hidden_size=hidden,
@@ -108,44 +111,3 @@ def _activation(raw: dict, source: str) -> str:
     if act not in ACTIVATIONS:
         raise ConfigError(f"{source}: {key} {act!r} is not supported; supported: {sorted(ACTIVATIONS)}")
     return act
-
-
-def _rope_options(raw: dict, source: str) -> NomicBertOptions:
-    """RoPE's base and linear factor from `rope_parameters`, else the legacy `rope_scaling` / `rope_theta`, else
-    the Hub's `rotary_emb_base`, as transformers' config standardises them."""
-    from ...config import ConfigError, _float
-
-    params = raw.get("rope_parameters")
-    if params is None:
-        params = raw.get("rope_scaling") or {}
-        name = "rope_scaling"
-    else:
-        name = "rope_parameters"
-    if not isinstance(params, dict):
-        raise ConfigError(f"{source}: {name} must be an object, got {str(params)[:60]}")
-    if any(isinstance(v, dict) for v in params.values()):
-        raise ConfigError(f"{source}: {name} must be one set of RoPE parameters for every layer, got "
-                          f"{str(params)[:80]}")
-    rope_type = params.get("rope_type", params.get("type", "default"))
-    if rope_type not in ROPE_TYPES:
-        raise ConfigError(f"{source}: {name}.rope_type {rope_type!r} is not supported; fastenc runs {ROPE_TYPES}")
-    partial = params.get("partial_rotary_factor", raw.get("partial_rotary_factor", 1.0))
-    if partial != 1.0:
-        raise ConfigError(f"{source}: partial_rotary_factor {partial!r}: transformers' nomic_bert rotates the whole "
-                          "head (1.0) only")
-    if "rope_theta" in params:
-        theta = _float(params, "rope_theta", source)
-    elif "rope_theta" in raw:
-        theta = _float(raw, "rope_theta", source)
-    elif "rotary_emb_base" in raw:
-        theta = _float(raw, "rotary_emb_base", source)
-    else:
-        theta = DEFAULT_THETA
-    if not (math.isfinite(theta) and theta > 0):
-        raise ConfigError(f"{source}: the RoPE base (rope_theta) must be a positive number, got {theta}")
-    factor = 1.0
-    if rope_type == "linear":
-        factor = _float(params, "factor", source)
-        if not (math.isfinite(factor) and factor > 0):
-            raise ConfigError(f"{source}: {name}.factor must be a positive number, got {factor}")
-    return NomicBertOptions(rope_theta=theta, rope_factor=factor)

@@ -5,12 +5,19 @@ embeddings and layers; the layers read each token's position for RoPE.
 """
 from ...config import ConfigError, EncoderConfig
 from ..bert.model import EncoderModel
+from ..rope.glu_encoder import RopeGluEncoder
 from .embeddings import Embeddings
-from .encoder import NomicBertEncoder
 
 # The heads transformers has for nomic_bert (NomicBertModel, ...ForMaskedLM, ...ForSequenceClassification,
 # ...ForTokenClassification), by our task name.
 TASKS = ("base", "masked_lm", "sequence_classification", "token_classification")
+
+
+class NomicBertEncoder(RopeGluEncoder):
+    """NomicBERT's layers: no product has a bias, no query scale."""
+
+    def __init__(self, config: EncoderConfig):
+        super().__init__(config, config.nomic_bert, bias=False)
 
 
 class NomicBertModel(EncoderModel):
