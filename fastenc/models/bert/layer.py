@@ -10,12 +10,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...config import EncoderConfig
+from ...ops import cpu_attention
 from ...ops.cpu_linear import PackedLinear
 from ...ops.reference import GELU_APPROXIMATIONS, activation, attention_probs
 
 # The fused oneDNN path of the CPU reference ops; False runs the plain F.linear path (A/B benchmarks, debugging).
 CPU_FUSED_LINEAR = True
+# Packed (padding-free) attention on the CPU through fastenc.ops.cpu_attention; False runs reference.attention's
+# length buckets (A/B benchmarks, debugging).
+CPU_ATTENTION_KERNEL = True
 _LINEARS = ("qkv", "attn_out", "ffn_in", "ffn_out")
+_PLAIN_VARLEN_ARGS = {"cu_seqlens", "max_seqlen", "softmax_scale"}  # what the CPU kernel reads (no window, no mask)
 
 
 class _Packed:
@@ -85,6 +90,14 @@ class EncoderLayer(nn.Module):
         if return_attention:  # the weights must exist as a matrix: take the explicit reference path
             probs = attention_probs(q, k, attention_args.get("key_padding_mask"))  # (B, nh, T, T)
             return (probs @ v.transpose(1, 2).float()).transpose(1, 2).to(q.dtype), probs  # (B, T, nh, hd)
+        cu_seqlens = attention_args.get("cu_seqlens")
+        if (CPU_ATTENTION_KERNEL and ops.name == "torch" and cu_seqlens is not None and cu_seqlens.shape[0] > 2
+                and set(attention_args) <= _PLAIN_VARLEN_ARGS):
+            # Several packed sequences: the kernel reads them in place. One sequence (a long text alone) stays on
+            # the reference, which needs no gather for it and whose bf16 attention runs on AMX.
+            out = cpu_attention.varlen_attention(q, k, v, cu_seqlens, attention_args.get("softmax_scale"))
+            if out is not None:
+                return out, None
         return ops.attention(q, k, v, **attention_args), None
     def _forward_fused(self, x, context, fused: dict, ops):
         """The rest of the layer on the CPU: both residual adds fused into their product (the sums transformers
