@@ -50,20 +50,6 @@ FASTENC_INLINE v16 load16(const float* p) {
 
 FASTENC_INLINE void store16(float* p, v16 x) { std::memcpy(p, &x, sizeof x); }
 
-FASTENC_INLINE float bf16_to_float(uint16_t x) {
-    uint32_t bits = uint32_t(x) << 16;  // bf16 is the top half of a float
-    float f;
-    std::memcpy(&f, &bits, sizeof f);
-    return f;
-}
-
-FASTENC_INLINE uint16_t float_to_bf16(float x) {
-    uint32_t bits;
-    std::memcpy(&bits, &x, sizeof bits);
-    bits += 0x7FFFu + ((bits >> 16) & 1u);  // round to nearest even, as PyTorch's float -> bfloat16
-    return static_cast<uint16_t>(bits >> 16);
-}
-
 // exp(x) for x <= 0 (scores minus their row's max), to about 1 ulp: exp(x) = 2^n exp(r), n = round(x / ln 2),
 // |r| <= ln(2) / 2, exp(r) by its Taylor series to r^7 (truncation error < 1.5e-8 relative).
 FASTENC_INLINE v16 exp_nonpositive(v16 x) {
@@ -92,17 +78,32 @@ struct Scratch {
     std::vector<float> queries; // (kQueryTile, head_dim), already scaled
 };
 
-// Element i of a float32 or bfloat16 buffer, as float.
+typedef uint16_t v16h __attribute__((vector_size(32), aligned(2)));
+typedef uint32_t v16u __attribute__((vector_size(64), aligned(4)));
+
+// Elements [i, i + 16) of a float32 or bfloat16 buffer as one float vector, and back (bf16 rounded to nearest even).
 template <typename T>
-FASTENC_INLINE float load_as_float(const void* base, int64_t i) {
-    if constexpr (sizeof(T) == 4) return static_cast<const float*>(base)[i];
-    return bf16_to_float(static_cast<const uint16_t*>(base)[i]);
+FASTENC_INLINE v16 load16_as_float(const void* base, int64_t i) {
+    if constexpr (sizeof(T) == 4) return load16(static_cast<const float*>(base) + i);
+    v16h h;
+    std::memcpy(&h, static_cast<const uint16_t*>(base) + i, sizeof h);
+    const v16u bits = __builtin_convertvector(h, v16u) << 16;  // bf16 is the top half of a float
+    v16 f;
+    std::memcpy(&f, &bits, sizeof f);
+    return f;
 }
 
 template <typename T>
-FASTENC_INLINE void store_from_float(void* base, int64_t i, float x) {
-    if constexpr (sizeof(T) == 4) static_cast<float*>(base)[i] = x;
-    else static_cast<uint16_t*>(base)[i] = float_to_bf16(x);
+FASTENC_INLINE void store16_from_float(void* base, int64_t i, v16 x) {
+    if constexpr (sizeof(T) == 4) {
+        store16(static_cast<float*>(base) + i, x);
+    } else {
+        v16u bits;
+        std::memcpy(&bits, &x, sizeof bits);
+        bits += 0x7FFFu + ((bits >> 16) & 1u);  // round to nearest even, as PyTorch's float -> bfloat16
+        const v16h h = __builtin_convertvector(bits >> 16, v16h);
+        std::memcpy(static_cast<uint16_t*>(base) + i, &h, sizeof h);
+    }
 }
 
 // Queries [q0, q1) of sequence `start` (length L) against all its keys, head `h`; T is float or uint16_t (bf16).
@@ -111,7 +112,7 @@ FASTENC_INLINE void attend_task(const VarlenAttentionArgs& a, int64_t start, int
                                 int64_t q1, Scratch& s) {
     constexpr int64_t Q = kQueryTile;
     const int64_t hd = a.head_dim, Lp = (L + kLanes - 1) / kLanes * kLanes, H = a.heads * hd;
-    s.keys_t.assign(hd * Lp, 0.0f);
+    s.keys_t.resize(hd * Lp);
     s.values.resize(L * hd);
     s.scores.resize(Q * Lp);
     s.queries.resize(Q * hd);
@@ -119,19 +120,23 @@ FASTENC_INLINE void attend_task(const VarlenAttentionArgs& a, int64_t start, int
     float* vv = s.values.data();
     for (int64_t j = 0; j < L; ++j) {
         const int64_t row = (start + j) * a.row_stride + h * hd;
-        for (int64_t d = 0; d < hd; ++d) {
-            kt[d * Lp + j] = load_as_float<T>(a.k, row + d);
-            vv[j * hd + d] = load_as_float<T>(a.v, row + d);
+        for (int64_t d0 = 0; d0 < hd; d0 += kLanes) {
+            const v16 kr = load16_as_float<T>(a.k, row + d0);
+            for (int64_t l = 0; l < kLanes; ++l) kt[(d0 + l) * Lp + j] = kr[l];  // transposed: keys along a row
+            store16(vv + j * hd + d0, load16_as_float<T>(a.v, row + d0));
         }
     }
+    for (int64_t d = 0; d < hd; ++d)
+        for (int64_t j = L; j < Lp; ++j) kt[d * Lp + j] = 0.0f;  // padded key columns score 0, then weigh 0
     float* qs = s.queries.data();
     float* sc = s.scores.data();
     for (int64_t i0 = q0; i0 < q1; i0 += Q) {
         const int64_t nq = std::min(Q, q1 - i0);
         for (int64_t t = 0; t < Q; ++t)
-            for (int64_t d = 0; d < hd; ++d)
-                qs[t * hd + d] = t < nq ? load_as_float<T>(a.q, (start + i0 + t) * a.row_stride + h * hd + d) * a.scale
-                                        : 0.0f;
+            for (int64_t d0 = 0; d0 < hd; d0 += kLanes)
+                store16(qs + t * hd + d0, t < nq ? load16_as_float<T>(a.q, (start + i0 + t) * a.row_stride + h * hd + d0)
+                                                       * a.scale
+                                                 : v16{});
         // Scores, 16 keys x Q queries per step, accumulated over head_dim in registers (Q independent chains keep
         // both FMA units busy).
         for (int64_t j0 = 0; j0 < Lp; j0 += kLanes) {
@@ -177,8 +182,7 @@ FASTENC_INLINE void attend_task(const VarlenAttentionArgs& a, int64_t start, int
             }
             for (int64_t t = 0; t < nq; ++t) {
                 const int64_t base = (start + i0 + t) * H + h * hd + d0;
-                const v16 y = o[t] * inv_sum[t];
-                for (int64_t l = 0; l < kLanes; ++l) store_from_float<T>(a.out, base + l, y[l]);
+                store16_from_float<T>(a.out, base, o[t] * inv_sum[t]);
             }
         }
     }
