@@ -12,9 +12,6 @@ int32), the same with dynamic quantization and dequantization around it, and tor
 int8). Writes benchmarks/results/cpu-int8-<date>.txt with the command, machine, versions and load average.
 """
 import argparse
-import datetime
-import os
-import platform
 import random
 import sys
 import time
@@ -25,6 +22,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import RESULTS, find_corpus, minilm_folder  # noqa: E402
+from run_record import RunRecord  # noqa: E402
 
 import fastenc  # noqa: E402
 import fastenc.ops.cpu_linear as cpu_linear  # noqa: E402
@@ -131,25 +129,13 @@ def main(argv=None) -> int:
     p.add_argument("--output", type=Path, default=RESULTS)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    lines = []
-
-    def log(line=""):
-        print(line, flush=True)
-        lines.append(line)
-
-    stamp = datetime.datetime.now(datetime.timezone.utc)
-    log(f"bench_cpu_int8.py {' '.join(argv if argv is not None else sys.argv[1:])}")
-    log(f"{stamp:%Y-%m-%d %H:%M:%S} UTC  {platform.processor() or platform.machine()}  torch {torch.__version__}  "
-        f"fastenc {fastenc.__version__}  load average before {os.getloadavg()}")
+    record = RunRecord("bench_cpu_int8.py", argv, args.threads)
+    log = record.log
     corpus = [line for path in sorted(find_corpus().glob("*.txt"))
               for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     speed(log)
     accuracy(random.Random(5).sample(corpus, args.sentences), log)
-    log(f"load average after {os.getloadavg()}")
-    args.output.mkdir(parents=True, exist_ok=True)
-    path = args.output / f"cpu-int8-{stamp:%Y%m%d-%H%M%S}.txt"
-    path.write_text("\n".join(lines) + "\n")
-    print(f"wrote {path}")
+    record.save(args.output, "cpu-int8")
     return 0
 
 

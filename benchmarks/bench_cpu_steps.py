@@ -13,9 +13,6 @@ benchmarks/results/cpu-steps-<date>.txt with the command, machine, versions and 
 import argparse
 import contextlib
 import dataclasses
-import datetime
-import os
-import platform
 import random
 import statistics
 import sys
@@ -27,6 +24,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import RESULTS, find_corpus, make_batch, minilm_folder, mixed_lengths  # noqa: E402
+from run_record import RunRecord  # noqa: E402
 
 import fastenc  # noqa: E402
 import fastenc.models.bert.layer as bert_layer  # noqa: E402
@@ -76,16 +74,8 @@ def main(argv=None) -> int:
     p.add_argument("--output", type=Path, default=RESULTS)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    lines = []
-
-    def log(line=""):
-        print(line, flush=True)
-        lines.append(line)
-
-    stamp = datetime.datetime.now(datetime.timezone.utc)
-    log(f"bench_cpu_steps.py {' '.join(argv if argv is not None else sys.argv[1:])}")
-    log(f"{stamp:%Y-%m-%d %H:%M:%S} UTC  {platform.processor() or platform.machine()}  threads {args.threads}  "
-        f"torch {torch.__version__}  fastenc {fastenc.__version__}  load average before {os.getloadavg()}")
+    record = RunRecord("bench_cpu_steps.py", argv, args.threads)
+    log = record.log
     corpus = [line for path in sorted(find_corpus().glob("*.txt"))
               for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     job = random.Random(2).sample(corpus, args.job)
@@ -115,11 +105,7 @@ def main(argv=None) -> int:
             cells = [f"{n} {statistics.median(times[n]) * 1e3:8.1f} ms (x{base / statistics.median(times[n]):.2f}, "
                      f"cos {worst[n]:.5f})" for n in names]
             log(f"{dtype_name} {label:16} " + "  ".join(cells))
-    log(f"load average after {os.getloadavg()}")
-    args.output.mkdir(parents=True, exist_ok=True)
-    path = args.output / f"cpu-steps-{stamp:%Y%m%d-%H%M%S}.txt"
-    path.write_text("\n".join(lines) + "\n")
-    print(f"wrote {path}")
+    record.save(args.output, "cpu-steps")
     return 0
 
 
