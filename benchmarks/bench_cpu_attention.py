@@ -10,28 +10,17 @@ fastenc.models.bert.layer's choice (KERNEL_LONG_BF16). Writes benchmarks/results
 """
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import RESULTS  # noqa: E402
-from run_record import RunRecord  # noqa: E402
+from run_record import RunRecord, timed_ms  # noqa: E402
 
 from fastenc.ops import cpu_attention, reference  # noqa: E402
 
 NH, HD = 12, 32
-
-
-def quarter_ms(fn, repeats=8) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return sorted(times)[len(times) // 4] * 1e3
 
 
 def shapes(g):
@@ -59,8 +48,8 @@ def main(argv=None) -> int:
         for dtype in (torch.float32, torch.bfloat16):
             qkv = torch.randn(N, 3 * NH * HD, generator=g).to(dtype)
             q, k, v = qkv.view(N, 3, NH, HD).unbind(1)  # (N, nh, hd) each
-            rounds = [(quarter_ms(lambda: reference.attention(q, k, v, cu_seqlens=cu, max_seqlen=longest)),
-                       quarter_ms(lambda: cpu_attention.varlen_attention(q, k, v, cu))) for _ in range(2)]
+            rounds = [(timed_ms(lambda: reference.attention(q, k, v, cu_seqlens=cu, max_seqlen=longest), 8, 0.25),
+                       timed_ms(lambda: cpu_attention.varlen_attention(q, k, v, cu), 8, 0.25)) for _ in range(2)]
             buckets, kernel = min(r[0] for r in rounds), min(r[1] for r in rounds)
             cells.append(f"{str(dtype).removeprefix('torch.'):8} buckets {buckets:7.2f} ms  kernel {kernel:7.2f} ms "
                          f"(kernel x{buckets / kernel:.2f})")

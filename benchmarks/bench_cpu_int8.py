@@ -14,15 +14,14 @@ int8). Writes benchmarks/results/cpu-int8-<date>.txt with the command, machine, 
 import argparse
 import random
 import sys
-import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import RESULTS, find_corpus, minilm_folder  # noqa: E402
-from run_record import RunRecord  # noqa: E402
+from harness import RESULTS, minilm_folder  # noqa: E402
+from run_record import RunRecord, corpus_lines, timed_ms  # noqa: E402
 
 import fastenc  # noqa: E402
 import fastenc.ops.cpu_linear as cpu_linear  # noqa: E402
@@ -86,16 +85,6 @@ def accuracy(sentences, log) -> None:
         cpu_linear.PackedLinear.__call__ = original
 
 
-def median_ms(fn, repeats=10) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return sorted(times)[len(times) // 2] * 1e3
-
-
 def speed(log) -> None:
     M, K, N = 4096, 384, 1536
     g = torch.Generator().manual_seed(0)
@@ -118,7 +107,7 @@ def speed(log) -> None:
              "torch._weight_int8pack_mm (weight-only)": lambda: torch._weight_int8pack_mm(xb, w8, w_scale.bfloat16())}
     log(f"speed: ({M} x {K}) x ({K} x {N}), {torch.get_num_threads()} thread(s), median of 10")
     for label, fn in calls.items():
-        ms = median_ms(fn)
+        ms = timed_ms(fn, 10)
         log(f"  {label:42} {ms:8.2f} ms  {flops / ms / 1e6:7.0f} GOP/s")
 
 
@@ -131,8 +120,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     record = RunRecord("bench_cpu_int8.py", argv, args.threads)
     log = record.log
-    corpus = [line for path in sorted(find_corpus().glob("*.txt"))
-              for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    corpus = corpus_lines()
     speed(log)
     accuracy(random.Random(5).sample(corpus, args.sentences), log)
     record.save(args.output, "cpu-int8")

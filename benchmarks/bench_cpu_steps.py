@@ -23,8 +23,8 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import RESULTS, find_corpus, make_batch, minilm_folder, mixed_lengths  # noqa: E402
-from run_record import RunRecord  # noqa: E402
+from harness import RESULTS, make_batch, minilm_folder, mixed_lengths  # noqa: E402
+from run_record import RunRecord, corpus_lines  # noqa: E402
 
 import fastenc  # noqa: E402
 import fastenc.models.bert.layer as bert_layer  # noqa: E402
@@ -76,8 +76,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     record = RunRecord("bench_cpu_steps.py", argv, args.threads)
     log = record.log
-    corpus = [line for path in sorted(find_corpus().glob("*.txt"))
-              for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    corpus = corpus_lines()
     job = random.Random(2).sample(corpus, args.job)
     exact = fastenc.load(minilm_folder(), device="cpu")
     a = exact.tokenizer(random.Random(1).sample(corpus, 64), padding=True, truncation=True, return_tensors="pt")

@@ -1,12 +1,32 @@
-"""The record every small CPU benchmark keeps: its command, date, machine, versions and load average, printed as it goes
-and written under benchmarks/results/ at the end."""
+"""What the small CPU benchmarks share: the record they keep (command, date, machine, versions, load average; printed
+as it goes, written under benchmarks/results/ at the end), one timing helper and the corpus lines."""
 import datetime
 import os
 import platform
 import sys
+import time
 from pathlib import Path
 
 import torch
+
+from harness import find_corpus
+
+
+def timed_ms(fn, repeats: int, quantile: float = 0.5) -> float:
+    """Milliseconds per call of fn(): one warm-up call, then `repeats` timed ones, the given quantile of them."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return sorted(times)[int(len(times) * quantile)] * 1e3
+
+
+def corpus_lines() -> list:
+    """Every non-empty line of the shared corpus (harness.find_corpus), file by file in name order."""
+    return [line for path in sorted(find_corpus().glob("*.txt"))
+            for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 class RunRecord:
