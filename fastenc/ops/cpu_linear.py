@@ -3,8 +3,10 @@
 PyTorch's `F.linear` on the CPU goes to MKL (fp32) or oneDNN (bf16) and leaves the residual add to a separate pass over
 the (tokens x features) output, a round trip through memory plus a fresh allocation. oneDNN's `_linear_pointwise` runs
 the same product on a weight reordered once into its blocked layout and adds the residual while the output tile is
-still in registers. GELU is applied in place after the product, not in oneDNN's epilogue: that epilogue approximates
-erf (3x transformers' fp32 error on ALBERT's twelve shared layers), and in bf16 it ran slower than the separate pass.
+still in registers. In fp32, GELU is applied in place after the product, not in oneDNN's epilogue: that epilogue
+approximates erf (3x transformers' fp32 error on ALBERT's twelve shared layers). In bf16 the erf epilogue is used: its
+error is far below bf16's rounding, and it ran the bf16 MiniLM job x1.22 faster than the separate pass (ATen's bf16
+GELU was a quarter of the job; benchmarks/CPU_PROFILE.md).
 The accumulation is fp32 in both dtypes (bf16 products on avx512_bf16 / AMX). Where oneDNN is missing, or bf16 is asked for on a CPU without native bf16, the same
 calls fall back to `F.linear` plus the separate pass: same results to rounding, only slower.
 """
@@ -52,6 +54,10 @@ class PackedLinear:
             return self._unfused(x, gelu, residual)
         if residual is not None:
             return torch.ops.mkldnn._linear_pointwise.binary(x, residual, self.packed, self.bias, "add")
+        if gelu == "none" and x.dtype == torch.bfloat16:
+            # bf16: oneDNN's erf-GELU epilogue, applied while the tile is in registers. Its erf is an approximation
+            # that fp32 parity cannot afford (ALBERT, above), but far below bf16's rounding.
+            return torch.ops.mkldnn._linear_pointwise(x, self.packed, self.bias, "gelu", [], "none")
         y = torch.ops.mkldnn._linear_pointwise(x, self.packed, self.bias, "none", [], "")
         # In place: the output is ours, so no second (tokens x features) buffer; exact erf as transformers computes.
         return torch.ops.aten.gelu_(y, approximate=gelu) if gelu is not None else y

