@@ -119,11 +119,11 @@ FASTENC_INLINE void attend_task(const VarlenAttentionArgs& a, int64_t start, int
     float* kt = s.keys_t.data();
     float* vv = s.values.data();
     for (int64_t j = 0; j < L; ++j) {
-        const int64_t row = (start + j) * a.row_stride + h * hd;
+        const int64_t krow = (start + j) * a.k_stride + h * hd, vrow = (start + j) * a.v_stride + h * hd;
         for (int64_t d0 = 0; d0 < hd; d0 += kLanes) {
-            const v16 kr = load16_as_float<T>(a.k, row + d0);
+            const v16 kr = load16_as_float<T>(a.k, krow + d0);
             for (int64_t l = 0; l < kLanes; ++l) kt[(d0 + l) * Lp + j] = kr[l];  // transposed: keys along a row
-            store16(vv + j * hd + d0, load16_as_float<T>(a.v, row + d0));
+            store16(vv + j * hd + d0, load16_as_float<T>(a.v, vrow + d0));
         }
     }
     for (int64_t d = 0; d < hd; ++d)
@@ -134,7 +134,7 @@ FASTENC_INLINE void attend_task(const VarlenAttentionArgs& a, int64_t start, int
         const int64_t nq = std::min(Q, q1 - i0);
         for (int64_t t = 0; t < Q; ++t)
             for (int64_t d0 = 0; d0 < hd; d0 += kLanes)
-                store16(qs + t * hd + d0, t < nq ? load16_as_float<T>(a.q, (start + i0 + t) * a.row_stride + h * hd + d0)
+                store16(qs + t * hd + d0, t < nq ? load16_as_float<T>(a.q, (start + i0 + t) * a.q_stride + h * hd + d0)
                                                        * a.scale
                                                  : v16{});
         // Scores, 16 keys x Q queries per step, accumulated over head_dim in registers (Q independent chains keep

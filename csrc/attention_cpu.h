@@ -9,7 +9,7 @@ namespace fastenc {
 enum class AttnDtype { kFloat32 = 0, kBFloat16 = 1 };
 
 struct VarlenAttentionArgs {
-    const void* q;             // token t, head h, dim d at q[t * row_stride + h * head_dim + d]; same for k, v
+    const void* q;             // token t, head h, dim d at q[t * q_stride + h * head_dim + d]; k, v alike
     const void* k;
     const void* v;
     void* out;                 // (N, heads, head_dim) contiguous, same dtype as q
@@ -17,7 +17,9 @@ struct VarlenAttentionArgs {
     int64_t batch;
     int64_t heads;
     int64_t head_dim;          // a multiple of 16
-    int64_t row_stride;        // elements between consecutive tokens of q, k and v
+    int64_t q_stride;          // elements between consecutive tokens of q (of k, of v below): views of one fused
+    int64_t k_stride;          // QKV product share one, a rotated q and k may have their own
+    int64_t v_stride;
     float scale;               // softmax scale, usually head_dim ** -0.5
     AttnDtype dtype;
 };

@@ -176,13 +176,15 @@ py::dict encode_packed_py(const Tokenizer& self, const py::list& texts, const py
 
 // Tensors arrive as addresses (torch's data_ptr()); fastenc/ops/cpu_attention.py checks dtypes, shapes and strides.
 void varlen_attention_py(uintptr_t q, uintptr_t k, uintptr_t v, uintptr_t out, uintptr_t cu_seqlens, int64_t batch,
-                         int64_t heads, int64_t head_dim, int64_t row_stride, double scale, int dtype,
+                         int64_t heads, int64_t head_dim, int64_t q_stride, int64_t k_stride,
+                         int64_t v_stride, double scale, int dtype,
                          size_t max_threads) {
     if (head_dim % 16 != 0) throw std::invalid_argument("varlen_attention: head_dim must be a multiple of 16");
     if (dtype != 0 && dtype != 1) throw std::invalid_argument("varlen_attention: dtype must be 0 (fp32) or 1 (bf16)");
     VarlenAttentionArgs args{reinterpret_cast<const void*>(q), reinterpret_cast<const void*>(k),
                              reinterpret_cast<const void*>(v), reinterpret_cast<void*>(out),
-                             reinterpret_cast<const int32_t*>(cu_seqlens), batch, heads, head_dim, row_stride,
+                             reinterpret_cast<const int32_t*>(cu_seqlens), batch, heads, head_dim, q_stride,
+                             k_stride, v_stride,
                              static_cast<float>(scale), static_cast<AttnDtype>(dtype)};
     py::gil_scoped_release release;
     varlen_attention(args, max_threads);
@@ -214,7 +216,8 @@ PYBIND11_MODULE(_C, m) {
              "Encodes a batch with special tokens, unpadded: flat arrays and `cu_seqlens` (row r is "
              "[cu_seqlens[r], cu_seqlens[r+1])); the special-tokens mask is int8.");
     m.def("varlen_attention", &varlen_attention_py, py::arg("q"), py::arg("k"), py::arg("v"), py::arg("out"),
-          py::arg("cu_seqlens"), py::arg("batch"), py::arg("heads"), py::arg("head_dim"), py::arg("row_stride"),
+          py::arg("cu_seqlens"), py::arg("batch"), py::arg("heads"), py::arg("head_dim"), py::arg("q_stride"),
+          py::arg("k_stride"), py::arg("v_stride"),
           py::arg("scale"), py::arg("dtype"), py::arg("max_threads"),
           "softmax(q k^T * scale) v over packed sequences, float32 math; tensors as data pointers (see "
           "fastenc/ops/cpu_attention.py, which checks them).");

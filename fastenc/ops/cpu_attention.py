@@ -26,8 +26,9 @@ def isa() -> str | None:
 
 
 def supports(q, k, v, cu_seqlens) -> bool:
-    """Whether the kernel reads these tensors as they are: CPU, fp32 or bf16, (N, nh, hd) views whose heads and dims
-    are contiguous (as `qkv.view(N, 3, nh, hd).unbind(1)` gives), one row stride for all three."""
+    """Whether the kernel reads these tensors as they are: CPU, fp32 or bf16, (N, nh, hd) tensors whose heads and dims
+    are contiguous within a token (as `qkv.view(N, 3, nh, hd).unbind(1)` or a rotated q and k give), each with its
+    own token stride."""
     if not available() or q.dtype not in _DTYPES or q.device.type != "cpu":
         return False
     if q.dim() != 3 or q.shape != k.shape or q.shape != v.shape or q.dtype != k.dtype or q.dtype != v.dtype:
@@ -35,8 +36,7 @@ def supports(q, k, v, cu_seqlens) -> bool:
     N, nh, hd = q.shape
     if hd % 16 or k.device != q.device or v.device != q.device:
         return False
-    row = q.stride(0)
-    if any(t.stride() != (row, hd, 1) for t in (q, k, v)) and N > 1:
+    if any(t.stride()[1:] != (hd, 1) or t.stride(0) < nh * hd for t in (q, k, v)) and N > 1:
         return False
     return cu_seqlens.dtype == torch.int32 and cu_seqlens.device.type == "cpu" and cu_seqlens.dim() == 1
 
@@ -56,5 +56,6 @@ def varlen_attention(q, k, v, cu_seqlens, softmax_scale=None):
     scale = softmax_scale if softmax_scale is not None else hd**-0.5
     with torch.profiler.record_function("fastenc::cpu_varlen_attention"):  # named in torch.profiler tables
         _C.varlen_attention(q.data_ptr(), k.data_ptr(), v.data_ptr(), out.data_ptr(), cu.data_ptr(), cu.shape[0] - 1,
-                            nh, hd, q.stride(0), float(scale), _DTYPES[q.dtype], torch.get_num_threads())
+                            nh, hd, q.stride(0), k.stride(0),
+                            v.stride(0), float(scale), _DTYPES[q.dtype], torch.get_num_threads())
     return out

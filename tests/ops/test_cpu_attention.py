@@ -63,6 +63,24 @@ def test_kernel_within_the_parity_rule_of_the_reference(lengths, hd, dtype):
 
 
 @needs_kernel
+@pytest.mark.parity
+def test_kernel_reads_each_tensor_with_its_own_token_stride():
+    """A rotated q and k in one (N, 2, nh, hd) tensor, v a view of the fused product, and a scaled (contiguous) q: the
+    layout of the RoPE families (GTE's logn scale included), each tensor read with its own token stride."""
+    nh, hd = 2, 32
+    q, k, v, cu = _packed(LENGTHS[0], nh, hd, torch.float32, seed=3)
+    qk = torch.stack([q, k], dim=1)  # (N, 2, nh, hd): token stride 2 * nh * hd
+    for q_, k_ in ((qk[:, 0], qk[:, 1]), (q * 1.25, qk[:, 1])):
+        assert len({q_.stride(0), k_.stride(0), v.stride(0)}) > 1
+        out = cpu_attention.varlen_attention(q_, k_, v, cu)
+        assert out is not None
+        ref = reference.attention(q_, k_, v, cu_seqlens=cu, max_seqlen=max(LENGTHS[0]))
+        oracle = _oracle(q_, k_, v, cu, hd**-0.5)
+        err, ref_err = parity.errors(out, ref, oracle)
+        parity.check("cpu attention fp32", f"token strides {q_.stride(0)}/{k_.stride(0)}/{v.stride(0)}", err, ref_err,
+                     parity.magnitude(oracle), parity.ATOL)
+
+@needs_kernel
 def test_default_scale_threads_and_empty_batch():
     q, k, v, cu = _packed([7, 30, 2], 2, 32, torch.float32)
     default = cpu_attention.varlen_attention(q, k, v, cu)
