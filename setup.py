@@ -16,8 +16,10 @@ extension = Pybind11Extension(
     sources=sorted(glob("csrc/*.cpp")),
     include_dirs=["csrc"],
     cxx_std=17,
-    extra_compile_args=["-O3"],
-    extra_link_args=["-pthread"],
+    # OpenMP only for the CPU attention kernel, so it runs on the same threads as PyTorch's products (torch's wheels
+    # load a libgomp.so.1, which the extension then shares; csrc/attention_cpu.cpp).
+    extra_compile_args=["-O3", "-fopenmp"],
+    extra_link_args=["-pthread", "-fopenmp"],
 )
 
 setup(

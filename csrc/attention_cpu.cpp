@@ -1,18 +1,19 @@
-// Variable-length attention on the CPU, one task per (sequence, head, block of queries).
+// Variable-length attention on the CPU, one task per sequence (or per head and block of queries when few).
 //
 // Why a kernel of our own: PyTorch's CPU attention (SDPA's flash kernel) needs a padded (B, nh, T, hd) layout, so the
 // packed QKV product has to be gathered into buckets of similar length first and scattered back after, and on the
 // short sequences of an embedding job it runs at a few percent of the core's peak (~5-13 us per (sequence, head) of
-// 38 tokens). Here each task copies its sequence's keys (transposed) and values into float32 scratch that stays in
-// L1/L2, then for each block of 4 queries: scores against 16 keys at a time in registers, an exact-as-float32
-// softmax (max subtracted, exp to ~1 ulp), and the weighted sum of the values. Only the sequence's real keys are
-// touched: nothing is padded, nothing is masked.
+// 38 tokens). Here each task copies its sequence's keys and values into float32 scratch that stays in L1/L2, then for
+// each head and tile of 16 queries (one per vector lane): scores against 16 keys at a time in registers, an
+// exact-as-float32 softmax (max subtracted, exp to ~1 ulp), and the weighted sum of the values. Only the sequence's
+// real keys are touched: nothing is padded, nothing is masked.
 //
 // The code is plain C++ on GCC vector types (16 floats, one AVX-512 register), compiled three times (AVX-512,
 // AVX2 + FMA, baseline) and picked at first use by what the CPU supports, so one build serves every x86 CPU.
 #include "attention_cpu.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -22,11 +23,16 @@
 
 #include "thread_pool.h"
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 namespace fastenc {
 namespace {
 
 constexpr int64_t kLanes = 16;       // floats per vector
-constexpr int64_t kQueryTile = 8;    // queries sharing one pass over the keys (8 accumulators per 16 keys)
+constexpr int64_t kQueryTile = 16;   // queries per tile: one per vector lane
+constexpr int64_t kKeyBlock = 8;     // keys are scored in blocks of 16, the last one of 8
 
 typedef float v16 __attribute__((vector_size(64), aligned(4)));      // unaligned loads/stores through memcpy
 typedef int32_t v16i __attribute__((vector_size(64), aligned(4)));
@@ -72,11 +78,38 @@ FASTENC_INLINE v16 exp_nonpositive(v16 x) {
 }
 
 struct Scratch {
-    std::vector<float> keys_t;  // (head_dim, padded length): the sequence's keys, transposed
-    std::vector<float> values;  // (length, head_dim)
-    std::vector<float> scores;  // (kQueryTile, padded length)
-    std::vector<float> queries; // (kQueryTile, head_dim), already scaled
+    std::vector<float> keys;     // (length rounded up to kKeyBlock, head_dim): the sequence's keys in float32
+    std::vector<float> values;   // (length, head_dim)
+    std::vector<float> scores;   // (length rounded up, 16): a key's scores for the tile's 16 queries per row
+    std::vector<float> queries;  // (head_dim, 16): the tile's queries, scaled, transposed
 };
+
+// The four butterfly stages of a 16 x 16 transpose: stage s exchanges bit s of the row index with bit s of the
+// column index between rows i and i + s. After all four, r[i][j] holds what r[j][i] held.
+FASTENC_INLINE void transpose16(v16* r) {
+    const v16i lo1 = {0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30};
+    const v16i hi1 = {1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31};
+    const v16i lo2 = {0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29};
+    const v16i hi2 = {2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31};
+    const v16i lo4 = {0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27};
+    const v16i hi4 = {4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31};
+    const v16i lo8 = {0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23};
+    const v16i hi8 = {8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31};
+    const v16i* lo[4] = {&lo1, &lo2, &lo4, &lo8};
+    const v16i* hi[4] = {&hi1, &hi2, &hi4, &hi8};
+    #pragma GCC unroll 4
+    for (int stage = 0; stage < 4; ++stage) {
+        const int s = 1 << stage;
+        #pragma GCC unroll 16
+        for (int i = 0; i < 16; ++i) {
+            if (i & s) continue;
+            const v16 x = r[i], y = r[i + s];
+            r[i] = __builtin_shuffle(x, y, *lo[stage]);
+            r[i + s] = __builtin_shuffle(x, y, *hi[stage]);
+        }
+    }
+}
+
 
 typedef uint16_t v16h __attribute__((vector_size(32), aligned(2)));
 typedef uint32_t v16u __attribute__((vector_size(64), aligned(4)));
@@ -106,111 +139,147 @@ FASTENC_INLINE void store16_from_float(void* base, int64_t i, v16 x) {
     }
 }
 
-// Queries [q0, q1) of sequence `start` (length L) against all its keys, head `h`; T is float or uint16_t (bf16).
-template <typename T>
-FASTENC_INLINE void attend_task(const VarlenAttentionArgs& a, int64_t start, int64_t L, int64_t h, int64_t q0,
-                                int64_t q1, Scratch& s) {
-    constexpr int64_t Q = kQueryTile;
-    const int64_t hd = a.head_dim, Lp = (L + kLanes - 1) / kLanes * kLanes, H = a.heads * hd;
-    s.keys_t.resize(hd * Lp);
-    s.values.resize(L * hd);
-    s.scores.resize(Q * Lp);
-    s.queries.resize(Q * hd);
-    float* kt = s.keys_t.data();
-    float* vv = s.values.data();
+// One unit of work: queries [q0, q1) of the sequence at `start` (length L), heads [h0, h1).
+struct Task {
+    int64_t start, length, h0, h1, q0, q1;
+};
+
+// Head size as a compile-time constant for the common sizes (the key and value rows then sit at fixed offsets from
+// one pointer), 0 for any other multiple of 16.
+template <int HD>
+FASTENC_INLINE int64_t head_size(const VarlenAttentionArgs& a) {
+    return HD ? HD : a.head_dim;
+}
+
+// Scores of U keys (rows of `keys`, head_dim apart) for the 16 queries of `qt` (head_dim, 16) into out (U, 16).
+template <int U, int HD>
+FASTENC_INLINE void score_block(const float* qt, const float* keys, int64_t hd_runtime, float* out) {
+    const int64_t hd = HD ? HD : hd_runtime;
+    v16 acc[U] = {};
+    for (int64_t d = 0; d < hd; ++d) {
+        const v16 qd = load16(qt + d * kLanes);
+        #pragma GCC unroll 16
+        for (int u = 0; u < U; ++u) acc[u] += qd * keys[u * hd + d];
+    }
+    #pragma GCC unroll 16
+    for (int u = 0; u < U; ++u) store16(out + u * kLanes, acc[u]);
+}
+
+// Each tile of 16 queries keeps one query per vector lane: the scores are stored key by key (one vector holds a key's
+// score for all 16 queries), so the softmax's max and sum are plain vector ops with no reduction across lanes, and
+// neither keys nor values need transposing: their elements enter the products as broadcasts. Only the tile's
+// queries go in transposed and its outputs come out transposed, 16 x 16 blocks in registers.
+// The task first copies its heads' keys and values to float32 scratch, head-major: token rows of the fused QKV
+// product are read front to back (a per-head copy reads 128-256 bytes per row, rows kilobytes apart, and waited on
+// memory for a fifth of the kernel's time), and each head's block then stays in L1/L2 for all its query tiles.
+template <typename T, int HD>
+FASTENC_INLINE void attend_task(const VarlenAttentionArgs& a, const Task& task, Scratch& s) {
+    const int64_t hd = head_size<HD>(a), H = a.heads * hd, start = task.start, L = task.length;
+    const int64_t Lk = (L + kKeyBlock - 1) / kKeyBlock * kKeyBlock, nh = task.h1 - task.h0;
+    s.keys.resize(nh * Lk * hd);
+    s.values.resize(nh * L * hd);
+    s.scores.resize(Lk * kLanes);
+    s.queries.resize(hd * kLanes);
     for (int64_t j = 0; j < L; ++j) {
-        const int64_t krow = (start + j) * a.k_stride + h * hd, vrow = (start + j) * a.v_stride + h * hd;
-        for (int64_t d0 = 0; d0 < hd; d0 += kLanes) {
-            const v16 kr = load16_as_float<T>(a.k, krow + d0);
-            for (int64_t l = 0; l < kLanes; ++l) kt[(d0 + l) * Lp + j] = kr[l];  // transposed: keys along a row
-            store16(vv + j * hd + d0, load16_as_float<T>(a.v, vrow + d0));
+        const int64_t krow = (start + j) * a.k_stride, vrow = (start + j) * a.v_stride;
+        for (int64_t h = task.h0; h < task.h1; ++h) {
+            float* kd = s.keys.data() + ((h - task.h0) * Lk + j) * hd;
+            float* vd = s.values.data() + ((h - task.h0) * L + j) * hd;
+            for (int64_t d0 = 0; d0 < hd; d0 += kLanes) {
+                store16(kd + d0, load16_as_float<T>(a.k, krow + h * hd + d0));
+                store16(vd + d0, load16_as_float<T>(a.v, vrow + h * hd + d0));
+            }
         }
     }
-    for (int64_t d = 0; d < hd; ++d)
-        for (int64_t j = L; j < Lp; ++j) kt[d * Lp + j] = 0.0f;  // padded key columns score 0, then weigh 0
-    float* qs = s.queries.data();
+    float* qt = s.queries.data();
     float* sc = s.scores.data();
-    for (int64_t i0 = q0; i0 < q1; i0 += Q) {
-        const int64_t nq = std::min(Q, q1 - i0);
-        for (int64_t t = 0; t < Q; ++t)
-            for (int64_t d0 = 0; d0 < hd; d0 += kLanes)
-                store16(qs + t * hd + d0, t < nq ? load16_as_float<T>(a.q, (start + i0 + t) * a.q_stride + h * hd + d0)
-                                                       * a.scale
-                                                 : v16{});
-        // Scores, 16 keys x Q queries per step, accumulated over head_dim in registers (Q independent chains keep
-        // both FMA units busy).
-        for (int64_t j0 = 0; j0 < Lp; j0 += kLanes) {
-            v16 acc[Q] = {};
-            for (int64_t d = 0; d < hd; ++d) {
-                const v16 kv = load16(kt + d * Lp + j0);
-                #pragma GCC unroll 8
-                for (int64_t t = 0; t < Q; ++t) acc[t] += kv * qs[t * hd + d];
+    for (int64_t h = task.h0; h < task.h1; ++h) {
+        float* kk = s.keys.data() + (h - task.h0) * Lk * hd;
+        const float* vv = s.values.data() + (h - task.h0) * L * hd;
+        std::fill(kk + L * hd, kk + Lk * hd, 0.0f);  // the last block's missing keys: scored, never used
+        for (int64_t i0 = task.q0; i0 < task.q1; i0 += kQueryTile) {
+            const int64_t nq = std::min(kQueryTile, task.q1 - i0);
+            // The tile's queries, scaled, transposed to (head_dim, 16): row d holds dim d of every query.
+            for (int64_t d0 = 0; d0 < hd; d0 += kLanes) {
+                v16 r[kLanes];
+                #pragma GCC unroll 16
+                for (int64_t t = 0; t < kLanes; ++t)
+                    r[t] = t < nq ? load16_as_float<T>(a.q, (start + i0 + t) * a.q_stride + h * hd + d0) * a.scale
+                                  : v16{};
+                transpose16(r);
+                #pragma GCC unroll 16
+                for (int64_t u = 0; u < kLanes; ++u) store16(qt + (d0 + u) * kLanes, r[u]);
             }
-            #pragma GCC unroll 8
-            for (int64_t t = 0; t < Q; ++t) store16(sc + t * Lp + j0, acc[t]);
-        }
-        // Softmax of each query's row over its L real keys; the padded tail of the row becomes weight 0.
-        float inv_sum[Q];
-        for (int64_t t = 0; t < nq; ++t) {
-            float* row = sc + t * Lp;
-            for (int64_t j = L; j < Lp; ++j) row[j] = -std::numeric_limits<float>::infinity();
+            // Scores (keys, 16 queries): 16 (then 8) keys per pass over head_dim, independent accumulators.
+            int64_t j0 = 0;
+            for (; j0 + 16 <= Lk; j0 += 16) score_block<16, HD>(qt, kk + j0 * hd, hd, sc + j0 * kLanes);
+            for (; j0 < Lk; j0 += 8) score_block<8, HD>(qt, kk + j0 * hd, hd, sc + j0 * kLanes);
+            // Softmax over the L real keys, all 16 queries at once.
             v16 mx = splat(-std::numeric_limits<float>::infinity());
-            for (int64_t j0 = 0; j0 < Lp; j0 += kLanes) {
-                const v16 x = load16(row + j0);
+            for (int64_t j = 0; j < L; ++j) {
+                const v16 x = load16(sc + j * kLanes);
                 mx = x > mx ? x : mx;
             }
-            float m = mx[0];
-            for (int64_t l = 1; l < kLanes; ++l) m = std::max(m, mx[l]);
-            v16 sum{};
-            for (int64_t j0 = 0; j0 < Lp; j0 += kLanes) {
-                const v16 e = exp_nonpositive(load16(row + j0) - m);
-                store16(row + j0, e);
-                if (j0 + kLanes <= L) sum += e;
+            v16 sum0{}, sum1{};  // two chains, so the adds do not serialize the loop
+            int64_t j = 0;
+            for (; j + 2 <= L; j += 2) {
+                const v16 e0 = exp_nonpositive(load16(sc + j * kLanes) - mx);
+                const v16 e1 = exp_nonpositive(load16(sc + (j + 1) * kLanes) - mx);
+                store16(sc + j * kLanes, e0);
+                store16(sc + (j + 1) * kLanes, e1);
+                sum0 += e0;
+                sum1 += e1;
             }
-            float total = 0.0f;
-            for (int64_t l = 0; l < kLanes; ++l) total += sum[l];
-            for (int64_t j = L / kLanes * kLanes; j < L; ++j) total += row[j];  // the partial last block
-            inv_sum[t] = 1.0f / total;
-        }
-        // Output = weights @ values, 16 dims x Q queries per step.
-        for (int64_t d0 = 0; d0 < hd; d0 += kLanes) {
-            v16 o[Q] = {};
-            for (int64_t j = 0; j < L; ++j) {
-                const v16 vj = load16(vv + j * hd + d0);
-                #pragma GCC unroll 8
-                for (int64_t t = 0; t < Q; ++t) o[t] += vj * sc[t * Lp + j];
+            if (j < L) {
+                const v16 e = exp_nonpositive(load16(sc + j * kLanes) - mx);
+                store16(sc + j * kLanes, e);
+                sum0 += e;
             }
-            for (int64_t t = 0; t < nq; ++t) {
-                const int64_t base = (start + i0 + t) * H + h * hd + d0;
-                store16_from_float<T>(a.out, base, o[t] * inv_sum[t]);
+            const v16 inv = splat(1.0f) / (sum0 + sum1);
+            // Output (16 dims, 16 queries) per pass over the keys, then transposed back to one row per query.
+            for (int64_t d0 = 0; d0 < hd; d0 += kLanes) {
+                v16 o[kLanes] = {};
+                for (int64_t jj = 0; jj < L; ++jj) {
+                    const v16 p = load16(sc + jj * kLanes);
+                    const float* vr = vv + jj * hd + d0;
+                    #pragma GCC unroll 16
+                    for (int64_t u = 0; u < kLanes; ++u) o[u] += p * vr[u];
+                }
+                #pragma GCC unroll 16
+                for (int64_t u = 0; u < kLanes; ++u) o[u] *= inv;
+                transpose16(o);
+                for (int64_t t = 0; t < nq; ++t)
+                    store16_from_float<T>(a.out, (start + i0 + t) * H + h * hd + d0, o[t]);
             }
         }
     }
 }
 
-FASTENC_INLINE void attend_any(const VarlenAttentionArgs& a, int64_t start, int64_t L, int64_t h, int64_t q0,
-                               int64_t q1, Scratch& s) {
-    if (a.dtype == AttnDtype::kFloat32) attend_task<float>(a, start, L, h, q0, q1, s);
-    else attend_task<uint16_t>(a, start, L, h, q0, q1, s);
+template <typename T>
+FASTENC_INLINE void attend_dtype(const VarlenAttentionArgs& a, const Task& t, Scratch& s) {
+    if (a.head_dim == 32) attend_task<T, 32>(a, t, s);
+    else if (a.head_dim == 64) attend_task<T, 64>(a, t, s);
+    else attend_task<T, 0>(a, t, s);
+}
+
+FASTENC_INLINE void attend_any(const VarlenAttentionArgs& a, const Task& t, Scratch& s) {
+    if (a.dtype == AttnDtype::kFloat32) attend_dtype<float>(a, t, s);
+    else attend_dtype<uint16_t>(a, t, s);
 }
 
 // The same code compiled three times; `varlen_attention` picks the widest the CPU runs.
 #ifdef FASTENC_X86
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma"))) void attend_avx512(
-    const VarlenAttentionArgs& a, int64_t start, int64_t L, int64_t h, int64_t q0, int64_t q1, Scratch& s) {
-    attend_any(a, start, L, h, q0, q1, s);
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma"))) void attend_avx512(const VarlenAttentionArgs& a,
+                                                                                     const Task& t, Scratch& s) {
+    attend_any(a, t, s);
 }
-__attribute__((target("avx2,fma"))) void attend_avx2(const VarlenAttentionArgs& a, int64_t start, int64_t L, int64_t h,
-                                                      int64_t q0, int64_t q1, Scratch& s) {
-    attend_any(a, start, L, h, q0, q1, s);
+__attribute__((target("avx2,fma"))) void attend_avx2(const VarlenAttentionArgs& a, const Task& t, Scratch& s) {
+    attend_any(a, t, s);
 }
 #endif
-void attend_baseline(const VarlenAttentionArgs& a, int64_t start, int64_t L, int64_t h, int64_t q0, int64_t q1,
-                     Scratch& s) {
-    attend_any(a, start, L, h, q0, q1, s);
-}
+void attend_baseline(const VarlenAttentionArgs& a, const Task& t, Scratch& s) { attend_any(a, t, s); }
 
-using AttendFn = void (*)(const VarlenAttentionArgs&, int64_t, int64_t, int64_t, int64_t, int64_t, Scratch&);
+using AttendFn = void (*)(const VarlenAttentionArgs&, const Task&, Scratch&);
 
 struct Variant {
     AttendFn fn;
@@ -238,43 +307,63 @@ const Variant& variant() {
     return picked;
 }
 
-struct Task {
-    int64_t start, length, head, q0, q1;
-};
+// The tasks of one call. A batch of many sequences gets one task per sequence (all heads: its rows are read front to
+// back once). A batch with fewer sequences than the threads can share (one long text) is cut per head and, if still
+// too few, per block of queries, so every thread gets work; each such task copies only its own heads.
+std::vector<Task> plan_tasks(const VarlenAttentionArgs& a, int64_t threads) {
+    std::vector<Task> tasks;
+    const bool per_sequence = a.batch >= 4 * threads;
+    const int64_t units = per_sequence ? a.batch : a.batch * a.heads;
+    const int64_t splits = per_sequence ? 1 : std::max<int64_t>(1, (8 * threads + units - 1) / std::max<int64_t>(units, 1));
+    tasks.reserve(units * splits);
+    for (int64_t b = 0; b < a.batch; ++b) {
+        const int64_t start = a.cu_seqlens[b], L = a.cu_seqlens[b + 1] - start;
+        if (L <= 0) continue;
+        if (per_sequence) {
+            tasks.push_back({start, L, 0, a.heads, 0, L});
+            continue;
+        }
+        const int64_t chunk = std::max<int64_t>(kQueryTile, (L + splits - 1) / splits / kQueryTile * kQueryTile);
+        for (int64_t h = 0; h < a.heads; ++h)
+            for (int64_t q0 = 0; q0 < L; q0 += chunk) tasks.push_back({start, L, h, h + 1, q0, std::min(L, q0 + chunk)});
+    }
+    // Most work first: the threads take tasks in order, so the small ones fill in at the end.
+    std::stable_sort(tasks.begin(), tasks.end(), [](const Task& x, const Task& y) {
+        return x.length * (x.q1 - x.q0) * (x.h1 - x.h0) > y.length * (y.q1 - y.q0) * (y.h1 - y.h0);
+    });
+    return tasks;
+}
 
 }  // namespace
 
 const char* varlen_attention_isa() { return variant().name; }
 
 void varlen_attention(const VarlenAttentionArgs& a, size_t max_threads) {
+    const AttendFn attend = variant().fn;
+#ifdef _OPENMP
+    // On PyTorch's OpenMP threads (the extension links the libgomp PyTorch loaded): the matrix products before and
+    // after this call run on those threads, which spin a while after each product; a second pool of threads here
+    // would share the cores with those spinning threads (measured: the products ran ~7% slower around the kernel).
+    const int64_t threads = max_threads == 0 ? omp_get_max_threads() : static_cast<int64_t>(max_threads);
+    const std::vector<Task> tasks = plan_tasks(a, threads);
+    std::atomic<size_t> next{0};
+    #pragma omp parallel num_threads(static_cast<int>(std::min<int64_t>(threads, std::max<size_t>(tasks.size(), 1))))
+    {
+        thread_local Scratch scratch;
+        for (size_t i = next.fetch_add(1); i < tasks.size(); i = next.fetch_add(1)) attend(a, tasks[i], scratch);
+    }
+#else
     ThreadPool& pool = ThreadPool::instance();
     const size_t threads = max_threads == 0 ? pool.size() : std::min(max_threads, pool.size());
-    // One task per (sequence, head); a batch with few of them (one long text) splits each sequence's queries too,
-    // so every thread gets work.
-    const int64_t pairs = a.batch * a.heads;
-    const int64_t splits = std::max<int64_t>(1, (8 * static_cast<int64_t>(threads) + pairs - 1) / std::max<int64_t>(pairs, 1));
-    std::vector<Task> tasks;
-    tasks.reserve(pairs * splits);
-    for (int64_t b = 0; b < a.batch; ++b) {
-        const int64_t start = a.cu_seqlens[b], L = a.cu_seqlens[b + 1] - start;
-        if (L <= 0) continue;
-        const int64_t chunk = std::max<int64_t>(kQueryTile, (L + splits - 1) / splits / kQueryTile * kQueryTile);
-        for (int64_t h = 0; h < a.heads; ++h)
-            for (int64_t q0 = 0; q0 < L; q0 += chunk) tasks.push_back({start, L, h, q0, std::min(L, q0 + chunk)});
-    }
-    // Longest first: the threads take tasks in order, so the short ones fill in at the end.
-    std::stable_sort(tasks.begin(), tasks.end(), [](const Task& x, const Task& y) {
-        return x.length * (x.q1 - x.q0) > y.length * (y.q1 - y.q0);
-    });
-    const AttendFn attend = variant().fn;
+    const std::vector<Task> tasks = plan_tasks(a, static_cast<int64_t>(threads));
     pool.run(
         tasks.size(),
         [&](size_t i) {
             thread_local Scratch scratch;
-            const Task& t = tasks[i];
-            attend(a, t.start, t.length, t.head, t.q0, t.q1, scratch);
+            attend(a, tasks[i], scratch);
         },
         threads);
+#endif
 }
 
 }  // namespace fastenc
