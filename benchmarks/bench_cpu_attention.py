@@ -6,7 +6,7 @@ Random packed Q, K, V (12 heads of 32, MiniLM's) as views of one fused (N, 3H) p
 Shapes: ~4,096-token batches of similar lengths (an `embed` job's length-sorted batches) from 38-48 to 307-384 tokens,
 and the padded batches of the peer benchmark as packed sequences (64 corpus-like lengths 8-188, 64 lengths 16-512).
 Each cell: best of two interleaved rounds of 8 calls (25th percentile within a round). These numbers set
-fastenc.models.bert.layer's choice (KERNEL_LONG_BF16). Writes benchmarks/results/cpu-attention-<date>.txt.
+fastenc.models.bert.layer's choice (`_kernel_wins`). Writes benchmarks/results/cpu-attention-<date>.txt.
 """
 import argparse
 import sys

@@ -171,16 +171,14 @@ def test_every_code_path_within_the_rule(capability):
 
 
 def test_which_batches_take_the_kernel():
-    """fp32: every packed batch of 2+ sequences; bf16: short or mixed lengths, not long alike ones (there the
-    bucketed reference runs one AMX call); a lone sequence never (the reference reads it in place)."""
-    from fastenc.models.bert.layer import KERNEL_LONG_BF16, _kernel_wins
+    """Every packed batch of 2+ sequences, fp32 and bf16; a lone sequence never (the reference reads it in place)."""
+    from fastenc.models.bert.layer import _kernel_wins
 
     def cu(*lengths):
         return torch.tensor([0, *torch.tensor(lengths).cumsum(0).tolist()], dtype=torch.int32)
 
-    long = KERNEL_LONG_BF16 * 2
-    assert not _kernel_wins(cu(300), torch.float32) and not _kernel_wins(cu(300), torch.bfloat16)
-    assert _kernel_wins(cu(long, long - 1), torch.float32)
-    assert not _kernel_wins(cu(long, long - 1), torch.bfloat16)
-    assert _kernel_wins(cu(long, 10), torch.bfloat16)  # mixed: the buckets would pad the short one's keys
-    assert _kernel_wins(cu(20, 18, 19), torch.bfloat16)  # short
+    for dtype in (torch.float32, torch.bfloat16):
+        assert not _kernel_wins(cu(300), dtype)
+        assert _kernel_wins(cu(300, 299), dtype)
+        assert _kernel_wins(cu(300, 10), dtype)
+        assert _kernel_wins(cu(20, 18, 19), dtype)

@@ -20,7 +20,6 @@ CPU_FUSED_LINEAR = True
 # Packed (padding-free) attention on the CPU through fastenc.ops.cpu_attention; False runs reference.attention's
 # length buckets (A/B benchmarks, debugging).
 CPU_ATTENTION_KERNEL = True
-KERNEL_LONG_BF16 = 80  # tokens: bf16 batches whose sequences are all about this long or longer keep the buckets
 _LINEARS = ("qkv", "attn_out", "ffn_in", "ffn_out")
 _PLAIN_VARLEN_ARGS = {"cu_seqlens", "max_seqlen", "softmax_scale"}  # what the CPU kernel reads (no window, no mask)
 
@@ -40,17 +39,11 @@ class _Packed:
 
 
 def _kernel_wins(cu_seqlens, dtype) -> bool:
-    """Whether the CPU kernel beats reference.attention's buckets on this packed batch (measured in
-    benchmarks/CPU_PROFILE.md): in fp32 always but for a lone sequence (which the reference runs in place); in bf16
-    for short sequences and for lengths that vary (the buckets pad every key to the longest), not for long sequences
-    of similar length, which the buckets run as one call on AMX, faster than the kernel's fp32 vector code."""
-    if cu_seqlens.shape[0] <= 2:
-        return False
-    if dtype == torch.float32:
-        return True
-    lengths = cu_seqlens[1:] - cu_seqlens[:-1]  # (B,)
-    shortest, longest = (int(x) for x in torch.aminmax(lengths))
-    return longest < KERNEL_LONG_BF16 or shortest < 0.75 * longest  # 0.75: one bucket of reference._length_buckets
+    """Whether the CPU kernel beats reference.attention's buckets on this packed batch: for every batch of 2+
+    sequences, fp32 and bf16 (2 threads, `benchmarks/results/cpu-attention-20261201-211700.txt`: 1.7-6.4x in fp32,
+    0.96-3.4x in bf16), not for a lone sequence, which the reference reads in place (in bf16 on AMX: 1.8-2.8x the
+    kernel from 128 tokens on)."""
+    return cu_seqlens.shape[0] > 2
 
 
 class EncoderLayer(nn.Module):
