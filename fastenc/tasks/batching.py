@@ -13,11 +13,37 @@ DEFAULT_MAX_BATCH_TOKENS = 16_384  # real tokens (no padding: batches are packed
 # On the CPU 4,096 beat 2,048 and batch_size=32 on 1 and 2 threads (8,192 won only on 2):
 # benchmarks/results/cpu-batch-budget-2026-12-01.txt
 DEFAULT_MAX_BATCH_TOKENS_CPU = 4_096
+# glibc serves a block above this from fresh mmap'd pages (its adaptive threshold stops at 32 MiB on 64-bit) and
+# returns it to the OS when freed, so an activation that large page-faults again on every product: bert-base's QKV
+# and FFN outputs at 4,096 tokens (36-48 MiB) ran at 250-265 GFLOP/s against ~310 below it, and its fp32 embed job ran
+# x1.04 faster at 2,048 tokens (benchmarks/results/cpu-budget-width-2026-12-01.txt). So the CPU budget halves until the
+# model's widest activation fits (MiniLM's, and bert-base's in bf16, already do at 4,096).
+CPU_ACTIVATION_CEILING = 32 * 1024 * 1024
 
 
-def default_batch_tokens(device) -> int:
-    """The token budget of a batch when the caller sets neither max_batch_tokens nor batch_size."""
-    return DEFAULT_MAX_BATCH_TOKENS_CPU if torch.device(device).type == "cpu" else DEFAULT_MAX_BATCH_TOKENS
+def default_batch_tokens(device, token_bytes: int | None = None) -> int:
+    """The token budget of a batch when the caller sets neither max_batch_tokens nor batch_size; `token_bytes`: the
+    size of one token's widest activation in the model (`widest_activation_bytes`), which bounds the CPU budget."""
+    if torch.device(device).type != "cpu":
+        return DEFAULT_MAX_BATCH_TOKENS
+    budget = DEFAULT_MAX_BATCH_TOKENS_CPU
+    while token_bytes and budget > 512 and budget * token_bytes > CPU_ACTIVATION_CEILING:
+        budget //= 2
+    return budget
+
+
+def widest_activation_bytes(model) -> int | None:
+    """Bytes per token of the widest product output in the model's encoder layers (the fused QKV, a gated FFN's two
+    halves, ...), in its dtype; None for a model without that structure."""
+    encoder = getattr(model, "encoder", None)
+    if encoder is None:
+        return None
+    widths = [m.out_features for m in encoder.modules() if isinstance(m, torch.nn.Linear)]
+    if not widths:
+        return None
+    return max(widths) * torch.empty((), dtype=model.dtype).element_size()
+
+
 PROGRESS_AFTER = 2_000  # texts: a progress bar appears on jobs at least this long
 
 

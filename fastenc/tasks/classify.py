@@ -50,7 +50,7 @@ def classify(model, texts, text_pairs=None, batch_size=None, max_batch_tokens=No
 
     results = []
     items = texts if pairs is None else _zip_same_length(texts, pairs)
-    with Runner("classify", batch_size, max_batch_tokens, progress=False, device=model.device) as runner:
+    with Runner.for_model("classify", model, batch_size, max_batch_tokens) as runner:
         encode = encoder(tokenizer, max_length=truncation_length(model), pairs=pairs is not None, check=check_texts)
         for chunk in runner.chunks(items, encode):
             results.extend(_record(row, labels) for row in runner.run(chunk, process).tolist())

@@ -52,7 +52,7 @@ def embed(model, texts, pooling: str | None = None, normalize: bool | None = Non
         return pool(hidden, packed, pooling).cpu()  # (b, H)
 
     outputs = []
-    with Runner("embed", batch_size, max_batch_tokens, progress, known_length(texts), model.device) as runner:
+    with Runner.for_model("embed", model, batch_size, max_batch_tokens, progress, known_length(texts)) as runner:
         encode = encoder(tokenizer, max_length=truncation_length(model), check=check_texts)
         for chunk in runner.chunks(texts, encode):
             outputs.append(runner.run(chunk, process))

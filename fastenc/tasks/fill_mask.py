@@ -31,7 +31,7 @@ def fill_mask(model, texts, top_k: int = 5, batch_size=None, max_batch_tokens=No
         return mask_predictions(model, batch.tokens("input_ids"), hidden, batch.cu_seqlens, top_k)
 
     results = []
-    with Runner("fill_mask", batch_size, max_batch_tokens, progress=False, device=model.device) as runner:
+    with Runner.for_model("fill_mask", model, batch_size, max_batch_tokens) as runner:
         for chunk in runner.chunks(texts, encoder(tokenizer, check=check_texts)):
             check_masks(model, chunk, mask_id, tokenizer.mask_token)
             results.extend(runner.run(chunk, process))

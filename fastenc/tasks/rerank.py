@@ -43,7 +43,7 @@ def rerank(model, query: str, texts, raw_scores: bool = False, return_text: bool
         return activate(logits.float())[:, 0].cpu()
 
     scores = []
-    with Runner("rerank", batch_size, max_batch_tokens, progress=False, device=model.device) as runner:
+    with Runner.for_model("rerank", model, batch_size, max_batch_tokens) as runner:
         encode = encoder(tokenizer, max_length=truncation_length(model), pairs=True, check=check_texts)
         for chunk in runner.chunks([(query, t) for t in texts], encode):
             scores.extend(runner.run(chunk, process).tolist())

@@ -16,7 +16,8 @@ import numpy as np
 import torch
 
 from ..ops.packing import PackedBatch, gather_rows
-from .batching import CHUNK_SIZE, Progress, chunks, default_batch_tokens, known_length, token_budget_batches
+from .batching import (CHUNK_SIZE, Progress, chunks, default_batch_tokens, known_length, token_budget_batches,
+                       widest_activation_bytes)
 
 log = logging.getLogger(__name__)
 
@@ -64,15 +65,23 @@ class Runner:
     `process(batch) -> Tensor (b, ...) or list of b results`, one per row of the batch in batch order.
     """
 
-    def __init__(self, desc: str, batch_size=None, max_batch_tokens=None, progress=None, total=None, device=None):
+    def __init__(self, desc: str, batch_size=None, max_batch_tokens=None, progress=None, total=None, device=None,
+                 token_bytes=None):
+        """device: where the model runs (sets the default budget); token_bytes: its widest activation per token
+        (`batching.widest_activation_bytes`), which caps the CPU budget."""
         token_budget_batches([], max_batch_tokens, batch_size)  # checks the arguments before any work
         if max_batch_tokens is None and batch_size is None and device is not None:
-            max_batch_tokens = default_batch_tokens(device)
+            max_batch_tokens = default_batch_tokens(device, token_bytes)
         self.batch_size, self.max_batch_tokens = batch_size, max_batch_tokens
         self.desc = desc
         self.prefetch = device is None or torch.device(device).type != "cpu"  # tokenize ahead on a worker thread
         self.bar = Progress(total, progress, desc=desc)
         self.warned = False
+
+    @classmethod
+    def for_model(cls, desc: str, model, batch_size=None, max_batch_tokens=None, progress=False, total=None):
+        """A job on `model` (an engine): its device and widest activation set the default budget."""
+        return cls(desc, batch_size, max_batch_tokens, progress, total, model.device, widest_activation_bytes(model))
 
     def chunks(self, items, encode, size: int | None = None):
         """Chunk after chunk of `items`, each encoded by `encode(list) -> encode_packed's dict`; from the second on,

@@ -43,7 +43,7 @@ def embed_sparse(model, texts, batch_size=None, max_batch_tokens=None):
         return sparse_records(splade(logits, packed.sequence_index(), packed.num_rows))
 
     results = []
-    with Runner("embed_sparse", batch_size, max_batch_tokens, progress=False, device=model.device) as runner:
+    with Runner.for_model("embed_sparse", model, batch_size, max_batch_tokens) as runner:
         encode = encoder(tokenizer, max_length=truncation_length(model), check=check_texts)
         for chunk in runner.chunks(texts, encode):
             results.extend(runner.run(chunk, process))

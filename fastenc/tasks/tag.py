@@ -28,7 +28,7 @@ def tag(model, texts, batch_size=None, max_batch_tokens=None):
                              batch.tokens("special_tokens_mask"), batch.tokens("offset_mapping"), batch.cu_seqlens)
 
     results = []
-    with Runner("tag", batch_size, max_batch_tokens, progress=False, device=model.device) as runner:
+    with Runner.for_model("tag", model, batch_size, max_batch_tokens) as runner:
         encode = encoder(tokenizer, max_length=truncation_length(model), offsets=True, special_tokens_mask=True,
                          check=check_texts)
         for chunk in runner.chunks(texts, encode):

@@ -84,3 +84,20 @@ def test_default_token_budget_follows_the_device():
     assert Runner("t", device="cuda").max_batch_tokens == DEFAULT_MAX_BATCH_TOKENS
     assert Runner("t", batch_size=8, device="cpu").max_batch_tokens is None  # rows alone bound the batch, as asked
     assert Runner("t", max_batch_tokens=100, device="cpu").max_batch_tokens == 100
+
+
+def test_cpu_budget_fits_the_widest_activation(tmp_path):
+    """The CPU budget halves until tokens x the widest activation stay under glibc's mmap ceiling; GPUs keep theirs."""
+    from fastenc.tasks.batching import (CPU_ACTIVATION_CEILING, DEFAULT_MAX_BATCH_TOKENS, default_batch_tokens,
+                                        widest_activation_bytes)
+    assert default_batch_tokens("cpu", 1536 * 4) == 4096  # MiniLM's FFN in fp32: 24 MiB at 4,096 tokens
+    assert default_batch_tokens("cpu", 3072 * 4) == 2048  # bert-base's FFN in fp32
+    assert default_batch_tokens("cpu", 3072 * 2) == 4096  # ... in bf16
+    assert default_batch_tokens("cpu", 10**9) == 512  # never below 512
+    assert default_batch_tokens("cuda", 3072 * 4) == DEFAULT_MAX_BATCH_TOKENS
+    assert 2048 * 3072 * 4 <= CPU_ACTIVATION_CEILING < 4096 * 3072 * 4
+    build_with_tokenizer("bert", "Model", tmp_path)
+    engine = fastenc.load(tmp_path, device="cpu")
+    widest = max(m.out_features for m in engine.model.encoder.modules() if isinstance(m, torch.nn.Linear))
+    assert widest_activation_bytes(engine) == widest * 4
+    assert Runner.for_model("t", engine).max_batch_tokens == default_batch_tokens("cpu", widest * 4)
