@@ -1,9 +1,9 @@
 """Where fastenc's CPU time goes (issue 12): torch.profiler per-op tables and the FLOP/s of every matrix product.
 
-    .venv/bin/python benchmarks/profile_cpu.py [--threads 2] [--dtype fp32|bf16] [--job 500] [--tag name]
+    .venv/bin/python benchmarks/profile_cpu.py [--threads 2] [--dtype fp32|bf16] [--job 500] [--model bert-base] [--tag name]
 
-Workloads, real all-MiniLM-L6-v2: (job) `embed` of corpus sentences with its default batching (padding-free, packed
-token-budget batches); (padded-free) 64 corpus sentences as one padded batch through `model(ids, mask)` (packed
+Workloads, real all-MiniLM-L6-v2 (or `--model bert-base`, random weights): (job) `embed` of corpus sentences with its
+default batching (padding-free, packed token-budget batches); (padded-free) 64 corpus sentences as one padded batch through `model(ids, mask)` (packed
 inside); (padded) the same batch with `padding_free = False` (fixed-length path, key-padding mask). For each: wall time,
 the profiler's table sorted by self CPU time, and each matrix-product op's achieved GFLOP/s (profiler FLOP counts over
 its self CPU time) beside a matrix-product peak measured in the same run ((2048 x 384) x (384 x 1536), fp32 and bf16).
@@ -15,6 +15,7 @@ import os
 import platform
 import random
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -103,6 +104,8 @@ def main(argv=None) -> int:
     p.add_argument("--job", type=int, default=500, help="sentences of the embed job")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--rows", type=int, default=25, help="rows of each table")
+    p.add_argument("--model", default="minilm", choices=("minilm", "bert-base"),
+                   help="the real MiniLM, or the peer benchmark's random bert-base-shaped weights")
     p.add_argument("--tag", default="", help="a word in the output file name (e.g. before/after)")
     p.add_argument("--output", type=Path, default=RESULTS)
     args = p.parse_args(argv)
@@ -125,7 +128,12 @@ def main(argv=None) -> int:
         log(f"matmul peak {name} (2048x384)x(384x1536): " + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in found.items()))
     peak = max(peaks[args.dtype].values())
 
-    model = fastenc.load(minilm_folder(), device="cpu", dtype=dtype)
+    if args.model == "minilm":
+        folder = minilm_folder()
+    else:
+        from bench_cpu_peers import prepare_model
+        folder = prepare_model(args.model, Path(tempfile.mkdtemp()))[0]
+    model = fastenc.load(folder, device="cpu", dtype=dtype)
     job = corpus_sentences(args.job, seed=2)
     batch = model.tokenizer(corpus_sentences(64, seed=1), padding=True, truncation=True, return_tensors="pt")
     ids, mask = batch["input_ids"], batch["attention_mask"]
