@@ -15,9 +15,10 @@ DEFAULT_MAX_BATCH_TOKENS = 16_384  # real tokens (no padding: batches are packed
 DEFAULT_MAX_BATCH_TOKENS_CPU = 4_096
 # glibc serves a block above this from fresh mmap'd pages (its adaptive threshold stops at 32 MiB on 64-bit) and
 # returns it to the OS when freed, so an activation that large page-faults again on every product: bert-base's QKV
-# and FFN outputs at 4,096 tokens (36-48 MiB) ran at 250-265 GFLOP/s against ~310 below it, and its fp32 embed job ran
-# x1.04 faster at 2,048 tokens (benchmarks/results/cpu-budget-width-2026-12-01.txt). So the CPU budget halves until the
-# model's widest activation fits (MiniLM's, and bert-base's in bf16, already do at 4,096).
+# and FFN products with 36-48 MiB outputs at 4,096 tokens ran at 264-284 GFLOP/s against 316-329 at 2,048
+# (benchmarks/results/cpu-product-rows-2026-12-01.txt), and its fp32 embed job x1.04 faster at 2,048 tokens
+# (benchmarks/results/cpu-budget-width-2026-12-01.txt). So the CPU budget halves until the model's widest activation
+# fits (MiniLM's, and bert-base's in bf16, already do at 4,096).
 CPU_ACTIVATION_CEILING = 32 * 1024 * 1024
 
 
