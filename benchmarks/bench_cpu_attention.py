@@ -4,7 +4,8 @@
 
 Random packed Q, K, V (12 heads of 32, MiniLM's) as views of one fused (N, 3H) product, as the layers pass them.
 Shapes: ~4,096-token batches of similar lengths (an `embed` job's length-sorted batches) from 38-48 to 307-384 tokens,
-and the padded batches of the peer benchmark as packed sequences (64 corpus-like lengths 8-188, 64 lengths 16-512).
+and the padded batches of the peer benchmark as packed sequences (64 corpus-like lengths 8-188, 64 lengths 16-512), and
+a lone sequence of 128 and of 512 tokens.
 Each cell: best of two interleaved rounds of 8 calls (25th percentile within a round). These numbers set
 fastenc.models.bert.layer's choice (`_kernel_wins`). Writes benchmarks/results/cpu-attention-<date>.txt.
 """
@@ -29,6 +30,8 @@ def shapes(g):
         yield f"alike {int(L * 0.8)}-{L} x{B}", torch.randint(int(L * 0.8), L + 1, (B,), generator=g)
     yield "corpus-like 8-188 x64", torch.randint(8, 189, (64,), generator=g)
     yield "mixed 16-512 x64", torch.randint(16, 513, (64,), generator=g)
+    for L in (128, 512):  # a lone sequence: the reference reads it in place, no buckets
+        yield f"lone {L} x1", torch.tensor([L])
 
 
 def main(argv=None) -> int:

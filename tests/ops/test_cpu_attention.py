@@ -171,13 +171,14 @@ def test_every_code_path_within_the_rule(capability):
 
 
 def test_which_batches_take_the_kernel():
-    """Every packed batch of 2+ sequences, fp32 and bf16; a lone sequence never (the reference reads it in place)."""
+    """fp32: every packed batch; bf16: batches of 2+ sequences, not a lone one (the reference reads it in place)."""
     from fastenc.models.bert.layer import _kernel_wins
 
     def cu(*lengths):
         return torch.tensor([0, *torch.tensor(lengths).cumsum(0).tolist()], dtype=torch.int32)
 
-    assert not _kernel_wins(cu(300))
-    assert _kernel_wins(cu(300, 299))
-    assert _kernel_wins(cu(300, 10))
-    assert _kernel_wins(cu(20, 18, 19))
+    assert _kernel_wins(cu(300), torch.float32) and not _kernel_wins(cu(300), torch.bfloat16)
+    for dtype in (torch.float32, torch.bfloat16):
+        assert _kernel_wins(cu(300, 299), dtype)
+        assert _kernel_wins(cu(300, 10), dtype)
+        assert _kernel_wins(cu(20, 18, 19), dtype)

@@ -38,12 +38,12 @@ class _Packed:
         return {"linears": None}
 
 
-def _kernel_wins(cu_seqlens) -> bool:
-    """Whether the CPU kernel beats reference.attention's buckets on this packed batch: for every batch of 2+
-    sequences, fp32 and bf16 (2 threads, `benchmarks/results/cpu-attention-20261201-211700.txt`: 1.7-6.4x in fp32,
-    0.96-3.4x in bf16), not for a lone sequence, which the reference reads in place (in bf16 on AMX: 1.8-2.8x the
-    kernel from 128 tokens on)."""
-    return cu_seqlens.shape[0] > 2
+def _kernel_wins(cu_seqlens, dtype) -> bool:
+    """Whether the CPU kernel beats reference.attention on this packed batch (2 threads,
+    `benchmarks/results/cpu-attention-20261201-225620.txt`): every batch in fp32 (1.1-1.2x on a lone sequence, 1.7-6.2x
+    on batches) and bf16 batches of 2+ sequences (0.99-3.3x); not a lone bf16 sequence, which the reference reads in
+    place on AMX (1.1x the kernel at 128 tokens, 1.9x at 512)."""
+    return dtype == torch.float32 or cu_seqlens.shape[0] > 2
 
 
 class EncoderLayer(nn.Module):
@@ -102,7 +102,7 @@ class EncoderLayer(nn.Module):
             return (probs @ v.transpose(1, 2).float()).transpose(1, 2).to(q.dtype), probs  # (B, T, nh, hd)
         cu_seqlens = attention_args.get("cu_seqlens")
         if (CPU_ATTENTION_KERNEL and ops.name == "torch" and cu_seqlens is not None
-                and set(attention_args) <= _PLAIN_VARLEN_ARGS and _kernel_wins(cu_seqlens)):
+                and set(attention_args) <= _PLAIN_VARLEN_ARGS and _kernel_wins(cu_seqlens, q.dtype)):
             out = cpu_attention.varlen_attention(q, k, v, cu_seqlens, attention_args.get("softmax_scale"))
             if out is not None:
                 return out, None
