@@ -78,8 +78,8 @@ FASTENC_INLINE v16 exp_nonpositive(v16 x) {
 }
 
 struct Scratch {
-    std::vector<float> keys;     // (length rounded up to kKeyBlock, head_dim): the sequence's keys in float32
-    std::vector<float> values;   // (length, head_dim)
+    std::vector<float> keys;     // (task heads, length rounded up to kKeyBlock, head_dim): keys in float32
+    std::vector<float> values;   // (task heads, length, head_dim)
     std::vector<float> scores;   // (length rounded up, 16): a key's scores for the tile's 16 queries per row
     std::vector<float> queries;  // (head_dim, 16): the tile's queries, scaled, transposed
 };

@@ -25,7 +25,8 @@ struct VarlenAttentionArgs {
 };
 
 // softmax(q k^T * scale) v per sequence and head, in float32 whatever the storage dtype; the output is rounded to
-// the storage dtype once. Runs on at most `max_threads` threads of the process pool (0: all).
+// the storage dtype once. Runs on at most `max_threads` of PyTorch's OpenMP
+// threads (0: all; the extension's own pool where it is built without OpenMP).
 void varlen_attention(const VarlenAttentionArgs& args, size_t max_threads);
 
 // The code path varlen_attention takes on this CPU: "avx512", "avx2" or "default" (capped by ATEN_CPU_CAPABILITY).
