@@ -5,11 +5,13 @@ device once. Every layer works on (N, H) packed tokens and attention runs in var
 spent on padding. `Packing` is the bookkeeping of the one place padding still exists: the user-facing padded call
 `model(input_ids, attention_mask)`, which packs its input and re-pads its output.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from ..inputs import to_model_device
 
 
 @dataclass
@@ -50,17 +52,9 @@ class PackedBatch:
 
     def to(self, device) -> "PackedBatch":
         """The batch on `device`, copied once (from pinned memory, without blocking the host, when that is CUDA)."""
-        device = torch.device(device)
-
-        def move(t):
-            if t is None or t.device == device:
-                return t
-            if device.type == "cuda" and t.device.type == "cpu":
-                t = t.pin_memory()
-            return t.to(device, non_blocking=True)
-
-        return PackedBatch(move(self.input_ids), move(self.position_ids), move(self.token_type_ids),
-                           move(self.cu_seqlens), self.max_seqlen, self.host_cu_seqlens)
+        moved = to_model_device(torch.device(device), self.input_ids, self.position_ids, self.token_type_ids,
+                                self.cu_seqlens)
+        return PackedBatch(*moved, self.max_seqlen, self.host_cu_seqlens)
 
     def first_tokens(self) -> torch.Tensor:
         """(B,) index of each sequence's first token in the packed tokens."""
@@ -107,6 +101,7 @@ class Packing:
     max_seqlen: int  # longest real length in the batch
     batch: int
     seqlen: int
+    _moved: dict = field(default_factory=dict, repr=False)  # device -> indices there
 
     @classmethod
     def from_mask(cls, attention_mask: torch.Tensor) -> "Packing":
@@ -125,13 +120,22 @@ class Packing:
 
     def pack(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T, ...) -> (N, ...)"""
-        return x.reshape(self.batch * self.seqlen, *x.shape[2:]).index_select(0, self.indices.to(x.device))
+        return x.reshape(self.batch * self.seqlen, *x.shape[2:]).index_select(0, self._indices_on(x.device))
 
     def unpack(self, x: torch.Tensor) -> torch.Tensor:
         """(N, ...) -> (B, T, ...) with zeros at padded positions."""
         out = x.new_zeros(self.batch * self.seqlen, *x.shape[1:])
-        out.index_copy_(0, self.indices.to(x.device), x)
+        out.index_copy_(0, self._indices_on(x.device), x)
         return out.view(self.batch, self.seqlen, *x.shape[1:])
+
+    def _indices_on(self, device) -> torch.Tensor:
+        """The indices on `device`, moved once per device without blocking the host: a plain `.to` from pageable
+        memory would wait for the model's queued work before each output could be re-padded."""
+        if self.indices.device == device:
+            return self.indices
+        if device not in self._moved:
+            self._moved[device] = to_model_device(device, self.indices)[0]
+        return self._moved[device]
 
     def packed_batch(self, input_ids, position_ids, token_type_ids) -> PackedBatch:
         """The padded (B, T) host tensors as a PackedBatch (positions already numbered in the padded layout)."""

@@ -46,7 +46,7 @@ def classify(model, texts, text_pairs=None, batch_size=None, max_batch_tokens=No
     @torch.inference_mode()
     def process(batch) -> torch.Tensor:
         logits = model.model.forward_packed(batch.packed(model.model)).logits  # (b, num_labels)
-        return to_scores(logits.float()).cpu()
+        return to_scores(logits.float())  # (b, num_labels): the runner fetches a chunk at a time
 
     results = []
     items = texts if pairs is None else _zip_same_length(texts, pairs)

@@ -49,7 +49,7 @@ def embed(model, texts, pooling: str | None = None, normalize: bool | None = Non
     def process(batch) -> torch.Tensor:
         packed = batch.packed(model.model).to(model.device)
         hidden = model.model.forward_packed(packed, run_head=False).last_hidden_state  # (n, H)
-        return pool(hidden, packed, pooling).cpu()  # (b, H)
+        return pool(hidden, packed, pooling)  # (b, H), left on the device: the runner fetches a chunk at a time
 
     outputs = []
     with Runner.for_model("embed", model, batch_size, max_batch_tokens, progress, known_length(texts)) as runner:

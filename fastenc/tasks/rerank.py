@@ -40,7 +40,7 @@ def rerank(model, query: str, texts, raw_scores: bool = False, return_text: bool
     @torch.inference_mode()
     def process(batch) -> torch.Tensor:
         logits = model.model.forward_packed(batch.packed(model.model)).logits  # (b, 1)
-        return activate(logits.float())[:, 0].cpu()
+        return activate(logits.float())[:, 0]  # (b,): the runner fetches a chunk at a time
 
     scores = []
     with Runner.for_model("rerank", model, batch_size, max_batch_tokens) as runner:

@@ -62,7 +62,8 @@ class Batch:
 class Runner:
     """One job: `for chunk in runner.chunks(items, encode)`, then `runner.run(chunk, process)` for its results.
 
-    `process(batch) -> Tensor (b, ...) or list of b results`, one per row of the batch in batch order.
+    `process(batch) -> Tensor (b, ...) or list of b results`, one per row of the batch in batch order; tensors may stay
+    on the model's device (`run` returns them on the host).
     """
 
     def __init__(self, desc: str, batch_size=None, max_batch_tokens=None, progress=None, total=None, device=None,
@@ -168,12 +169,12 @@ class Runner:
 
 
 def _in_order(parts: list, n: int):
-    """Scatter [(rows, results)] back to chunk order."""
+    """Scatter [(rows, results)] back to chunk order. Tensor results, wherever the model left them, come to the host
+    in one copy per chunk: a copy per batch would make the host wait for each batch before it could queue the next."""
     if parts and isinstance(parts[0][1], torch.Tensor):
-        first = parts[0][1]
-        out = first.new_empty((n, *first.shape[1:]))
-        for rows, values in parts:
-            out[torch.from_numpy(rows)] = values
+        values = torch.cat([v for _, v in parts]).cpu()  # (rows of all parts, ...)
+        out = values.new_empty((n, *values.shape[1:]))
+        out[torch.from_numpy(np.concatenate([rows for rows, _ in parts]))] = values
         return out
     out = [None] * n
     for rows, values in parts:
