@@ -25,6 +25,9 @@ class HeadSpec:
     checkpoint: dict = field(default_factory=dict)
     task_fields: dict = field(default_factory=dict)  # task -> fields, where a task reads the output under other names
     labelled: bool = False  # its classes are named by config.id2label
+    # Its per-token output is vocabulary-wide (MLM logits: ~50x the hidden state): CUDA graphs run it on each replay's
+    # real corner instead of keeping a bucket-sized copy in every graph's static memory.
+    vocabulary_wide: bool = False
 
     def fields_for(self, task: str) -> tuple:
         return self.task_fields.get(task, self.fields)
@@ -60,7 +63,7 @@ HEADS = (
                          "gte": {"dense": "pooler.dense"}, "nomic_bert": {"dense": "pooler.dense"},
                          "mpnet": {"dense": "pooler.dense"}}),
     HeadSpec("mlm", per_token=True, fields=("logits",), wanted=_bert_pretraining("masked_lm", "pretraining"),
-             build=MaskedLMHead,
+             build=MaskedLMHead, vocabulary_wide=True,
              checkpoint={
                  "bert": {"transform": "cls.predictions.transform.dense", "norm": "cls.predictions.transform.LayerNorm",
                           "decoder": "cls.predictions.decoder.weight",

@@ -2,14 +2,17 @@
 
 A batch (B, T) runs in the graph of its bucket (B rounded up to a power of two, T up to a multiple of `length_step`):
 its inputs are copied into the bucket's static buffers (extra rows and columns are padding, masked out), the graph is
-replayed, and the (B, T) corner of the static outputs is returned. Graphs are captured on first use of a bucket, after
-one eager warm-up run (which also lets the Triton kernels autotune outside the capture); few buckets keep the warm-up
-short, and `capture_seconds` records what each capture cost.
+replayed, and the (B, T) corner of the static outputs is returned. A head with vocabulary-wide outputs (MLM logits) is
+not captured: it runs after the replay on the corner's real rows, so no graph keeps a bucket-sized logits tensor
+resident (8,192 tokens x roberta's 50,265 words in bf16 is 824 MB per bucket). Graphs are captured on first use of a
+bucket, after one eager warm-up run (which also lets the Triton kernels autotune outside the capture); few buckets keep
+the warm-up short, and `capture_seconds` records what each capture cost.
 """
 import time
 
 import torch
 
+from ..inputs import to_model_device
 from ..outputs import EncoderOutput
 
 
@@ -25,8 +28,8 @@ class _Graph:
 
     def __init__(self, model, rows: int, positions: int, run_head: bool, pool):
         device, config = model.device, model.config
-        self.pad_id = config.pad_token_id
-        self.token_fields = model.token_fields  # outputs shaped like the tokens, from the head registry
+        self.model, self.pad_id = model, config.pad_token_id
+        captured, self.late_heads = split_heads(model) if run_head else ([], [])
         self.input_ids = torch.full((rows, positions), config.pad_token_id, dtype=torch.long, device=device)
         self.attention_mask = torch.zeros(rows, positions, dtype=torch.long, device=device)
         self.token_type_ids = torch.zeros_like(self.input_ids) if config.type_vocab_size else None
@@ -35,11 +38,11 @@ class _Graph:
         stream = torch.cuda.Stream()
         stream.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(stream), torch.inference_mode():
-            model.padded_forward(*args)  # warm-up: allocator pools, Triton autotuning
+            model.padded_forward(*args, heads=captured)  # warm-up: allocator pools, Triton autotuning
         torch.cuda.current_stream().wait_stream(stream)
         self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph, pool=pool), torch.inference_mode():
-            self.output = model.padded_forward(*args)
+            self.output = model.padded_forward(*args, heads=captured)
 
     def __call__(self, input_ids, attention_mask, token_type_ids) -> EncoderOutput:
         B, T = input_ids.shape
@@ -53,7 +56,21 @@ class _Graph:
             if token_type_ids is not None:
                 self.token_type_ids[:B, :T].copy_(token_type_ids, non_blocking=True)
         self.graph.replay()
-        return corner(self.output, B, T, self.token_fields)
+        return replayed_outputs(self.model, self.output, B, T, self.late_heads)
+
+
+def split_heads(model) -> tuple[list, list]:
+    """(heads a graph captures, heads run after each replay): the vocabulary-wide ones run after, on the corner."""
+    late = [spec for spec in model.head_specs if spec.vocabulary_wide]
+    return [spec for spec in model.head_specs if spec not in late], late
+
+
+def replayed_outputs(model, static: EncoderOutput, B: int, T: int, late_heads) -> EncoderOutput:
+    """What a replay returns: the (B, T) corner of the static outputs, then `late_heads` run on its hidden states."""
+    result = corner(static, B, T, model.token_fields)
+    if late_heads:
+        model.run_heads(result, result.last_hidden_state, None, late_heads)  # per-token heads only: no pooled input
+    return result
 
 
 def corner(out: EncoderOutput, B: int, T: int, token_fields) -> EncoderOutput:
@@ -95,5 +112,7 @@ class GraphRunner:
             self.capture_seconds[key] = time.perf_counter() - start
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
-        with torch.cuda.device(self.model.device):  # copy_ takes host or device tensors straight into the buffers
-            return self.graphs[key](input_ids, attention_mask, token_type_ids)
+        # Host inputs go up from pinned memory: a copy from pageable memory would wait for the queued work first.
+        inputs = to_model_device(self.model.device, input_ids, attention_mask, token_type_ids)
+        with torch.cuda.device(self.model.device):
+            return self.graphs[key](*inputs)

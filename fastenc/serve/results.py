@@ -52,8 +52,8 @@ class BatchOutputs:
         """The checkpoint's heads on the whole batch, as forward_packed runs them (classifier, token classifier)."""
         if self._heads is None:
             out = EncoderOutput(last_hidden_state=self.hidden, cu_seqlens=self.packed.cu_seqlens)
-            first = self.hidden.index_select(0, self.packed.first_tokens())  # (B, H)
-            self.engine.model.run_heads(out, self.hidden, first)
+            model = self.engine.model
+            model.run_heads(out, self.hidden, model.pool_packed(self.hidden, self.packed))  # pooled: (B, H)
             self._heads = out
         return self._heads
 

@@ -67,6 +67,46 @@ def test_graph_replays_equal_eager_in_every_bucket(folder, cuda, dtype):
             assert_same(got.last_hidden_state, want.last_hidden_state, mask, dtype)
             assert_same(got.logits, want.logits, mask, dtype)
     assert len(graphs.graphs.capture_seconds) <= len(batches)
+    # The MLM head runs after each replay on the real corner: no graph keeps (rows, positions, vocab) logits resident.
+    assert all(graph.output.logits is None for graph in graphs.graphs.graphs.values())
+
+
+@pytest.mark.parametrize("with_graphs", [False, True], ids=["padding-free", "graphs"])
+def test_a_warm_forward_from_host_inputs_never_waits_on_the_gpu(folder, cuda, with_graphs):
+    """The host only queues work: inputs go up from pinned memory, the re-padding indices too, nothing is read back.
+    (Autotuning and graph capture synchronise, so the first call is made before the check.)"""
+    model = fastenc.load(folder, device=cuda, dtype=torch.bfloat16)
+    if with_graphs:
+        model.enable_cuda_graphs()
+    ids, mask = padded_batch(model.config.vocab_size, [40, 7, 21], 1)
+    want = model(ids, attention_mask=mask)
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        got = model(ids, attention_mask=mask)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert torch.equal(got.logits, want.logits)
+
+
+def test_device_inputs_give_what_host_inputs_give_and_the_same_errors(folder, device):
+    """Inputs already on the GPU are checked from one host copy of their reductions and the mask."""
+    model = fastenc.load(folder, device=device, dtype=torch.float32)
+    ids, mask = padded_batch(model.config.vocab_size, [30, 9, 17], 1)
+    want = model(ids, attention_mask=mask)
+    got = model(ids.to(device), attention_mask=mask.to(device))
+    keep = mask.bool().to(got.last_hidden_state.device)
+    assert torch.equal(got.last_hidden_state[keep], want.last_hidden_state[keep])
+    bad = ids.clone()
+    bad[1, 2] = model.config.vocab_size
+    with pytest.raises(ValueError, match=r"input_ids must lie in \[0, "):
+        model(bad.to(device), attention_mask=mask.to(device))
+    with pytest.raises(ValueError, match="attention_mask must hold only 0"):
+        model(ids.to(device), attention_mask=(mask * 2).to(device))
+    empty = mask.clone()
+    empty[2] = 0
+    with pytest.raises(ValueError, match=r"marks no token in row\(s\) \[2\]"):
+        model(ids.to(device), attention_mask=empty.to(device))
 
 
 def test_graph_results_outlive_the_next_replay(folder, cuda):

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 import fastenc
-from fastenc.runtime.cuda_graphs import bucket_of, corner
+from fastenc.runtime.cuda_graphs import bucket_of, replayed_outputs, split_heads
 from parity import assert_parity, float64_twin
 from tiny_checkpoints import build, padded_batch, save
 
@@ -16,10 +16,14 @@ def test_buckets_round_batch_to_powers_of_two_and_length_to_steps():
 
 
 @pytest.mark.parity
-def test_corner_of_padded_outputs_equals_the_unpadded_call(tmp_path):
-    """What a replay returns: the bucket-padded padded-path outputs cut to (B, T) equal the direct call's."""
-    hf_model = build("bert", "ForTokenClassification")
+@pytest.mark.parametrize("task", ["ForTokenClassification", "ForMaskedLM"])
+def test_replayed_outputs_of_the_bucket_equal_the_unpadded_call(tmp_path, task):
+    """What a replay returns, on the CPU: the bucket-padded padded-path outputs of the captured heads cut to (B, T),
+    then the late (vocabulary-wide) heads on that corner, equal the direct call's."""
+    hf_model = build("bert", task)
     model = fastenc.load(save(hf_model, tmp_path / "ckpt"))
+    captured, late = split_heads(model.model)
+    assert [spec.name for spec in late] == (["mlm"] if task == "ForMaskedLM" else [])
     ids, mask = padded_batch(model.config.vocab_size, [5, 3, 7], 0)
     rows, positions = bucket_of(3, 7, 4, model.max_length)
     big_ids = torch.zeros(rows, positions, dtype=torch.long)
@@ -27,8 +31,9 @@ def test_corner_of_padded_outputs_equals_the_unpadded_call(tmp_path):
     big_ids[:3, :7], big_mask[:3, :7] = ids, mask
     big_mask[3:, 0] = 1
     with torch.inference_mode():
-        static = model.model.padded_forward(big_ids, big_mask, torch.zeros_like(big_ids))
-    got = corner(static, 3, 7, token_fields=model.token_fields)  # the registry: logits are per token here
+        static = model.model.padded_forward(big_ids, big_mask, torch.zeros_like(big_ids), heads=captured)
+        got = replayed_outputs(model.model, static, 3, 7, late)
+    assert (static.logits is None) == bool(late)  # the static outputs keep no vocabulary-wide logits
     want = model(ids, attention_mask=mask)
     # The bucket's larger matrices may round differently from the direct call's: both answer to the parity rule.
     with torch.no_grad():

@@ -93,9 +93,11 @@ class EncoderModel(nn.Module):
         return out
 
     def padded_forward(self, input_ids, attention_mask, token_type_ids, run_head: bool = True,
-                       output_hidden_states: bool = False, output_attentions: bool = False) -> EncoderOutput:
+                       output_hidden_states: bool = False, output_attentions: bool = False,
+                       heads=None) -> EncoderOutput:
         """The padded path on checked (B, T) tensors already on the model's device: no host sync, fixed shapes, so a
-        CUDA graph can capture it. attention_mask None means no padding."""
+        CUDA graph can capture it. attention_mask None means no padding; `heads` (HeadSpecs) the heads to run when
+        `run_head`, None for all."""
         self.ops.validate(input_ids, self.embeddings.word.weight, self.config.head_dim)
         position_ids = self.embeddings.position_ids(input_ids)  # (B, T)
         x = self.embeddings(input_ids, position_ids, token_type_ids, self.ops)  # (B, T, E)
@@ -108,7 +110,7 @@ class EncoderModel(nn.Module):
             attentions=tuple(attentions) if attentions else None,
         )
         if run_head:
-            self.run_heads(out, x, self.pool_padded(x, attention_mask))
+            self.run_heads(out, x, self.pool_padded(x, attention_mask), heads)
         return out
 
     # What a family may change about the forward pass (fastenc.models.modernbert overrides these).
@@ -125,16 +127,22 @@ class EncoderModel(nn.Module):
         """(B, H) input of the sequence heads from padded (B, T, H) tokens: position 0."""
         return x[:, 0]
 
-    def run_heads(self, out: EncoderOutput, tokens, first) -> None:
-        """Every head of the model, in registry order: per-token heads on `tokens` ((N, H) or (B, T, H)), sequence
-        heads on `first`, each sequence's first token (B, H), and the pooler output when there is one."""
+    def run_heads(self, out: EncoderOutput, tokens, first, heads=None) -> None:
+        """The model's heads (or those of `heads`, HeadSpecs), in registry order, each output set on `out`: per-token
+        heads on `tokens` ((N, H) or (B, T, H)), sequence heads on `first` (B, H), what `pool_*` made of each
+        sequence."""
         task = self.config.task
-        for spec in self.head_specs:
-            head = getattr(self, spec.name)
-            result = head(tokens, self.ops) if spec.per_token else head(first, out.pooler_output)
+        for spec in self.head_specs if heads is None else [s for s in self.head_specs if s in heads]:
+            result = self.run_head(spec, tokens, first, out)
             values = result if isinstance(result, tuple) else (result,)
             for name, value in zip(spec.fields_for(task), values, strict=True):
                 setattr(out, name, value)
+
+    def run_head(self, spec, tokens, first, out: EncoderOutput):
+        """One head's output (a tuple where it fills several fields). Sequence heads also read the pooler output,
+        which the pooler, running first, has set on `out` when there is one."""
+        head = getattr(self, spec.name)
+        return head(tokens, self.ops) if spec.per_token else head(first, out.pooler_output)
 
     @torch.inference_mode()
     def forward(
@@ -151,11 +159,10 @@ class EncoderModel(nn.Module):
         with padded positions left free (zeros on the padding-free path). `run_head=False` stops after the encoder.
         `packed_output=True` hands back per-token outputs as (N, ...) real tokens only, with `out.cu_seqlens`, when
         the batch ran padding-free (a batch without padding comes back padded, with `cu_seqlens` None)."""
-        input_ids, attention_mask, token_type_ids = prepare_inputs(self, input_ids, attention_mask, token_type_ids)
-        if attention_mask is not None:
-            host_mask = attention_mask.cpu()  # where the tokenizer leaves it; one copy if it is elsewhere
-            if bool(host_mask.all()):
-                attention_mask = None  # no padding: the kernels skip masking altogether
+        input_ids, attention_mask, token_type_ids, host_mask = prepare_inputs(self, input_ids, attention_mask,
+                                                                              token_type_ids)
+        if host_mask is not None and bool(host_mask.all()):
+            attention_mask = None  # no padding: the kernels skip masking altogether
         if self.graphs is not None and not (output_hidden_states or output_attentions) and self.graphs.fits(input_ids):
             return self.graphs(input_ids, attention_mask, token_type_ids, run_head)
         # Left padding keeps the padded path: sequence heads read position 0, which packing would leave empty.

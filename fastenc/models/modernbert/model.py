@@ -44,14 +44,9 @@ class ModernBertModel(EncoderModel):
         """The layers need the positions too: RoPE rotates each token by its own."""
         return self.encoder(x, position_ids, attention_args, self.ops, output_hidden_states, output_attentions)
 
-    def run_heads(self, out: EncoderOutput, tokens, pooled) -> None:
-        """Per-token heads on `tokens` ((N, H) or (B, T, H)), the sequence classifier on `pooled` (B, H)."""
-        for spec in self.head_specs:
-            head = getattr(self, spec.name)
-            result = head(tokens if spec.per_token else pooled, self.ops)
-            values = result if isinstance(result, tuple) else (result,)
-            for name, value in zip(spec.fields_for(self.config.task), values, strict=True):
-                setattr(out, name, value)
+    def run_head(self, spec, tokens, pooled, out: EncoderOutput):
+        """ModernBERT's heads take the ops, the sequence classifier `pooled` (B, H); there is no pooler."""
+        return getattr(self, spec.name)(tokens if spec.per_token else pooled, self.ops)
 
     def pool_packed(self, x, batch: PackedBatch):
         """(B, H): each sequence's first token, or the mean of its tokens (`classifier_pooling`)."""
