@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole GPU check of issue 13 in one command: compiled kernel tests, GPU parity and CUDA-graph tests, kernel and
-# model benchmarks, warm-up and embed timings; raw logs and one JSON + TXT of results in DIR.
+# model benchmarks, a profile of fastenc's calls, warm-up and embed timings; raw logs and one JSON + TXT of results
+# in DIR.
 #
 #   benchmarks/gpu_check.sh DIR [--dry-run]        (or: make gpu-check OUT=DIR [DRY=1])
 #
@@ -93,6 +94,8 @@ TRITON_CACHE_DIR=$BENCH_CACHE phase kernel-bench 60 "$PY" benchmarks/bench_kerne
     "${DRY_FLAG[@]}"
 TRITON_CACHE_DIR=$BENCH_CACHE phase model-bench 200 "$PY" benchmarks/gpu_bench.py --out "$RAW/models.json" \
     "${DRY_FLAG[@]}"
+TRITON_CACHE_DIR=$BENCH_CACHE phase profile 45 "$PY" benchmarks/gpu_profile.py --out "$RAW/profile.json" \
+    --trace-dir "$RAW/traces" "${DRY_FLAG[@]}"
 phase warmup 60 "$PY" benchmarks/gpu_warmup.py --out "$RAW/warmup.json" "${DRY_FLAG[@]}"
 TRITON_CACHE_DIR=$BENCH_CACHE phase embed 90 "$PY" benchmarks/gpu_embed.py --out "$RAW/embed.json" "${DRY_FLAG[@]}"
 

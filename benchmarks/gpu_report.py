@@ -3,10 +3,10 @@
     python benchmarks/gpu_report.py DIR --command "make gpu-check ..." [--dry-run]
 
 Reads DIR/raw/: phases.tsv (name, exit code, seconds, limit per phase), each phase's log, the pytest phases' JUnit
-XML, and the JSON the benchmark phases wrote (models.json, kernels.json, warmup.json, embed.json). Writes
-DIR/gpu-<gpu>-<date>.json: {"gpu", "driver", "torch", "triton", "transformers", "date", "command", "dry_run",
-"phases", "matmul_peak_tflops", "records", "kernels", "warmup", "embed"}, and DIR/gpu-<gpu>-<date>.txt: the summary
-tables followed by every phase's full log.
+XML, and the JSON the benchmark phases wrote (models.json, kernels.json, profile.json, warmup.json, embed.json).
+Writes DIR/gpu-<gpu>-<date>.json: {"gpu", "driver", "torch", "triton", "transformers", "date", "command", "dry_run",
+"phases", "matmul_peak_tflops", "records", "kernels", "profile", "warmup", "embed"}, and DIR/gpu-<gpu>-<date>.txt: the
+summary tables followed by every phase's full log.
 """
 import argparse
 import datetime
@@ -16,7 +16,7 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-BENCH_FILES = {"kernels": "kernels.json", "warmup": "warmup.json", "embed": "embed.json"}
+BENCH_FILES = {"kernels": "kernels.json", "profile": "profile.json", "warmup": "warmup.json", "embed": "embed.json"}
 
 
 def read_phases(raw: Path) -> dict:

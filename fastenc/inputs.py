@@ -36,8 +36,8 @@ def _as_tensor(value, name: str) -> torch.Tensor:
 
 def prepare_inputs(model, input_ids, attention_mask, token_type_ids):
     """Returns (input_ids, attention_mask or None, token_type_ids or None, host_mask or None): the checked (B, T)
-    tensors still on the device they came on (`to_model_device` moves them; all long, the mask 1 = token, 0 = padding) and
-    the mask's host copy, which plans the packing."""
+    tensors still on the device they came on (`to_model_device` moves them; all long, the mask 1 = token, 0 =
+    padding) and the mask's host copy, which plans the packing."""
     config = model.config
     input_ids = _as_tensor(input_ids, "input_ids")
     B, T = input_ids.shape

@@ -23,6 +23,14 @@ def bench_modules(monkeypatch):
     return gpu_bench, gpu_report, gpu_table
 
 
+@pytest.fixture
+def gpu_profile(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import gpu_profile
+
+    return gpu_profile
+
+
 def test_check_script_usage_errors():
     script = BENCHMARKS / "gpu_check.sh"
     for args in ([], ["--dry-run"], ["out", "--bogus"]):
@@ -106,3 +114,38 @@ def test_table_refuses_dry_runs_and_missing_markers(bench_modules, tmp_path, cap
     readme = tmp_path / "README.md"
     readme.write_text("no markers\n")
     assert gpu_table.main([str(path), "--readme", str(readme)]) == 2 and readme.read_text() == "no markers\n"
+
+
+def _interval(name, ts, dur, cat="kernel"):
+    return dict(ph="X", cat=cat, name=name, ts=ts, dur=dur)
+
+
+def test_profile_summary_of_a_made_up_trace(gpu_profile):
+    """Busy time is the union of GPU intervals (two streams may overlap), gaps lie between them, syncs are counted."""
+    trace = {"traceEvents": [
+        _interval("gemm", 0, 100), _interval("gemm", 150, 100),  # a 50 us gap
+        _interval("softmax", 200, 100),  # overlaps the second gemm: 50 us of new busy time
+        _interval("Memcpy HtoD", 400, 20, cat="gpu_memcpy"),  # a 100 us gap before it
+        _interval("cudaLaunchKernel", 0, 5, cat="cuda_runtime"),
+        _interval("cudaLaunchKernel", 10, 5, cat="cuda_runtime"),
+        _interval("cudaStreamSynchronize", 300, 90, cat="cuda_runtime"),
+        _interval("aten::item", 299, 92, cat="cpu_op"),
+        dict(ph="i", cat="kernel", name="instant", ts=5),  # not an interval: ignored
+    ]}
+    got = gpu_profile.summarise(trace, wall_ms=1.0)
+    assert got["gpu_busy_ms"] == pytest.approx(0.27) and got["gpu_busy_share"] == pytest.approx(0.27)
+    assert got["gpu_intervals"] == 4 and got["kernel_launches"] == 2
+    assert [g["gap_us"] for g in got["largest_gaps"]] == [100, 50] and got["gaps_over_10us"] == 2
+    assert got["idle_in_gaps_ms"] == pytest.approx(0.15)
+    top = {k["name"]: (k["calls"], k["total_ms"]) for k in got["top_kernels"]}
+    assert top == {"gemm": (2, 0.2), "softmax": (1, 0.1), "Memcpy HtoD": (1, 0.02)}
+    assert got["host_syncs"] == {"cudaStreamSynchronize": 1} and got["scalar_reads"] == 1
+
+
+def test_profile_dry_run_writes_every_case(gpu_profile, tmp_path):
+    out = tmp_path / "profile.json"
+    assert gpu_profile.main(["--out", str(out), "--trace-dir", str(tmp_path / "traces"), "--dry-run"]) == 0
+    report = json.loads(out.read_text())
+    assert [c["case"] for c in report["cases"]] == [name for name, _ in gpu_profile.cases(dry_run=True)]
+    assert all(c["wall_ms"] > 0 and c["gpu_busy_share"] is None for c in report["cases"])  # the CPU has no GPU time
+    assert len(list((tmp_path / "traces").glob("*.json.gz"))) == len(report["cases"])
