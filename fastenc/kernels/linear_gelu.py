@@ -1,5 +1,7 @@
 """gelu(x @ weight.T + bias) in one matrix product: the bias and the GELU (exact erf or tanh) applied to the float32
 accumulator before the single store, so the FFN's (tokens, intermediate) activation is written once, never re-read."""
+import functools
+
 import torch
 import triton
 import triton.language as tl
@@ -39,18 +41,27 @@ def _configs():
             for m, n, k, s, w in tiles]
 
 
+@functools.cache
+def _sm_count(device: torch.device) -> int:
+    return torch.cuda.get_device_properties(device).multi_processor_count
+
+
 def _prune(configs, named_args, **kwargs):
-    """fp32 takes its one small tile; 16-bit inputs every other one, without 128-row tiles when a batch has at most
-    64 rows (half of each would be padding) and without 256-column tiles for narrow outputs."""
+    """fp32 takes its one tile. 16-bit inputs: the smallest tile alone when even it makes no more programs than the
+    GPU has SMs (a larger one would leave SMs idle: nothing to tune); else every tile, less 128-row tiles for batches
+    of at most 64 rows (half of each would be padding) and 256-column tiles for narrow outputs."""
     args = {**named_args, **kwargs}
-    fp32 = args["IS_FP32"]
-    kept = [
-        c for c in configs
-        if (c.kwargs["BLOCK_K"] == 32) == fp32
-        and (fp32 or args["M_BUCKET"] > 64 or c.kwargs["BLOCK_M"] == 64)
-        and (fp32 or args["N"] > 128 or c.kwargs["BLOCK_N"] <= 128)
-    ]
-    return kept or configs[-1:]
+    if args["IS_FP32"]:
+        return [c for c in configs if c.kwargs["BLOCK_K"] == 32]
+    tiles = [c for c in configs if c.kwargs["BLOCK_K"] != 32]
+    smallest = min(tiles, key=lambda c: c.kwargs["BLOCK_M"] * c.kwargs["BLOCK_N"])
+    rows, cols = args["M_BUCKET"], args["N"]
+    programs = triton.cdiv(rows, smallest.kwargs["BLOCK_M"]) * triton.cdiv(cols, smallest.kwargs["BLOCK_N"])
+    if programs <= _sm_count(args["X"].device):
+        return [smallest]
+    kept = [c for c in tiles
+            if (rows > 64 or c.kwargs["BLOCK_M"] == 64) and (cols > 128 or c.kwargs["BLOCK_N"] <= 128)]
+    return kept or [smallest]
 
 
 @triton.autotune(

@@ -72,6 +72,26 @@ def test_rows_are_tuned_by_bucket():
                                                                              8192]
 
 
+def test_autotune_space(monkeypatch):
+    """The compiled launcher's choices, checked here without a GPU: small problems skip tuning, fp32 has one tile."""
+    module = importlib.import_module("fastenc.kernels.linear_gelu")
+    monkeypatch.setattr(module, "INTERPRET", False)
+    monkeypatch.setattr(module, "_sm_count", lambda device: 132)  # an H100 SXM / H200
+    configs = module._configs()
+    x = torch.empty(1, 1)
+
+    def tiles(rows, n, fp32=False):
+        kept = module._prune(configs, dict(X=x, M_BUCKET=module.m_bucket(rows), N=n), IS_FP32=fp32)
+        return {(c.kwargs["BLOCK_M"], c.kwargs["BLOCK_N"], c.kwargs["BLOCK_K"]) for c in kept}
+
+    assert tiles(16, 4096) == tiles(128, 4096) == {(64, 64, 64)}  # 128 programs of 64 x 64 fill at most one wave
+    every = {(c.kwargs["BLOCK_M"], c.kwargs["BLOCK_N"], c.kwargs["BLOCK_K"]) for c in configs}
+    assert tiles(4096, 4096) == every - {(64, 64, 32)}  # a full batch of a real FFN: every 16-bit tile
+    assert tiles(16, 10**5) <= {(64, 256, 64), (64, 128, 64), (64, 64, 64)}  # 64 rows or fewer: no 128-row tiles
+    assert all(n <= 128 for _, n, _ in tiles(10**5, 96))  # a narrow output: no 256-column tiles
+    assert tiles(4096, 4096, fp32=True) == {(64, 64, 32)}
+
+
 def _bad_inputs(device):
     x, weight, bias = inputs((3,), 40, 96, torch.float16, device)
     return [
