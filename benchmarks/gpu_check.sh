@@ -83,7 +83,8 @@ trap 'rm -rf "$TEST_CACHE" "$BENCH_CACHE"' EXIT
 phase setup 90 bash -c "$SETUP" setup "$PY"
 if [[ $DRY == 1 ]]; then
     # The interpreter is slow: one test file per kernel family, the first failure stops it.
-    KERNEL_TESTS=(tests/kernels/test_layer_norm.py tests/kernels/test_bias_gelu.py tests/kernels/test_bench_kernels.py)
+    KERNEL_TESTS=(tests/kernels/test_layer_norm.py tests/kernels/test_bias_gelu.py tests/kernels/test_linear_gelu.py
+                  tests/kernels/test_bench_kernels.py)
 else
     KERNEL_TESTS=(tests/kernels)
 fi
