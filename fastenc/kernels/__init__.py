@@ -11,7 +11,8 @@ from .disentangled_attention import disentangled_attention
 from .embeddings import embeddings
 from .geglu import geglu, glu
 from .layer_norm import layer_norm
+from .linear_gelu import linear_gelu
 from .rope import rope_qkv
 
 __all__ = ["attention", "bias_gelu", "disentangled_attention", "embeddings", "geglu", "glu", "layer_norm",
-           "rope_qkv", "validate_forward"]
+           "linear_gelu", "rope_qkv", "validate_forward"]

@@ -26,6 +26,11 @@ class BiasGelu(Protocol):
     def __call__(self, x: torch.Tensor, bias: torch.Tensor, approximate: str = "none") -> torch.Tensor: ...
 
 
+class LinearGelu(Protocol):
+    def __call__(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
+                 approximate: str = "none") -> torch.Tensor: ...
+
+
 class Embeddings(Protocol):
     def __call__(self, input_ids, position_ids, token_type_ids, word, position, token_type, ln_weight, ln_bias,
                  eps: float) -> torch.Tensor: ...
@@ -59,6 +64,7 @@ class Ops:
     # ModernBERT's sliding window or MPNet's relative position bias (fastenc.ops.relative_bias) where asked
     layer_norm: LayerNorm  # LayerNorm of x + residual, statistics in float32
     bias_gelu: BiasGelu  # gelu(x + bias), exact or tanh
+    linear_gelu: LinearGelu  # gelu(x @ weight.T + bias), exact or tanh: the FFN's first product and its activation
     embeddings: Embeddings  # word + token type + position gather, then LayerNorm
     rope_qkv: RopeQKV  # split a fused (..., 3, nh, hd) QKV, rotating Q and K by RoPE (ModernBERT)
     geglu: Geglu  # gelu(x[..., :I]) * x[..., I:] (ModernBERT's feed-forward)
@@ -75,16 +81,16 @@ def _reference_ops() -> Ops:
 
     from .disentangled import disentangled_attention
 
-    return Ops("torch", reference.attention, reference.layer_norm, reference.bias_gelu, reference.embeddings,
-               reference.rope_qkv, reference.geglu, disentangled_attention=disentangled_attention,
-               glu=reference.glu)
+    return Ops("torch", reference.attention, reference.layer_norm, reference.bias_gelu, reference.linear_gelu,
+               reference.embeddings, reference.rope_qkv, reference.geglu,
+               disentangled_attention=disentangled_attention, glu=reference.glu)
 
 
 def _triton_ops() -> Ops:
     from .. import kernels  # imports triton: only when this backend is asked for
 
     unchecked = {name: functools.partial(getattr(kernels, name), check=False)
-                 for name in ("attention", "layer_norm", "bias_gelu", "embeddings", "rope_qkv", "geglu",
+                 for name in ("attention", "layer_norm", "bias_gelu", "linear_gelu", "embeddings", "rope_qkv", "geglu",
                               "disentangled_attention", "glu")}
     return Ops("triton", validate=kernels.validate_forward, **unchecked)
 

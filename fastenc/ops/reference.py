@@ -70,6 +70,12 @@ def bias_gelu(x, bias, approximate: str = "none"):
     return F.gelu((x + bias).float(), approximate=approximate).to(x.dtype)
 
 
+def linear_gelu(x, weight, bias, approximate: str = "none"):
+    """gelu(x @ weight.T + bias): the product without its bias, then `bias_gelu`, as the layer composed them before the
+    Triton backend fused them into one kernel; the CPU and torch paths keep this composition's numerics."""
+    return bias_gelu(F.linear(x, weight), bias, approximate)
+
+
 def embeddings(input_ids, position_ids, token_type_ids, word, position, token_type, ln_weight, ln_bias, eps: float):
     """word[input_ids] + token_type[token_type_ids] + position[position_ids], then LayerNorm.
 

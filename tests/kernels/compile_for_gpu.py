@@ -13,13 +13,18 @@ from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
 
 POINTERS = {"fp16": "*fp16", "bf16": "*bf16", "fp32": "*fp32"}
+# Shared memory one program may hold, in bytes, by target: H100/H200 (sm_90) 227 KiB.
+MAX_SHARED = {90: 232448}
 
 
-def compile_variant(target, fn, types, constexprs, num_warps=4, num_stages=3):
-    """types: Triton type per run-time argument ("*bf16", "i32", "fp32"); the others default to i32."""
+def compile_variant(target, fn, types, constexprs, num_warps=4, num_stages=3, aligned=()):
+    """types: Triton type per run-time argument ("*bf16", "i32", "fp32"); the others default to i32. aligned: the
+    arguments to mark divisible by 16, as the launch-time specialisation marks 16-byte aligned pointers and integers
+    that are multiples of 16; without it loads cannot be vectorised, and Triton then does not pipeline them."""
     signature = {name: "constexpr" if name in constexprs else types.get(name, "i32") for name in fn.arg_names}
-    triton.compile(ASTSource(fn, signature, constexprs), target=target,
-                   options=dict(num_warps=num_warps, num_stages=num_stages))
+    attrs = {(fn.arg_names.index(name),): [["tt.divisibility", 16]] for name in aligned}
+    return triton.compile(ASTSource(fn, signature, constexprs, attrs), target=target,
+                          options=dict(num_warps=num_warps, num_stages=num_stages))
 
 
 def variants():
@@ -93,6 +98,34 @@ def variants():
     for dt, tanh in itertools.product(["bf16", "fp16", "fp32"], [False, True]):
         p = POINTERS[dt]
         yield f"bias_gelu {dt} tanh={tanh}", bias_gelu, dict(X=p, Bias=p, Out=p), dict(TANH=tanh, BLOCK_N=1024), 4, 1
+    # Every autotune tile the launcher may pick for 16-bit inputs, both GELUs, with the alignment of the encoders'
+    # sizes (so the K loop is pipelined, and the check sees its real shared memory); the masked K loop of unaligned
+    # sizes; the fp32 tile.
+    linear_gelu = importlib.import_module("fastenc.kernels.linear_gelu")
+    gemm = linear_gelu._linear_gelu_kernel.fn.fn  # autotune(heuristics(jit))
+    aligned = ("X", "W", "Bias", "Out", "N", "K", "stride_xm", "stride_wn")
+    for dt, tanh, config in itertools.product(["bf16", "fp16"], [False, True], linear_gelu._configs()):
+        if config.kwargs["BLOCK_K"] == 32:
+            continue
+        p = POINTERS[dt]
+        flags = dict(TANH=tanh, IS_FP32=False, EVEN_K=True, **config.kwargs)
+        tile = "x".join(str(config.kwargs[b]) for b in ("BLOCK_M", "BLOCK_N", "BLOCK_K"))
+        yield (f"linear_gelu {dt} tanh={tanh} {tile} stages={config.num_stages} warps={config.num_warps}", gemm,
+               dict(X=p, W=p, Bias=p, Out=p), flags, config.num_warps, config.num_stages, aligned)
+    for dt in ["bf16", "fp16", "fp32"]:
+        p = POINTERS[dt]
+        config = linear_gelu._configs()[-1 if dt == "fp32" else 1]
+        flags = dict(TANH=False, IS_FP32=dt == "fp32", EVEN_K=False, **config.kwargs)
+        yield (f"linear_gelu {dt} masked K", gemm, dict(X=p, W=p, Bias="*fp32", Out=p), flags, config.num_warps,
+               config.num_stages)
+    config = linear_gelu._configs()[-1]
+    for tanh in (False, True):
+        flags = dict(TANH=tanh, IS_FP32=True, EVEN_K=True, **config.kwargs)
+        yield (f"linear_gelu fp32 tanh={tanh}", gemm, dict(X="*fp32", W="*fp32", Bias="*fp32", Out="*fp32"), flags,
+               config.num_warps, config.num_stages, aligned)
+    types = dict(X="*bf16", W="*bf16", Bias="*bf16", Out="*bf16", M="i64", stride_xm="i64", stride_wn="i64")
+    yield ("linear_gelu bf16 i64 sizes", gemm, types, dict(TANH=False, IS_FP32=False, EVEN_K=True,
+                                                         **linear_gelu._configs()[0].kwargs), 8, 3, aligned)
     for dt, activation in itertools.product(["bf16", "fp16", "fp32"], [0, 1, 2]):  # GELU erf / tanh, SiLU
         p = POINTERS[dt]
         flags = dict(ACTIVATION=activation, BLOCK_N=1024)
@@ -118,10 +151,13 @@ def main(arch: int) -> int:
         return 2
     target = GPUTarget("cuda", arch, 32)
     failed = 0
-    for label, fn, types, constexprs, num_warps, num_stages in variants():
+    for label, fn, types, constexprs, num_warps, num_stages, *aligned in variants():
         try:
-            compile_variant(target, fn, types, constexprs, num_warps, num_stages)
-            print(f"ok   {label}")
+            kernel = compile_variant(target, fn, types, constexprs, num_warps, num_stages, *aligned)
+            shared = kernel.metadata.shared
+            if shared > MAX_SHARED.get(arch, shared):  # would fail at launch (the autotuner drops such a config)
+                raise RuntimeError(f"needs {shared} bytes of shared memory, above sm_{arch}'s {MAX_SHARED[arch]}")
+            print(f"ok   {label}" + (f" (shared memory {shared // 1024} KiB)" if shared >= 1024 else ""))
         except Exception as e:  # report every variant, then fail
             failed += 1
             print(f"FAIL {label}: {type(e).__name__}: {e}")

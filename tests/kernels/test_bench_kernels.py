@@ -1,5 +1,7 @@
-"""benchmarks/bench_kernels.py: its accounting on the CPU, and a clean exit where there is no GPU."""
+"""benchmarks/bench_kernels.py: its accounting on the CPU, a clean exit where there is no GPU, and its dry run through
+the Triton interpreter."""
 import importlib.util
+import json
 import pathlib
 
 import pytest
@@ -27,6 +29,8 @@ def test_memory_bound_accounting(bench):
     assert bench.layer_norm_bytes(10, 768, 2, residual=True, param_itemsize=2) == 3 * 10 * 768 * 2 + 2 * 768 * 2
     assert bench.bias_gelu_bytes(4, 3072, 2) == 2 * 4 * 3072 * 2 + 3072 * 2
     assert bench.copy_bytes(1 << 20, 4) == 8 << 20
+    assert bench.linear_flops(512, 1024, 4096) == 2 * 512 * 1024 * 4096
+    assert bench.linear_bytes(512, 1024, 4096, 2) == (512 * 1024 + 4096 * 1024 + 512 * 4096 + 4096) * 2
     assert bench.rate(2e9, 1000.0) == pytest.approx(2.0)  # 2 GB in one second
 
 
@@ -36,6 +40,10 @@ def test_cases_fill_the_gpu_with_encoder_shapes(bench):
     assert all(c["batch"] * c["seqlen"] >= 65000 for c in cases)
     assert {c["hidden"] for c in bench.row_cases()} == {768, 1024}
     assert len(bench.attention_cases(quick=True)) < len(cases)
+    ffn = bench.linear_gelu_cases()
+    assert {(c["hidden"], c["ffn"]) for c in ffn} == {(1024, 4096), (768, 3072)}  # roberta-large, bert-base
+    assert {c["tokens"] for c in ffn} == {512, 4096, 16384} and {c["dtype"] for c in ffn} == {"bf16", "fp16"}
+    assert len(ffn) == 12 and len(bench.linear_gelu_cases(quick=True)) < len(ffn)
 
 
 def test_rows_and_targets(bench):
@@ -47,9 +55,29 @@ def test_rows_and_targets(bench):
                      nbytes=3e9, copy_gbps=4000.0)
     assert norm["fraction_of_copy"] == pytest.approx(0.75)
     assert bench.targets_met([attention, norm]) == {"attention": True, "layer_norm+residual": False}
+    slower = bench.row("linear_gelu", dict(tokens=512), torch.float16, (1.0, 0.9, 1.1), (0.9, 0.8, 1.0), "F",
+                       nbytes=1e9, flops=1e9)
+    assert bench.targets_met([slower]) == {"linear_gelu": False}
 
 
 def test_without_cuda_it_says_so_and_exits_zero(bench, monkeypatch, capsys):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert bench.main([]) == 0
     assert "no CUDA device" in capsys.readouterr().out
+
+
+def test_dry_run_writes_every_op(bench, tmp_path):
+    """The whole script on tiny shapes through the interpreter (a few seconds): every case runs, checks its output
+    against PyTorch's and lands in the JSON."""
+    from fastenc.kernels import _utils
+
+    if not _utils.INTERPRET:
+        pytest.skip("the dry run feeds CPU tensors to the kernels: only under the interpreter")
+    out = tmp_path / "kernels.json"
+    assert bench.main(["--dry-run", "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    ops = {r["op"] for r in report["rows"]}
+    assert ops == {"attention", "layer_norm+residual", "bias_gelu", "embeddings+layer_norm", "linear_gelu"}
+    (gemm,) = [r for r in report["rows"] if r["op"] == "linear_gelu"]
+    assert gemm["baseline"] == "F.linear + bias_gelu" and gemm["tflops"] > 0 and gemm["linear_bias_ms"] > 0
+    assert "linear_gelu" in report["targets_met"]

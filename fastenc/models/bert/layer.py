@@ -4,7 +4,8 @@ The layer is shape-agnostic in its leading dimensions: padded batches arrive as 
 packed batches as (N, H) with cumulative sequence lengths; `attention_args` carries whichever applies. On the CPU with
 the PyTorch ops the four products run through oneDNN on prepacked weights, the residual adds fused into them and GELU
 applied in place (fastenc.ops.cpu_linear); elsewhere (CUDA, the Triton kernels) they are plain `F.linear` calls and
-the ops fuse the elementwise work.
+the ops fuse the elementwise work, except the FFN's first product, which `ops.linear_gelu` runs with its bias and
+GELU (one Triton GEMM with the activation in its epilogue on the triton backend).
 """
 import torch
 import torch.nn.functional as F
@@ -17,6 +18,11 @@ from ...ops.reference import GELU_APPROXIMATIONS, activation, attention_probs
 
 # The fused oneDNN path of the CPU reference ops; False runs the plain F.linear path (A/B benchmarks, debugging).
 CPU_FUSED_LINEAR = True
+# The FFN's first product with its bias and GELU in the GEMM's epilogue (ops.linear_gelu: one Triton kernel on the
+# triton backend); False runs F.linear, then ops.bias_gelu over its output (A/B benchmarks, or where the fused kernel
+# loses to cuBLAS + the elementwise pass: benchmarks/bench_kernels.py's linear_gelu rows). The torch backend computes
+# the same composition either way.
+FUSED_FFN_EPILOGUE = True
 # Packed (padding-free) attention on the CPU through fastenc.ops.cpu_attention; False runs reference.attention's
 # length buckets (A/B benchmarks, debugging).
 CPU_ATTENTION_KERNEL = True
@@ -85,11 +91,14 @@ class EncoderLayer(nn.Module):
         attn = F.linear(context, self.attn_out.weight, self.attn_out.bias)  # (*lead, H)
         x = ops.layer_norm(attn, self.attn_norm.weight, self.attn_norm.bias, self.attn_norm.eps, residual=x)
 
-        h = F.linear(x, self.ffn_in.weight)  # (*lead, I); the bias is added in the fused activation below
-        if self.gelu_approximate is not None:
-            h = ops.bias_gelu(h, self.ffn_in.bias, self.gelu_approximate)
+        if self.gelu_approximate is not None and FUSED_FFN_EPILOGUE:
+            h = ops.linear_gelu(x, self.ffn_in.weight, self.ffn_in.bias, self.gelu_approximate)  # (*lead, I)
         else:
-            h = self.act(h + self.ffn_in.bias)
+            h = F.linear(x, self.ffn_in.weight)  # (*lead, I); the bias is added in the activation's pass below
+            if self.gelu_approximate is not None:
+                h = ops.bias_gelu(h, self.ffn_in.bias, self.gelu_approximate)
+            else:
+                h = self.act(h + self.ffn_in.bias)
         y = F.linear(h, self.ffn_out.weight, self.ffn_out.bias)  # (*lead, H)
         return ops.layer_norm(y, self.ffn_norm.weight, self.ffn_norm.bias, self.ffn_norm.eps, residual=x), probs
 
