@@ -334,28 +334,36 @@ def main(argv=None) -> int:
     dtype = DTYPES[args.dtype]
     torch.manual_seed(0)
     copy_gbps = measure_copy(dtype)
-    rows = [run_attention(c, dtype, kernels) for c in attention_cases(args.quick, args.dry_run)]
+    gpu = torch.cuda.get_device_name() if DEVICE == "cuda" else "cpu (dry run)"
+    now = datetime.datetime.now(datetime.timezone.utc)
+    path = args.out or RESULTS / f"kernels-{gpu.replace(' ', '_')}-{now:%Y%m%dT%H%M%S}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = []
+
+    def write() -> None:  # after every group of rows: a phase cut short by its time limit keeps what it measured
+        report = dict(
+            gpu=gpu, torch=torch.__version__, triton=triton.__version__, cuda=torch.version.cuda,
+            dry_run=args.dry_run, date=now.isoformat(timespec="seconds"),
+            command=" ".join([sys.executable, *sys.argv]), copy_gbps=copy_gbps,
+            targets=dict(attention_vs_sdpa=ATTENTION_TARGET, fraction_of_copy=BANDWIDTH_TARGET,
+                         linear_gelu_vs_unfused=LINEAR_GELU_TARGET),
+            targets_met=targets_met(rows), rows=rows,
+        )
+        path.write_text(json.dumps(report, indent=2) + "\n")
+
+    rows += [run_attention(c, dtype, kernels) for c in attention_cases(args.quick, args.dry_run)]
+    write()
     for case in row_cases(args.quick, args.dry_run):
         rows.append(run_layer_norm(case, dtype, kernels, copy_gbps))
         rows.append(run_bias_gelu(case, dtype, kernels, copy_gbps))
         rows.append(run_embeddings(case, dtype, kernels, copy_gbps))
-    rows += [run_linear_gelu(case, kernels) for case in linear_gelu_cases(args.quick, args.dry_run)]
+    write()
+    for case in linear_gelu_cases(args.quick, args.dry_run):
+        rows.append(run_linear_gelu(case, kernels))
+        write()
     print_table(rows, copy_gbps)
     met = targets_met(rows)
     print("targets: " + ", ".join(f"{op} {'met' if ok else 'MISSED'}" for op, ok in met.items()))
-
-    gpu = torch.cuda.get_device_name() if DEVICE == "cuda" else "cpu (dry run)"
-    now = datetime.datetime.now(datetime.timezone.utc)
-    report = dict(
-        gpu=gpu, torch=torch.__version__, triton=triton.__version__, cuda=torch.version.cuda, dry_run=args.dry_run,
-        date=now.isoformat(timespec="seconds"), command=" ".join([sys.executable, *sys.argv]),
-        copy_gbps=copy_gbps, targets=dict(attention_vs_sdpa=ATTENTION_TARGET, fraction_of_copy=BANDWIDTH_TARGET,
-                                          linear_gelu_vs_unfused=LINEAR_GELU_TARGET),
-        targets_met=met, rows=rows,
-    )
-    path = args.out or RESULTS / f"kernels-{gpu.replace(' ', '_')}-{now:%Y%m%dT%H%M%S}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {path}")
     return 0
 
