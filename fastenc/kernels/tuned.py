@@ -110,9 +110,10 @@ def parse_table(document, source: str) -> Table:
 
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         fail(f"not a format-{FORMAT} autotuning table (no \"format\": {FORMAT})")
-    for field in ("gpu", "triton"):
-        if not isinstance(document.get(field), str):
-            fail(f"\"{field}\" must be a string, got {document.get(field)!r}")
+    if not isinstance(document.get("triton"), str):
+        fail(f"\"triton\" must be a string, got {document.get('triton')!r}")
+    if not isinstance(document.get("gpu"), (str, type(None))):  # null: dumped without a GPU, so it applies nowhere
+        fail(f"\"gpu\" must be a string, got {document.get('gpu')!r}")
     kernels = document.get("kernels")
     if not isinstance(kernels, dict):
         fail("\"kernels\" must be an object of kernel name -> list of {key, config}")
