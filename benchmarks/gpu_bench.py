@@ -9,6 +9,7 @@ sdpa model. Each case checks every runner's output against transformers in fp32 
 the runners interleaved (one call of each per round, CUDA events, device idle before each call). fastenc takes its
 inputs on the CPU, as its tokenizer leaves them (the copy to the GPU is inside its time); the others on the GPU.
 `--dry-run` runs the same code on the CPU with tiny shapes and counts: a plumbing check, not a measurement.
+`--tuned-table-out FILE` dumps the kernels' autotuning winners (benchmarks/gpu_autotune_table.py joins such dumps).
 """
 import argparse
 import gc
@@ -200,6 +201,14 @@ def measure_matmul_peak(device, dtype) -> float:
     return 2 * n**3 / (ms / 1e3)
 
 
+def write_winners(path) -> None:
+    """The autotuner caches live in this process only: dump them after every case, so a cut phase keeps its part."""
+    if path is not None:
+        from fastenc.kernels import tuned
+
+        tuned.write_table(path)
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, required=True, help="JSON file to write (rewritten after every case)")
@@ -209,6 +218,8 @@ def parse_args(argv=None):
     p.add_argument("--warmup", type=int, default=None, help="untimed calls per runner after the first (default 3)")
     p.add_argument("--cases", nargs="*", help="substrings of the case names to run (default: all)")
     p.add_argument("--compile-all", action="store_true", help="time torch.compile on every case")
+    p.add_argument("--tuned-table-out", type=Path, help="also write this process's autotuning winners there "
+                   "(fastenc.kernels.tuned.write_table; run with FASTENC_TUNED_TABLE=0 so they are searched)")
     args = p.parse_args(argv)
     args.repeats = args.repeats or (2 if args.dry_run else 20)
     args.warmup = args.warmup if args.warmup is not None else (1 if args.dry_run else 3)
@@ -258,7 +269,9 @@ def main(argv=None) -> int:
                       flush=True)
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(json.dumps(report, indent=1) + "\n")
+            write_winners(args.tuned_table_out)
     args.out.write_text(json.dumps(report, indent=1) + "\n")
+    write_winners(args.tuned_table_out)
     return 1 if report["failed_cases"] else 0
 
 

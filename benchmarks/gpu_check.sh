@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole GPU check of issue 13 in one command: compiled kernel tests, GPU parity and CUDA-graph tests, kernel and
 # model benchmarks, a profile of fastenc's calls, warm-up and embed timings; raw logs and one JSON + TXT of results
-# in DIR.
+# in DIR, and the autotuning winners of this GPU in DIR/tuned/<gpu>.json.
 #
 #   benchmarks/gpu_check.sh DIR [--dry-run]        (or: make gpu-check OUT=DIR [DRY=1])
 #
@@ -92,15 +92,21 @@ TRITON_CACHE_DIR=$TEST_CACHE pytest_phase kernel-tests 150 "${KERNEL_TESTS[@]}"
 TRITON_CACHE_DIR=$TEST_CACHE pytest_phase gpu-tests 120 tests/gpu tests/runtime/test_cuda_graphs.py \
     tests/models/test_model.py::test_triton_backend_matches_torch_backend
 # The model benchmark (the issue's published numbers) before the kernel benchmark: each writes its JSON after every
-# case, so the one a short budget cuts keeps what it measured.
-TRITON_CACHE_DIR=$BENCH_CACHE phase model-bench 200 "$PY" benchmarks/gpu_bench.py --out "$RAW/models.json" \
-    "${DRY_FLAG[@]}"
+# case, so the one a short budget cuts keeps what it measured. It searches every autotuning key afresh (no committed
+# table) and dumps the winners, as the warm-up's cold run does; the tuned-table phase joins both dumps into
+# DIR/tuned/<gpu>.json, the file to commit in fastenc/kernels/tuned_tables/. Triton's autotuning results live in the
+# process that tuned, hence one dump each.
+TRITON_CACHE_DIR=$BENCH_CACHE FASTENC_TUNED_TABLE=0 phase model-bench 200 "$PY" benchmarks/gpu_bench.py \
+    --out "$RAW/models.json" --tuned-table-out "$RAW/tuned-models.json" "${DRY_FLAG[@]}"
 # 120 s: linear_gelu autotunes 7 tiles per (token bucket, FFN shape, dtype), 12 keys, on top of attention's.
 TRITON_CACHE_DIR=$BENCH_CACHE phase kernel-bench 120 "$PY" benchmarks/bench_kernels.py --out "$RAW/kernels.json" \
     "${DRY_FLAG[@]}"
 TRITON_CACHE_DIR=$BENCH_CACHE phase profile 45 "$PY" benchmarks/gpu_profile.py --out "$RAW/profile.json" \
     --trace-dir "$RAW/traces" "${DRY_FLAG[@]}"
-phase warmup 60 "$PY" benchmarks/gpu_warmup.py --out "$RAW/warmup.json" "${DRY_FLAG[@]}"
+phase warmup 120 "$PY" benchmarks/gpu_warmup.py --out "$RAW/warmup.json" --tuned-table-out "$RAW/tuned-warmup.json" \
+    "${DRY_FLAG[@]}"
+phase tuned-table 20 "$PY" benchmarks/gpu_autotune_table.py --out "$DIR/tuned" "$RAW/tuned-models.json" \
+    "$RAW/tuned-warmup.json"
 TRITON_CACHE_DIR=$BENCH_CACHE phase embed 90 "$PY" benchmarks/gpu_embed.py --out "$RAW/embed.json" "${DRY_FLAG[@]}"
 
 COMMAND=${GPU_CHECK_COMMAND:-benchmarks/gpu_check.sh $DIR ${DRY_FLAG[*]}}

@@ -1,16 +1,22 @@
-"""Warm-up of a new process: from interpreter start to a model ready to serve, with an empty and a warm Triton cache.
+"""Warm-up of a new process: from interpreter start to a model ready to serve, searching, with a table, and warm.
 
-    python benchmarks/gpu_warmup.py --out warmup.json [--dry-run]
+    python benchmarks/gpu_warmup.py --out warmup.json [--tuned-table-out FILE] [--dry-run]
 
-A roberta-large-shaped model (random weights) is saved once; then a fresh Python process, twice with one new Triton
-cache folder (TRITON_CACHE_DIR; empty the first time, "cold", filled by it the second time, "warm"), imports fastenc,
-loads the model, runs one mixed batch of 64 texts of 16-512 tokens (attention autotunes once per length bucket) and,
-on CUDA, captures the CUDA graphs of 8 small-batch buckets. Each child prints its phases; the parent also times the
-whole process. `--dry-run`: a tiny model on the CPU, no graphs: a plumbing check, not a measurement.
+A roberta-large-shaped model (random weights) is saved once; then three fresh Python processes each import fastenc,
+load the model, run one mixed batch of 64 texts of 16-512 tokens (attention autotunes once per length bucket) and,
+on CUDA, capture the CUDA graphs of 8 small-batch buckets:
+- "cold": an empty Triton cache (TRITON_CACHE_DIR) and no autotuning table (FASTENC_TUNED_TABLE=0): every new key
+  searches all configurations. It dumps its winners (fastenc.kernels.tuned.write_table; a copy to --tuned-table-out).
+- "cold_table": another empty cache, and that dump as the table: one configuration compiled per key.
+- "warm": cold_table's cache again, same table: what a process meets once a table is committed and the cache filled.
+Each child prints its phases and how many keys the table served or were searched; the parent also times the whole
+process, and rewrites the JSON after each run. `--dry-run`: a tiny model on the CPU, no graphs, no tuning (the
+interpreter has one configuration per kernel): a plumbing check, not a measurement.
 """
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -20,8 +26,8 @@ from pathlib import Path
 GRAPH_BUCKETS = [(b, t) for b in (1, 8) for t in (32, 64, 128, 256)]
 
 
-def child(folder: str, device: str) -> dict:
-    """Runs in the fresh process: the seconds each step of the warm-up took."""
+def child(folder: str, device: str, dump: str) -> dict:
+    """Runs in the fresh process: the seconds each step of the warm-up took; its winners to `dump` unless "-"."""
     start = time.perf_counter()
     import torch
 
@@ -49,7 +55,20 @@ def child(folder: str, device: str) -> dict:
         steps["graph_capture_s"] = time.perf_counter() - t
         steps["graph_buckets"] = len(model.graphs.capture_seconds)
     steps["ready_s"] = time.perf_counter() - start
+    from fastenc.kernels import tuned
+
+    steps["autotune_keys"] = dict(tuned.LOOKUPS)  # served by the table / searched over several configurations
+    if dump != "-":
+        tuned.write_table(dump)
     return steps
+
+
+def runs(tmp: Path) -> list:
+    """(name, Triton cache folder, FASTENC_TUNED_TABLE, file to dump the winners to or None) of each child, in order."""
+    dump = tmp / "tuned-cold.json"
+    return [("cold", tmp / "cache-search", "0", dump),
+            ("cold_table", tmp / "cache-table", str(dump), None),
+            ("warm", tmp / "cache-table", str(dump), None)]
 
 
 def parent(args) -> int:
@@ -64,33 +83,41 @@ def parent(args) -> int:
     report = {"dry_run": args.dry_run, "model": "roberta-large shape, random weights", "runs": {}}
     with tempfile.TemporaryDirectory() as tmp:
         _, folder = build_models("roberta-large", args.dry_run, Path(tmp))
-        env = {**os.environ, "TRITON_CACHE_DIR": str(Path(tmp) / "triton-cache"),
-               "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}
-        for run in ("cold", "warm"):
+        path = os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])
+        for run, cache, table, dump in runs(Path(tmp)):
+            if table not in ("0", "1") and not Path(table).is_file():
+                table = "1"  # the search wrote no table (it failed): the committed one, if any
+            env = {**os.environ, "TRITON_CACHE_DIR": str(cache), "FASTENC_TUNED_TABLE": table, "PYTHONPATH": path}
             t = time.perf_counter()
-            done = subprocess.run([sys.executable, __file__, "--child", str(folder), device], env=env,
-                                  capture_output=True, text=True, timeout=args.child_timeout)
+            done = subprocess.run([sys.executable, __file__, "--child", str(folder), device, str(dump or "-")],
+                                  env=env, capture_output=True, text=True, timeout=args.child_timeout)
             wall = time.perf_counter() - t
             sys.stderr.write(done.stderr[-3000:])
             if done.returncode != 0:
                 report["runs"][run] = {"error": done.stderr.strip().splitlines()[-1:], "process_s": wall}
-                continue
-            report["runs"][run] = {**json.loads(done.stdout.strip().splitlines()[-1]), "process_s": wall}
-            print(f"{run:5} process {wall:7.2f} s  " + "  ".join(
-                f"{k} {v:.2f}" for k, v in report["runs"][run].items() if k.endswith("_s")), flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1) + "\n")
+            else:
+                report["runs"][run] = {**json.loads(done.stdout.strip().splitlines()[-1]), "process_s": wall,
+                                       "table": {"0": "off", "1": "committed"}.get(table, "the cold run's")}
+                print(f"{run:10} process {wall:7.2f} s  " + "  ".join(
+                    f"{k} {v:.2f}" for k, v in report["runs"][run].items() if k.endswith("_s")) +
+                    f"  keys {report['runs'][run]['autotune_keys']}", flush=True)
+            if dump and dump.is_file() and args.tuned_table_out:
+                args.tuned_table_out.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(dump, args.tuned_table_out)
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(report, indent=1) + "\n")  # after each run: a cut phase keeps its part
     return 0 if all("error" not in r for r in report["runs"].values()) else 1
 
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--child"]:
-        print(json.dumps(child(argv[1], argv[2])))
+        print(json.dumps(child(*argv[1:4])))
         return 0
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--dry-run", action="store_true")
+    p.add_argument("--tuned-table-out", type=Path, help="copy of the cold run's autotuning winners")
     p.add_argument("--child-timeout", type=float, default=240)
     return parent(p.parse_args(argv))
 

@@ -54,7 +54,9 @@ def test_dry_run_writes_records_then_the_report(bench_modules, tmp_path):
     gpu_bench, gpu_report, _ = bench_modules
     raw = tmp_path / "raw"
     assert gpu_bench.main(["--out", str(raw / "models.json"), "--dry-run", "--cases", "1x128", "--repeats", "1",
-                           "--warmup", "0", "--compile-all"]) == 0
+                           "--warmup", "0", "--compile-all", "--tuned-table-out", str(raw / "tuned-models.json")]) == 0
+    dump = json.loads((raw / "tuned-models.json").read_text())  # the CPU tunes nothing, but the file is a table
+    assert dump["format"] == 1 and dump["gpu"] is None and dump["kernels"] == {}
     (raw / "gpu-tests.xml").write_text(
         '<testsuites><testsuite tests="3" failures="1" errors="0" skipped="1">'
         '<testcase classname="tests.gpu.t" name="a"/><testcase classname="tests.gpu.t" name="b"><failure/></testcase>'
@@ -149,3 +151,33 @@ def test_profile_dry_run_writes_every_case(gpu_profile, tmp_path):
     assert [c["case"] for c in report["cases"]] == [name for name, _ in gpu_profile.cases(dry_run=True)]
     assert all(c["wall_ms"] > 0 and c["gpu_busy_share"] is None for c in report["cases"])  # the CPU has no GPU time
     assert len(list((tmp_path / "traces").glob("*.json.gz"))) == len(report["cases"])
+
+
+def dump(tmp_path, name, block, triton_version="3.6.0", key=(512, 64)):
+    """A table as one GPU process writes it (fastenc.kernels.tuned.write_table), with one winner."""
+    entry = {"key": [*key, "torch.bfloat16"], "config": {"kwargs": {"BLOCK_M": block, "BLOCK_N": 64},
+                                                         "num_warps": 8, "num_stages": 3, "num_ctas": 1}}
+    path = tmp_path / name
+    path.write_text(json.dumps({"format": 1, "gpu": "NVIDIA H200", "triton": triton_version, "torch": "2.11.0",
+                                "kernels": {"fastenc.kernels.attention._attention_kernel": [entry]}}))
+    return path
+
+
+def test_autotune_table_joins_the_dumps(monkeypatch, tmp_path, capsys):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import gpu_autotune_table
+
+    first, second = dump(tmp_path, "a.json", 128), dump(tmp_path, "b.json", 64, key=(128, 64))
+    clash, other = dump(tmp_path, "c.json", 64), dump(tmp_path, "d.json", 64, triton_version="9.9.9")
+    (tmp_path / "broken.json").write_text("{")
+    out = tmp_path / "tuned"
+    args = ["--out", str(out), str(first), str(second), str(clash), str(other), str(tmp_path / "broken.json"),
+            str(tmp_path / "never-written.json")]
+    assert gpu_autotune_table.main(args) == 0
+    table = json.loads((out / "nvidia-h200.json").read_text())
+    [(kernel, entries)] = table["kernels"].items()
+    assert [(e["key"][0], e["config"]["kwargs"]["BLOCK_M"]) for e in entries] == [(128, 64), (512, 128)]
+    printed = capsys.readouterr().out
+    assert "never-written.json" in printed and "broken.json" in printed and "Triton 9.9.9" in printed
+    assert "attention_kernel 2" in printed
+    assert gpu_autotune_table.main(["--out", str(out), str(tmp_path / "never-written.json")]) == 1

@@ -10,6 +10,7 @@ import triton
 import triton.language as tl
 
 from ._utils import FLOAT_DTYPES, INTERPRET, check_device, check_dtype, check_last_dim_contiguous, check_shape
+from .tuned import from_table
 
 LOG2E = 1.4426950408889634
 # Score given to a padded key: the most negative finite float32, as the reference uses. A row whose keys are all
@@ -84,6 +85,7 @@ def _prune(configs, named_args, **kwargs):
     return kept or configs[:1]
 
 
+@from_table  # a committed winner per key where fastenc/kernels/tuned_tables/ has this GPU's table
 @triton.autotune(
     configs=_configs(),
     key=["SEQ_BUCKET", "BLOCK_D", "VARLEN", "HAS_MASK", "HAS_WINDOW", "HAS_REL_BIAS"],

@@ -16,6 +16,7 @@ import triton.language as tl
 from ._utils import INTERPRET, check_device, check_dtype, check_last_dim_contiguous, check_shape
 from .attention import _MASKED, LOG2E, program_rows
 from .attention import _check as check_attention_inputs
+from .tuned import from_table
 
 
 def _configs():
@@ -35,6 +36,7 @@ def _prune(configs, named_args, **kwargs):
     return kept or configs[:1]
 
 
+@from_table  # a committed winner per key where fastenc/kernels/tuned_tables/ has this GPU's table
 @triton.autotune(configs=_configs(), key=["SEQ_BUCKET", "BLOCK_D", "VARLEN", "HAS_MASK", "HAS_C2P", "HAS_P2C"],
                  prune_configs_by={"early_config_prune": _prune}, cache_results=True)
 @triton.jit
