@@ -8,6 +8,7 @@ import triton.language as tl
 
 from ._utils import FLOAT_DTYPES, INTERPRET, check_device, check_dtype, check_last_dim_contiguous, check_shape
 from .bias_gelu import APPROXIMATIONS, gelu
+from .tuned import from_table
 
 # Rows are tuned by bucket, not by count: every packed batch has its own token count, and re-tuning per batch would
 # cost seconds each time. Past MAX_M_BUCKET rows the grid is many waves deep on an H100/H200 and the best tile no
@@ -64,6 +65,7 @@ def _prune(configs, named_args, **kwargs):
     return kept or [smallest]
 
 
+@from_table  # a committed winner per key where fastenc/kernels/tuned_tables/ has this GPU's table
 @triton.autotune(
     configs=_configs(),
     key=["M_BUCKET", "N", "K"],  # and, added by Triton, the dtype of every tensor argument

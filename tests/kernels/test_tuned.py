@@ -201,10 +201,11 @@ def test_the_real_kernels_are_registered_and_dumped(monkeypatch, device):
     a key shaped as attention's (its key arguments, then the dtype of each tensor argument)."""
     attention = importlib.import_module("fastenc.kernels.attention")
     disentangled_attention = importlib.import_module("fastenc.kernels.disentangled_attention")
+    linear_gelu = importlib.import_module("fastenc.kernels.linear_gelu")
 
-    names = {tuned.kernel_name(attention._attention_kernel), tuned.kernel_name(
-        disentangled_attention._disentangled_kernel)}
-    assert names <= set(tuned.REGISTRY)
+    names = {tuned.kernel_name(k) for k in (attention._attention_kernel, disentangled_attention._disentangled_kernel,
+                                            linear_gelu._linear_gelu_kernel)}
+    assert names <= set(tuned.REGISTRY)  # every autotuned kernel opted in
     kernel = attention._attention_kernel
     q = torch.randn(1, 8, 2, 16, device=device)
     attention.attention(q, q, q)
