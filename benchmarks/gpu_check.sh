@@ -101,6 +101,7 @@ TRITON_CACHE_DIR=$BENCH_CACHE FASTENC_TUNED_TABLE=0 phase model-bench 200 "$PY" 
 # 120 s: linear_gelu autotunes 7 tiles per (token bucket, FFN shape, dtype), 12 keys, on top of attention's.
 TRITON_CACHE_DIR=$BENCH_CACHE phase kernel-bench 120 "$PY" benchmarks/bench_kernels.py --out "$RAW/kernels.json" \
     "${DRY_FLAG[@]}"
+TRITON_CACHE_DIR=$BENCH_CACHE phase dispatch 20 "$PY" benchmarks/bench_dispatch.py --calls 5000 --results "$RAW"
 TRITON_CACHE_DIR=$BENCH_CACHE phase profile 45 "$PY" benchmarks/gpu_profile.py --out "$RAW/profile.json" \
     --trace-dir "$RAW/traces" "${DRY_FLAG[@]}"
 phase warmup 120 "$PY" benchmarks/gpu_warmup.py --out "$RAW/warmup.json" --tuned-table-out "$RAW/tuned-warmup.json" \

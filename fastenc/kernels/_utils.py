@@ -1,4 +1,5 @@
-"""Helpers shared by the kernel launchers: where kernels may run, argument checks, block sizes."""
+"""Helpers shared by the kernel launchers: the custom-op wrapper, where kernels may run, argument checks, block
+sizes."""
 import torch
 import triton
 
@@ -12,6 +13,31 @@ INDEX_DTYPES = (torch.int32, torch.int64)
 
 # Widest row a one-program-per-row kernel holds in registers (LayerNorm, embeddings).
 MAX_FUSED_ROW = 65536
+
+
+class KernelOp:
+    """A launcher registered as the custom op `torch.ops.fastenc.<name>`, called the way its caller needs it.
+
+    While torch.compile traces, a call goes through the op: the compiler sees one opaque node, shaped by the op's fake.
+    Eager calls (the model's forward, CUDA-graph capture) run the launcher itself: the dispatcher costs several
+    microseconds of host time a call (`benchmarks/bench_dispatch.py`), and a roberta-large forward launches about a
+    hundred kernels.
+    """
+
+    def __init__(self, name: str, launch):
+        self.op = torch.library.custom_op(f"fastenc::{name}", launch, mutates_args=())
+        self.launch = launch
+
+    def register_fake(self, fake):
+        return self.op.register_fake(fake)
+
+    def __call__(self, *args):
+        return self.op(*args) if torch.compiler.is_compiling() else self.launch(*args)
+
+
+def kernel_op(name: str):
+    """Decorator: the launcher below as a KernelOp named `fastenc::<name>`."""
+    return lambda launch: KernelOp(name, launch)
 
 
 def check_device(name: str, t: torch.Tensor, like: torch.Tensor | None = None) -> None:

@@ -9,7 +9,8 @@ import torch
 import triton
 import triton.language as tl
 
-from ._utils import FLOAT_DTYPES, INTERPRET, check_device, check_dtype, check_last_dim_contiguous, check_shape
+from ._utils import (FLOAT_DTYPES, INTERPRET, check_device, check_dtype, check_last_dim_contiguous, check_shape,
+                     kernel_op)
 from .tuned import from_table
 
 LOG2E = 1.4426950408889634
@@ -202,7 +203,7 @@ def _attention_kernel(
     tl.store(o_ptrs, out.to(Out.dtype.element_ty), mask=m_ok[:, None] & d_ok[None, :])
 
 
-@torch.library.custom_op("fastenc::attention", mutates_args=())
+@kernel_op("attention")
 def _attention_op(
     q: torch.Tensor,
     k: torch.Tensor,

@@ -3,7 +3,7 @@ import torch
 import triton
 import triton.language as tl
 
-from ._utils import FLOAT_DTYPES, check_device, check_dtype, check_last_dim_contiguous, check_shape
+from ._utils import FLOAT_DTYPES, check_device, check_dtype, check_last_dim_contiguous, check_shape, kernel_op
 
 APPROXIMATIONS = ("none", "tanh")
 _SQRT_HALF = tl.constexpr(0.7071067811865476)  # 1 / sqrt(2)
@@ -43,7 +43,7 @@ def _bias_gelu_kernel(
     tl.store(Out + row * n_cols + cols, y.to(Out.dtype.element_ty), mask=ok)
 
 
-@torch.library.custom_op("fastenc::bias_gelu", mutates_args=())
+@kernel_op("bias_gelu")
 def _bias_gelu_op(x: torch.Tensor, bias: torch.Tensor, approximate: str) -> torch.Tensor:
     out = torch.empty(x.shape, dtype=x.dtype, device=x.device)
     n_cols = x.shape[-1]

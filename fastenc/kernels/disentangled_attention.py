@@ -13,7 +13,7 @@ import torch
 import triton
 import triton.language as tl
 
-from ._utils import INTERPRET, check_device, check_dtype, check_last_dim_contiguous, check_shape
+from ._utils import INTERPRET, check_device, check_dtype, check_last_dim_contiguous, check_shape, kernel_op
 from .attention import _MASKED, LOG2E, program_rows
 from .attention import _check as check_attention_inputs
 from .tuned import from_table
@@ -148,7 +148,7 @@ def _position_table(x: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
     return table.transpose(0, 1).reshape(*lead, nh, pos.shape[0])
 
 
-@torch.library.custom_op("fastenc::disentangled_attention", mutates_args=())
+@kernel_op("disentangled_attention")
 def _disentangled_op(
     q: torch.Tensor,
     k: torch.Tensor,

@@ -5,7 +5,8 @@ import torch
 import triton
 import triton.language as tl
 
-from ._utils import FLOAT_DTYPES, INDEX_DTYPES, check_device, check_dtype, check_last_dim_contiguous, row_settings
+from ._utils import (FLOAT_DTYPES, INDEX_DTYPES, check_device, check_dtype, check_last_dim_contiguous, kernel_op,
+                     row_settings)
 from .layer_norm import check_norm_params, normalize_row
 
 
@@ -44,7 +45,7 @@ def _embeddings_kernel(
     tl.store(Out + token * n_cols + cols, y.to(Out.dtype.element_ty), mask=ok)
 
 
-@torch.library.custom_op("fastenc::embeddings", mutates_args=())
+@kernel_op("embeddings")
 def _embeddings_op(
     input_ids: torch.Tensor,
     position_ids: Optional[torch.Tensor],

@@ -4,7 +4,7 @@ import torch
 import triton
 import triton.language as tl
 
-from ._utils import FLOAT_DTYPES, check_device, check_dtype, check_last_dim_contiguous
+from ._utils import FLOAT_DTYPES, check_device, check_dtype, check_last_dim_contiguous, kernel_op
 from .bias_gelu import APPROXIMATIONS, gelu
 
 # The activations the kernel computes, by name -> its ACTIVATION flag.
@@ -33,7 +33,7 @@ def _glu_kernel(
     tl.store(Out + row * n_cols + cols, (act * gate).to(Out.dtype.element_ty), mask=ok)
 
 
-@torch.library.custom_op("fastenc::glu", mutates_args=())
+@kernel_op("glu")
 def _glu_op(x: torch.Tensor, activation: str) -> torch.Tensor:
     n_cols = x.shape[-1] // 2
     out = torch.empty((*x.shape[:-1], n_cols), dtype=x.dtype, device=x.device)

@@ -5,7 +5,8 @@ import torch
 import triton
 import triton.language as tl
 
-from ._utils import FLOAT_DTYPES, check_device, check_dtype, check_last_dim_contiguous, check_shape, row_settings
+from ._utils import (FLOAT_DTYPES, check_device, check_dtype, check_last_dim_contiguous, check_shape, kernel_op,
+                     row_settings)
 
 
 @triton.jit
@@ -43,7 +44,7 @@ def _layer_norm_kernel(
     tl.store(Out + row * stride_o + cols, y.to(Out.dtype.element_ty), mask=ok)
 
 
-@torch.library.custom_op("fastenc::layer_norm", mutates_args=())
+@kernel_op("layer_norm")
 def _layer_norm_op(
     x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float, residual: Optional[torch.Tensor]
 ) -> torch.Tensor:

@@ -6,7 +6,8 @@ import torch
 import triton
 import triton.language as tl
 
-from ._utils import FLOAT_DTYPES, INTERPRET, check_device, check_dtype, check_last_dim_contiguous, check_shape
+from ._utils import (FLOAT_DTYPES, INTERPRET, check_device, check_dtype, check_last_dim_contiguous, check_shape,
+                     kernel_op)
 from .bias_gelu import APPROXIMATIONS, gelu
 from .tuned import from_table
 
@@ -138,7 +139,7 @@ def _linear_gelu_kernel(
     tl.store(out_ptrs, y.to(Out.dtype.element_ty), mask=ok)
 
 
-@torch.library.custom_op("fastenc::linear_gelu", mutates_args=())
+@kernel_op("linear_gelu")
 def _linear_gelu_op(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, approximate: str) -> torch.Tensor:
     K, N = x.shape[-1], weight.shape[0]
     out = torch.empty((*x.shape[:-1], N), dtype=x.dtype, device=x.device)

@@ -3,7 +3,7 @@ import torch
 import triton
 import triton.language as tl
 
-from ._utils import FLOAT_DTYPES, check_device, check_dtype, check_shape
+from ._utils import FLOAT_DTYPES, check_device, check_dtype, check_shape, kernel_op
 
 
 @triton.jit
@@ -40,7 +40,7 @@ def _rope_qkv_kernel(
     _rotate(src + width, K + row * width, c, s, heads, cols, ok, head_dim, half)
 
 
-@torch.library.custom_op("fastenc::rope_qkv", mutates_args=())
+@kernel_op("rope_qkv")
 def _rope_qkv_op(qkv: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     *lead, _, num_heads, head_dim = qkv.shape
     q = torch.empty((*lead, num_heads, head_dim), dtype=qkv.dtype, device=qkv.device)

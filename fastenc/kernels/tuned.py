@@ -1,5 +1,5 @@
-"""Autotuning winners committed per GPU (`fastenc/kernels/tuned_tables/<gpu>.json`): a new process compiles the known best
-configuration of a kernel for a key instead of compiling and timing every candidate.
+"""Autotuning winners committed per GPU (`fastenc/kernels/tuned_tables/<gpu>.json`): a new process compiles the known
+best configuration of a kernel for a key instead of compiling and timing every candidate.
 
 A kernel opts in by stacking `@from_table` on its `@triton.autotune(...)`:
 
