@@ -31,8 +31,8 @@ class KernelOp:
     def register_fake(self, fake):
         return self.op.register_fake(fake)
 
-    def __call__(self, *args):
-        return self.op(*args) if torch.compiler.is_compiling() else self.launch(*args)
+    def __call__(self, *args, **kwargs):
+        return (self.op if torch.compiler.is_compiling() else self.launch)(*args, **kwargs)
 
 
 def kernel_op(name: str):
