@@ -90,6 +90,23 @@ def test_a_warm_forward_from_host_inputs_never_waits_on_the_gpu(folder, cuda, wi
     assert torch.equal(got.logits, want.logits)
 
 
+@pytest.mark.parametrize("family", ["bert", "distilbert", "albert", "modernbert", "deberta-v2", "electra", "gte",
+                                    "nomic_bert", "mpnet"])
+def test_every_family_forwards_from_host_inputs_without_waiting(tmp_path, cuda, family):
+    """The same for each family's own steps (RoPE angles, relative positions, DeBERTa's windows): nothing reads the
+    device back during a warm padding-free forward."""
+    model = fastenc.load(save(build(family), tmp_path / family), device=cuda, dtype=torch.bfloat16)
+    ids, mask = padded_batch(model.config.vocab_size, [30, 7, 21], model.config.pad_token_id or 0)
+    want = model(ids, attention_mask=mask)
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        got = model(ids, attention_mask=mask)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert torch.equal(got.last_hidden_state, want.last_hidden_state)
+
+
 def test_device_inputs_give_what_host_inputs_give_and_the_same_errors(folder, device):
     """Inputs already on the GPU are checked from one host copy of their reductions and the mask."""
     model = fastenc.load(folder, device=device, dtype=torch.float32, backend="triton")
