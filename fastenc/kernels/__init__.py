@@ -2,7 +2,8 @@
 
 Drop-in for `fastenc.ops.reference` (same functions, same signatures): CUDA tensors run compiled; CPU tensors run
 through the Triton interpreter when TRITON_INTERPRET=1 was set before triton was imported. Each operation is also a
-`torch.ops.fastenc.*` custom op, so it composes with torch.compile and CUDA graphs.
+`torch.ops.fastenc.*` custom op, which torch.compile traces; eager calls run the launcher directly, without the
+dispatcher (`_utils.KernelOp`), and are capturable in CUDA graphs.
 """
 from ._utils import validate_forward
 from .attention import attention
