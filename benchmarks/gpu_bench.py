@@ -6,7 +6,9 @@ Cases (bf16, random weights of the named shape): roberta-large on 64 texts of le
 bert-large on 256 texts of 128-384 tokens ("squad"), roberta-large 64 x 512 fixed (MFU) and roberta-large 1 x 128
 with fastenc's CUDA graphs (latency). Runners: fastenc, transformers eager, transformers sdpa and torch.compile of the
 sdpa model. Each case checks every runner's output against transformers in fp32 on the same device first, then times
-the runners interleaved (one call of each per round, CUDA events, device idle before each call). fastenc takes its
+the runners interleaved (one call of each per round, CUDA events, device idle before each call). torch.compile runs in
+a second pass over the cases that time it, interleaved with fastenc again (fastenc's `speedup_vs_compile` comes from
+those rounds): its minute of compilation per shape must not cost a later case when the phase's time runs out. fastenc takes its
 inputs on the CPU, as its tokenizer leaves them (the copy to the GPU is inside its time); the others on the GPU.
 `--dry-run` runs the same code on the CPU with tiny shapes and counts: a plumbing check, not a measurement.
 `--tuned-table-out FILE` dumps the kernels' autotuning winners (benchmarks/gpu_autotune_table.py joins such dumps).
@@ -18,7 +20,7 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -187,6 +189,28 @@ def run_case(case: Case, hf_fp32, folder, device, dtype, peak_flops: float, args
     return out
 
 
+def passes(todo: list) -> list:
+    """[(case, compiled pass?)] in running order: every case without torch.compile first, then the cases that time it,
+    with fastenc again beside it. Each compiled shape costs about a minute of compilation: a budget cut short then
+    loses compiled rows, never a case's fastenc, eager and sdpa rows."""
+    first = [(replace(c, runners=tuple(r for r in c.runners if r != "compile")), False) for c in todo]
+    return first + [(replace(c, runners=("fastenc", "compile")), True) for c in todo if "compile" in c.runners]
+
+
+def add_compiled(records: list, rows: list) -> list:
+    """The compiled pass's rows -> its compile row, with ratios to the first pass's sdpa and eager rows; fastenc's
+    first-pass row gains `speedup_vs_compile` from the two timed in the same rounds of this pass."""
+    fastenc = next(r for r in rows if r["runner"] == "fastenc")
+    compiled = next(r for r in rows if r["runner"] == "compile")
+    first = {r["runner"]: r for r in records if r["case"] == compiled["case"]}
+    for name in ("sdpa", "eager"):
+        compiled[f"speedup_vs_{name}"] = first[name]["median_ms"] / compiled["median_ms"] if name in first else None
+    compiled["fastenc_median_ms_same_rounds"] = fastenc["median_ms"]
+    if "fastenc" in first:
+        first["fastenc"]["speedup_vs_compile"] = compiled["median_ms"] / fastenc["median_ms"]
+    return [compiled]
+
+
 def measure_matmul_peak(device, dtype) -> float:
     """FLOP/s of one large matrix product at `dtype`, measured now (the MFU yardstick)."""
     n = 8192 if device.type == "cuda" else 512
@@ -243,24 +267,28 @@ def main(argv=None) -> int:
     if args.compile_all:
         for c in todo:
             c.runners = RUNNERS
+    if args.dry_run:
+        for case in todo:
+            case.name += f" [dry-run {len(case.lengths)}x{min(case.lengths)}-{max(case.lengths)}, tiny weights]"
     with tempfile.TemporaryDirectory() as tmp:
         built = {}
-        for case in todo:
-            if args.dry_run:
-                case.name += f" [dry-run {len(case.lengths)}x{min(case.lengths)}-{max(case.lengths)}, tiny weights]"
+        for case, compiled_pass in passes(todo):
             if case.model not in built:
                 built.clear()  # one model's copies resident at a time
                 built[case.model] = build_models(case.model, args.dry_run, Path(tmp))
+            label = f"{case.name} (torch.compile)" if compiled_pass else case.name
             try:
                 rows = run_case(case, *built[case.model], device, dtype, peak, args)
             except Exception as e:  # one failing case must not cost the others' numbers
-                report["failed_cases"][case.name] = f"{type(e).__name__}: {e}"
-                print(f"FAILED {case.name}: {type(e).__name__}: {e}", flush=True)
+                report["failed_cases"][label] = f"{type(e).__name__}: {e}"
+                print(f"FAILED {label}: {type(e).__name__}: {e}", flush=True)
                 continue
             finally:
                 gc.collect()  # the runners of this case (torch.compile keeps reference cycles)
                 if device.type == "cuda":
                     torch.cuda.empty_cache()
+            if compiled_pass:
+                rows = add_compiled(report["records"], rows)
             report["records"] += rows
             for r in rows:
                 print(f"{r['case']:<40} {r['runner']:<8} median {r['median_ms']:9.3f} ms  p90 {r['p90_ms']:9.3f}  "

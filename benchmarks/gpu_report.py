@@ -135,10 +135,11 @@ def summary(report: dict) -> str:
         lines.append(f"\nmeasured bf16 matmul peak: {report['matmul_peak_tflops']:.1f} TFLOP/s")
     if report["records"]:
         lines.append(f"\n{'case':<48} {'runner':<8} {'median ms':>10} {'p90 ms':>9} {'seq/s':>9} {'tok/s':>10} "
-                     f"{'MFU':>6} {'mem MiB':>8} {'min cos':>8} {'vs sdpa':>8}")
+                     f"{'MFU':>6} {'mem MiB':>8} {'min cos':>8} {'vs sdpa':>8} {'vs compile':>10}")
         for r in report["records"]:
             mem = f"{r['peak_mem_mb']:8.0f}" if r.get("peak_mem_mb") is not None else "       -"
             vs = f"{r['speedup_vs_sdpa']:7.2f}x" if r.get("speedup_vs_sdpa") else "       -"
+            vs += f" {r['speedup_vs_compile']:9.2f}x" if r.get("speedup_vs_compile") else "          -"
             lines.append(f"{r['case']:<48} {r['runner']:<8} {r['median_ms']:10.3f} {r['p90_ms']:9.3f} "
                          f"{r['sequences_per_s']:9.1f} {r['tokens_per_s']:10.0f} {r['mfu']:6.1%} {mem} "
                          f"{r['min_token_cosine_vs_fp32']:8.5f} {vs}")

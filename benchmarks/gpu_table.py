@@ -33,15 +33,16 @@ def tables(report: dict, source: str) -> str:
         f"bf16; measured bf16 matmul peak {_num(report.get('matmul_peak_tflops'), '.0f')} TFLOP/s.",
         "",
         "| case | runner | median ms | p90 ms | sequences/s | real tokens/s | MFU | peak MiB "
-        "| min cosine vs fp32 | vs sdpa | vs eager |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| min cosine vs fp32 | vs sdpa | vs eager | vs compile |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in report["records"]:
         lines.append(
             f"| {r['case']} | {r['runner']}{' (CUDA graphs)' if r.get('cuda_graphs') else ''} "
             f"| {r['median_ms']:.3f} | {r['p90_ms']:.3f} | {r['sequences_per_s']:,.0f} | {r['tokens_per_s']:,.0f} "
             f"| {r['mfu']:.1%} | {_num(r.get('peak_mem_mb'), ',.0f')} | {r['min_token_cosine_vs_fp32']:.5f} "
-            f"| {_num(r.get('speedup_vs_sdpa'), '.2f')}x | {_num(r.get('speedup_vs_eager'), '.2f')}x |")
+            f"| {_num(r.get('speedup_vs_sdpa'), '.2f')}x | {_num(r.get('speedup_vs_eager'), '.2f')}x "
+            f"| {_num(r.get('speedup_vs_compile'), '.2f')}x |")
     kernels = report.get("kernels") or {}
     if kernels.get("rows"):
         lines += ["", f"Kernels (device copy: {kernels['copy_gbps']:,.0f} GB/s):", "",
