@@ -72,6 +72,16 @@ def check_shape(name: str, t: torch.Tensor, shape: tuple) -> None:
         raise ValueError(f"{name} has shape {tuple(t.shape)}; expected {want}")
 
 
+def check_rows(name: str, t: torch.Tensor, width: str = "N") -> None:
+    """`t` holds rows of floats the kernels can read: (..., width) with width >= 1 on a device they run on, in fp16,
+    bf16 or fp32, its last dimension contiguous."""
+    check_device(name, t)
+    check_dtype(name, t, FLOAT_DTYPES)
+    if t.dim() == 0 or t.shape[-1] == 0:
+        raise ValueError(f"{name} has shape {tuple(t.shape)}; expected (..., {width}) with {width} >= 1")
+    check_last_dim_contiguous(name, t)
+
+
 def check_last_dim_contiguous(name: str, t: torch.Tensor) -> None:
     if t.dim() > 0 and t.shape[-1] > 1 and t.stride(-1) != 1:
         raise ValueError(

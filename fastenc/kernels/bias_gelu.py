@@ -3,7 +3,8 @@ import torch
 import triton
 import triton.language as tl
 
-from ._utils import FLOAT_DTYPES, check_device, check_dtype, check_last_dim_contiguous, check_shape, kernel_op
+from ._utils import (FLOAT_DTYPES, check_device, check_dtype, check_last_dim_contiguous, check_rows, check_shape,
+                     kernel_op)
 
 APPROXIMATIONS = ("none", "tanh")
 _SQRT_HALF = tl.constexpr(0.7071067811865476)  # 1 / sqrt(2)
@@ -79,11 +80,7 @@ def bias_gelu(x, bias, approximate: str = "none", *, check: bool = True):
 def _check(x, bias, approximate) -> None:
     if approximate not in APPROXIMATIONS:
         raise ValueError(f"approximate must be one of {APPROXIMATIONS}, got {approximate!r}")
-    check_device("x", x)
-    check_dtype("x", x, FLOAT_DTYPES)
-    if x.dim() == 0 or x.shape[-1] == 0:
-        raise ValueError(f"x has shape {tuple(x.shape)}; expected (..., N) with N >= 1")
-    check_last_dim_contiguous("x", x)
+    check_rows("x", x)
     check_device("bias", bias, like=x)
     check_dtype("bias", bias, FLOAT_DTYPES)
     check_shape("bias", bias, (x.shape[-1],))

@@ -5,8 +5,8 @@ import torch
 import triton
 import triton.language as tl
 
-from ._utils import (FLOAT_DTYPES, check_device, check_dtype, check_last_dim_contiguous, check_shape, kernel_op,
-                     row_settings)
+from ._utils import (FLOAT_DTYPES, check_device, check_dtype, check_last_dim_contiguous, check_rows, check_shape,
+                     kernel_op, row_settings)
 
 
 @triton.jit
@@ -93,11 +93,7 @@ def layer_norm(x, weight, bias, eps: float, residual=None, *, check: bool = True
 
 
 def _check(x, weight, bias, residual) -> None:
-    check_device("x", x)
-    check_dtype("x", x, FLOAT_DTYPES)
-    if x.dim() == 0 or x.shape[-1] == 0:
-        raise ValueError(f"x has shape {tuple(x.shape)}; expected (..., N) with N >= 1")
-    check_last_dim_contiguous("x", x)
+    check_rows("x", x)
     row_settings(x.shape[-1])  # rejects rows too wide for one program, before any launch
     check_norm_params(weight, bias, x.shape[-1], like=x)
     if residual is not None:

@@ -6,8 +6,8 @@ import torch
 import triton
 import triton.language as tl
 
-from ._utils import (FLOAT_DTYPES, INTERPRET, check_device, check_dtype, check_last_dim_contiguous, check_shape,
-                     kernel_op)
+from ._utils import (FLOAT_DTYPES, INTERPRET, check_device, check_dtype, check_last_dim_contiguous, check_rows,
+                     check_shape, kernel_op)
 from .bias_gelu import APPROXIMATIONS, gelu
 from .tuned import from_table
 
@@ -180,11 +180,7 @@ def linear_gelu(x, weight, bias, approximate: str = "none", *, check: bool = Tru
 def _check(x, weight, bias, approximate) -> None:
     if approximate not in APPROXIMATIONS:
         raise ValueError(f"approximate must be one of {APPROXIMATIONS}, got {approximate!r}")
-    check_device("x", x)
-    check_dtype("x", x, FLOAT_DTYPES)
-    if x.dim() == 0 or x.shape[-1] == 0:
-        raise ValueError(f"x has shape {tuple(x.shape)}; expected (..., K) with K >= 1")
-    check_last_dim_contiguous("x", x)
+    check_rows("x", x, "K")
     check_device("weight", weight, like=x)
     if weight.dtype != x.dtype:
         raise TypeError(f"weight has dtype {weight.dtype}; expected x's dtype {x.dtype}")

@@ -72,21 +72,25 @@ def test_graph_replays_equal_eager_in_every_bucket(folder, cuda, dtype):
     assert all(graph.output.logits is None for graph in graphs.graphs.graphs.values())
 
 
-@pytest.mark.parametrize("with_graphs", [False, True], ids=["padding-free", "graphs"])
-def test_a_warm_forward_from_host_inputs_never_waits_on_the_gpu(folder, cuda, with_graphs):
-    """The host only queues work: inputs go up from pinned memory, the re-padding indices too, nothing is read back.
-    (Autotuning and graph capture synchronise, so the first call is made before the check.)"""
-    model = fastenc.load(folder, device=cuda, dtype=torch.bfloat16)
-    if with_graphs:
-        model.enable_cuda_graphs()
-    ids, mask = padded_batch(model.config.vocab_size, [40, 7, 21], 1)
-    want = model(ids, attention_mask=mask)
+def warm_call_without_syncs(model, ids, mask):
+    """(first output, second output): the second call runs with every host sync an error. The first may sync:
+    autotuning and graph capture do."""
+    first = model(ids, attention_mask=mask)
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("error")
     try:
-        got = model(ids, attention_mask=mask)
+        return first, model(ids, attention_mask=mask)
     finally:
         torch.cuda.set_sync_debug_mode("default")
+
+
+@pytest.mark.parametrize("with_graphs", [False, True], ids=["padding-free", "graphs"])
+def test_a_warm_forward_from_host_inputs_never_waits_on_the_gpu(folder, cuda, with_graphs):
+    """The host only queues work: inputs go up from pinned memory, the re-padding indices too, nothing is read back."""
+    model = fastenc.load(folder, device=cuda, dtype=torch.bfloat16)
+    if with_graphs:
+        model.enable_cuda_graphs()
+    want, got = warm_call_without_syncs(model, *padded_batch(model.config.vocab_size, [40, 7, 21], 1))
     assert torch.equal(got.logits, want.logits)
 
 
@@ -96,14 +100,8 @@ def test_every_family_forwards_from_host_inputs_without_waiting(tmp_path, cuda, 
     """The same for each family's own steps (RoPE angles, relative positions, DeBERTa's windows): nothing reads the
     device back during a warm padding-free forward."""
     model = fastenc.load(save(build(family), tmp_path / family), device=cuda, dtype=torch.bfloat16)
-    ids, mask = padded_batch(model.config.vocab_size, [30, 7, 21], model.config.pad_token_id or 0)
-    want = model(ids, attention_mask=mask)
-    torch.cuda.synchronize()
-    torch.cuda.set_sync_debug_mode("error")
-    try:
-        got = model(ids, attention_mask=mask)
-    finally:
-        torch.cuda.set_sync_debug_mode("default")
+    batch = padded_batch(model.config.vocab_size, [30, 7, 21], model.config.pad_token_id or 0)
+    want, got = warm_call_without_syncs(model, *batch)
     assert torch.equal(got.last_hidden_state, want.last_hidden_state)
 
 
