@@ -24,14 +24,14 @@ def _as_tensor(value, name: str) -> torch.Tensor:
     if tensor.numel() == 0:
         tensor = tensor.long()  # [] is float64 to NumPy; empty input is reported by the callers
     # Masks may also be float or bool, as transformers takes them (their values are checked in prepare_inputs).
-    any_real = name == "attention_mask"
-    if tensor.is_complex() or (not any_real and (tensor.is_floating_point() or tensor.dtype == torch.bool)):
+    is_mask = name == "attention_mask"
+    if tensor.is_complex() or (not is_mask and (tensor.is_floating_point() or tensor.dtype == torch.bool)):
         raise TypeError(f"{name} must hold integers, got dtype {tensor.dtype}")
     if tensor.dim() == 1:
         tensor = tensor[None]  # one sequence -> a batch of one
     if tensor.dim() != 2:
         raise ValueError(f"{name} must have shape (batch, seq_len) or (seq_len,), got {tuple(tensor.shape)}")
-    return tensor if name == "attention_mask" else tensor.long()
+    return tensor if is_mask else tensor.long()
 
 
 def prepare_inputs(model, input_ids, attention_mask, token_type_ids):
