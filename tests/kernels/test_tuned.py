@@ -63,6 +63,7 @@ def isolated(monkeypatch, tmp_path):
     monkeypatch.setattr(tuned, "TABLE_DIR", tmp_path / "tuned")
     monkeypatch.setattr(tuned, "current_gpu", lambda: GPU)
     monkeypatch.delenv(tuned.ENV, raising=False)
+    monkeypatch.delenv(tuned.NO_SEARCH_ENV, raising=False)
     tuned.reload()
     yield tmp_path
     tuned.reload()
@@ -160,6 +161,19 @@ def test_the_env_var_switches_the_table_off_or_names_another(fill, isolated, mon
     assert prune(fill) == [(16, 2)]
     monkeypatch.setenv(tuned.ENV, "1")
     assert prune(fill) == [(32, 4)]
+
+
+def test_no_search_takes_one_kept_config_per_key_spread_over_the_keys(fill, monkeypatch):
+    """FASTENC_AUTOTUNE=0 (the GPU check's kernel tests): one configuration per key, always one the kernel's own
+    pruning kept, the same for the same key, and different keys reach different tiles."""
+    monkeypatch.setenv(tuned.NO_SEARCH_ENV, "0")
+    picks = {n: prune(fill, n=n) for n in range(9, 200)}
+    assert all(len(p) == 1 for p in picks.values())
+    assert all(p[0][0] <= max(16, triton.next_power_of_2(n)) for n, p in picks.items())  # within _too_wide's rule
+    assert prune(fill, n=24) == picks[24]
+    assert len({p[0] for p in picks.values()}) > 3  # of the 6 configurations
+    monkeypatch.setenv(tuned.NO_SEARCH_ENV, "1")
+    assert prune(fill) == [(32, 4)]  # anything else: the table, as before
 
 
 def test_no_gpu_means_no_table(fill, monkeypatch):
