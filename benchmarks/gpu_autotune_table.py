@@ -27,11 +27,16 @@ def main(argv=None) -> int:
             print(f"skipped {path}: not written (did its phase time out?)")
             continue
         try:
-            tuned.read_table(path)  # the format check, with the file's name in the error
-        except (OSError, tuned.TableError) as e:
+            document = json.loads(path.read_text())
+        except (OSError, ValueError) as e:
+            print(f"skipped {path}: not readable JSON ({e})")
+            continue
+        try:
+            tuned.parse_table(document, str(path))  # the format check; its message starts with the file
+        except tuned.TableError as e:
             print(f"skipped {e}")
             continue
-        documents.append(json.loads(path.read_text()))
+        documents.append(document)
     if not documents:
         print("no autotuning dump to join", file=sys.stderr)
         return 1

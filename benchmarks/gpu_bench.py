@@ -8,8 +8,9 @@ with fastenc's CUDA graphs (latency). Runners: fastenc, transformers eager, tran
 sdpa model. Each case checks every runner's output against transformers in fp32 on the same device first, then times
 the runners interleaved (one call of each per round, CUDA events, device idle before each call). torch.compile runs in
 a second pass over the cases that time it, interleaved with fastenc again (fastenc's `speedup_vs_compile` comes from
-those rounds): its minute of compilation per shape must not cost a later case when the phase's time runs out. fastenc takes its
-inputs on the CPU, as its tokenizer leaves them (the copy to the GPU is inside its time); the others on the GPU.
+those rounds): its minute of compilation per shape must not cost a later case when the phase's time runs out.
+fastenc takes its inputs on the CPU, as its tokenizer leaves them (the copy to the GPU is inside its time); the others
+on the GPU.
 `--dry-run` runs the same code on the CPU with tiny shapes and counts: a plumbing check, not a measurement.
 `--tuned-table-out FILE` dumps the kernels' autotuning winners (benchmarks/gpu_autotune_table.py joins such dumps).
 """

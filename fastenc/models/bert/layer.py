@@ -116,6 +116,7 @@ class EncoderLayer(nn.Module):
             if out is not None:
                 return out, None
         return ops.attention(q, k, v, **attention_args), None
+
     def _forward_fused(self, x, context, fused: dict, ops):
         """The rest of the layer on the CPU: both residual adds fused into their product (the sums transformers
         forms, (x W^T + b) + residual, rounded once), GELU in place on the FFN's first product."""
