@@ -155,7 +155,7 @@ def main(argv=None) -> int:
     job_tokens = int(sum(len(r) for r in model.tokenizer(job, truncation=True)["input_ids"]))
     workloads = {f"job: embed of {args.job} corpus sentences ({job_tokens} tokens)": run_job,
                  f"padded-free: 64 sentences, one padded batch {tuple(ids.shape)}, {tokens} real tokens": run_batch,
-                 f"padded: the same batch, fixed-length path (padding_free=False)": run_padded}
+                 "padded: the same batch, fixed-length path (padding_free=False)": run_padded}
     for label, fn in workloads.items():
         log(f"wall: {label}: median {median_seconds(fn, args.repeats) * 1e3:.1f} ms of {args.repeats}")
     for label, fn in workloads.items():

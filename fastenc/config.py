@@ -80,7 +80,7 @@ class EncoderConfig:
     problem_type: str | None = None  # how classification scores are read: None/"single_label_classification" softmax,
     # "multi_label_classification" sigmoid, "regression" raw
     architecture: str | None = None
-    modernbert: "ModernBertOptions | None" = None  # ModernBERT's options (fastenc/models/modernbert/config.py)
+    modernbert: object = None  # ModernBERT only: its fastenc.models.modernbert.config.ModernBertOptions
     deberta: object = None  # DeBERTa-v2 only: its fastenc.models.deberta.config.DebertaSettings
     gte: object = None  # GTE only: its fastenc.models.gte.config.GteOptions (RoPE scaling, logn)
     nomic_bert: object = None  # NomicBERT only: its fastenc.models.nomic_bert.config.NomicBertOptions

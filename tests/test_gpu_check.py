@@ -2,7 +2,6 @@
 tiny case, the report it assembles, and the README table generated from a (synthetic) result. No speed is asserted."""
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest

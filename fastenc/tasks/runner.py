@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ..ops.packing import PackedBatch, gather_rows
-from .batching import (CHUNK_SIZE, Progress, chunks, default_batch_tokens, known_length, token_budget_batches,
+from .batching import (CHUNK_SIZE, Progress, chunks, default_batch_tokens, token_budget_batches,
                        widest_activation_bytes)
 
 log = logging.getLogger(__name__)

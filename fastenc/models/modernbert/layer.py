@@ -3,7 +3,6 @@
 Shape-agnostic in the leading dimensions like the BERT layer: packed (N, H) with cumulative sequence lengths, or
 padded (B, T, H) with a key-padding mask, as `attention_args` says.
 """
-import torch
 import torch.nn.functional as F
 from torch import nn
 
