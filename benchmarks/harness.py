@@ -177,10 +177,12 @@ def _build(name: str, workdir: Path):
 
         return hf, folder, fastenc.Tokenizer.from_pretrained(folder)
     family, shape = PRESETS[name]
-    config_class = {"bert": transformers.BertConfig, "roberta": transformers.RobertaConfig,
-                    "modernbert": transformers.ModernBertConfig, "deberta-v2": transformers.DebertaV2Config,
-                    "electra": transformers.ElectraConfig, "gte": transformers.GteConfig,
-                    "nomic_bert": transformers.NomicBertConfig, "mpnet": transformers.MPNetConfig}[family]
+    config_name = {"bert": "BertConfig", "roberta": "RobertaConfig", "modernbert": "ModernBertConfig",
+                   "deberta-v2": "DebertaV2Config", "electra": "ElectraConfig", "gte": "GteConfig",
+                   "nomic_bert": "NomicBertConfig", "mpnet": "MPNetConfig"}[family]
+    config_class = getattr(transformers, config_name, None)  # looked up by name: older releases lack some families
+    if config_class is None:
+        raise SystemExit(f"{name}: transformers {transformers.__version__} has no {config_name}, the reference")
     extra = {"pad_token_id": 1, "bos_token_id": 0, "eos_token_id": 2} if family == "roberta" else {}
     torch.manual_seed(0)
     hf = transformers.AutoModel.from_config(config_class(**shape, **extra))
