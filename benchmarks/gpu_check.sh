@@ -40,11 +40,15 @@ else
 fi
 FAILED=()
 
+# cut_limit LIMIT: LIMIT, or what is left of the budget when that is less.
+cut_limit() {
+    local left=$(( BUDGET - REPORT_RESERVE - ($(date +%s) - START) ))
+    echo $(( $1 < left ? $1 : left ))
+}
+
 # phase NAME LIMIT_SECONDS COMMAND...: runs COMMAND under timeout, its output in raw/NAME.log, a line in phases.tsv.
 phase() {
-    local name=$1 limit=$2; shift 2
-    local left=$(( BUDGET - REPORT_RESERVE - ($(date +%s) - START) ))
-    (( limit > left )) && limit=$left
+    local name=$1 limit; limit=$(cut_limit "$2"); shift 2
     if (( limit < 5 )); then
         printf '%s\t-1\t0\t0\n' "$name" >> "$RAW/phases.tsv"
         echo "== $name: skipped, no time left in the ${BUDGET}s budget"
@@ -61,11 +65,17 @@ phase() {
     (( rc == 0 )) || FAILED+=("$name")
 }
 
-pytest_phase() {  # pytest_phase NAME LIMIT ARGS...: pytest with JUnit XML, in parallel on a GPU
-    local name=$1 limit=$2; shift 2
-    local parallel=()  # 4 workers compile kernels in parallel; a per-test limit keeps one hang from eating the phase
-    if [[ $DRY != 1 ]] && "$PY" -c "import xdist" 2>/dev/null; then parallel+=(-n 4); fi
-    if [[ $DRY != 1 ]] && "$PY" -c "import pytest_timeout" 2>/dev/null; then parallel+=(--timeout=90); fi
+# pytest_phase NAME LIMIT WORKERS ARGS...: pytest with JUnit XML, on WORKERS processes on a GPU (they compile the
+# kernels in parallel: Triton's compiler is single-threaded). A per-test limit keeps one hang from eating the phase,
+# and pytest stops starting tests 30 s before the phase's limit, so a phase that runs long still writes its XML.
+pytest_phase() {
+    local name=$1 limit; limit=$(cut_limit "$2"); local workers=$3; shift 3
+    local parallel=()
+    if [[ $DRY != 1 ]] && "$PY" -c "import xdist" 2>/dev/null; then parallel+=(-n "$workers"); fi
+    if [[ $DRY != 1 ]] && "$PY" -c "import pytest_timeout" 2>/dev/null; then
+        parallel+=(--timeout=90)
+        (( limit > 60 )) && parallel+=(--session-timeout=$(( limit - 30 )))
+    fi
     phase "$name" "$limit" "$PY" -m pytest -q -p no:cacheprovider -o addopts="-ra" --junitxml="$RAW/$name.xml" \
         "${parallel[@]}" "$@"
 }
@@ -88,16 +98,21 @@ if [[ $DRY == 1 ]]; then
 else
     KERNEL_TESTS=(tests/kernels)
 fi
-# The kernel tests meet hundreds of autotuning keys: searching each (up to 16 compiles) would take most of the phase,
-# so each key compiles one of its kernel's configurations instead, picked by the key (every tile gets run somewhere).
-TRITON_CACHE_DIR=$TEST_CACHE FASTENC_AUTOTUNE=0 pytest_phase kernel-tests 150 "${KERNEL_TESTS[@]}"
-TRITON_CACHE_DIR=$TEST_CACHE pytest_phase gpu-tests 120 tests/gpu tests/runtime/test_cuda_graphs.py \
+# The tests meet hundreds of autotuning keys: searching each (up to 16 attention or 7 FFN tiles compiled and timed,
+# as the roberta-large-shaped tests' 512-token keys would be) would take most of a phase, so each key
+# compiles one of its kernel's configurations instead, picked by the key (every tile gets run somewhere). The search
+# itself and its winners are checked by the model benchmark, which compares every runner with fp32.
+# 8 workers for the kernel tests: about 400 tests, each new shape and flag set a compilation, on 16 cores.
+export FASTENC_AUTOTUNE=0
+TRITON_CACHE_DIR=$TEST_CACHE pytest_phase kernel-tests 150 8 "${KERNEL_TESTS[@]}"
+TRITON_CACHE_DIR=$TEST_CACHE pytest_phase gpu-tests 120 4 tests/gpu tests/runtime/test_cuda_graphs.py \
     tests/models/test_model.py::test_triton_backend_matches_torch_backend
 # The model benchmark (the issue's published numbers) before the kernel benchmark: each writes its JSON after every
 # case, so the one a short budget cuts keeps what it measured. It searches every autotuning key afresh (no committed
 # table) and dumps the winners, as the warm-up's cold run does; the tuned-table phase joins both dumps into
 # DIR/tuned/<gpu>.json, the file to commit in fastenc/kernels/tuned_tables/. Triton's autotuning results live in the
 # process that tuned, hence one dump each.
+unset FASTENC_AUTOTUNE  # the benchmarks search as users' processes do
 TRITON_CACHE_DIR=$BENCH_CACHE FASTENC_TUNED_TABLE=0 phase model-bench 200 "$PY" benchmarks/gpu_bench.py \
     --out "$RAW/models.json" --tuned-table-out "$RAW/tuned-models.json" "${DRY_FLAG[@]}"
 # 120 s: linear_gelu autotunes 7 tiles per (token bucket, FFN shape, dtype), 12 keys, on top of attention's.

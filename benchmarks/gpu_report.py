@@ -31,7 +31,16 @@ def read_phases(raw: Path) -> dict:
         junit = raw / f"{name}.xml"
         if junit.is_file():
             phases[name]["tests"] = junit_summary(junit)
+        if code != 0 and _stopped_by_session_timeout(raw / f"{name}.log"):
+            phases[name]["status"] = "timed out"  # pytest stopped itself: the tests it did not reach did not run
     return phases
+
+
+def _stopped_by_session_timeout(log: Path) -> bool:
+    try:
+        return "session-timeout:" in log.read_text(errors="replace")
+    except OSError:
+        return False
 
 
 def junit_summary(path: Path) -> dict:

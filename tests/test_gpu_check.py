@@ -60,10 +60,15 @@ def test_dry_run_writes_records_then_the_report(bench_modules, tmp_path):
         '<testsuites><testsuite tests="3" failures="1" errors="0" skipped="1">'
         '<testcase classname="tests.gpu.t" name="a"/><testcase classname="tests.gpu.t" name="b"><failure/></testcase>'
         '<testcase classname="tests.gpu.t" name="c"><skipped/></testcase></testsuite></testsuites>')
-    (raw / "phases.tsv").write_text("setup\t0\t1.5\t90\ngpu-tests\t1\t3.0\t120\nmodel-bench\t124\t60.0\t60\n")
+    (raw / "phases.tsv").write_text("setup\t0\t1.5\t90\nkernel-tests\t2\t121.0\t150\ngpu-tests\t1\t3.0\t120\n"
+                                    "model-bench\t124\t60.0\t60\n")
+    # pytest-timeout's --session-timeout ended the kernel tests (exit 2) before the phase's own limit
+    (raw / "kernel-tests.log").write_text("!!! xdist.dsession.Interrupted: session-timeout: 120.0 sec exceeded !!!\n"
+                                          "8 passed in 121.0s\n")
+    (raw / "gpu-tests.log").write_text("1 failed, 1 passed, 1 skipped in 3.0s\n")
     report = gpu_report.build_report(tmp_path, "make gpu-check OUT=x DRY=1", dry_run=True)
     assert REQUIRED <= set(report) and report["dry_run"] is True
-    assert [p["status"] for p in report["phases"].values()] == ["ok", "failed", "timed out"]
+    assert [p["status"] for p in report["phases"].values()] == ["ok", "timed out", "failed", "timed out"]
     assert report["phases"]["gpu-tests"]["tests"] == dict(tests=3, failures=1, errors=0, skipped=1, passed=1,
                                                          failed=["tests.gpu.t::b"])
     runners = [r["runner"] for r in report["records"]]

@@ -2,9 +2,11 @@
 its id (or row index), and re-runs that never duplicate a row."""
 import json
 
+import pytest
+
+pytest.importorskip("pyarrow", reason="the test extra installs pyarrow")
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
 import torch
 
 pytest.importorskip("ray")

@@ -1,9 +1,11 @@
 """A job's input cut into shards: every row once, in order, with its global index, whatever the shard size."""
 import json
 
+import pytest
+
+pytest.importorskip("pyarrow", reason="the test extra installs pyarrow")
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
 
 from fastenc.integrations.shards import ROW_COLUMN, id_column_of, input_files, plan, read
 

@@ -1,6 +1,8 @@
 """A task over an Arrow table equals the engine's direct call; bad rows become error values (or raise)."""
-import pyarrow as pa
 import pytest
+
+pytest.importorskip("pyarrow", reason="the test extra installs pyarrow")
+import pyarrow as pa
 import torch
 
 from fastenc.integrations.table_task import TableTask

@@ -5,11 +5,14 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 SCRIPT = pathlib.Path(__file__).with_name("compile_for_gpu.py")
 
 
 def test_kernels_compile_for_hopper():
+    if torch.cuda.is_available():  # ~100 serial compilations (a minute) that prove less than the tests beside it
+        pytest.skip("on a GPU every kernel test compiles and runs its variants for real")
     try:
         from triton.backends.nvidia.compiler import CUDABackend  # noqa: F401  (ptxas ships with it)
     except ImportError as e:

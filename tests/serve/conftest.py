@@ -1,6 +1,7 @@
 """The server tests' checkpoints, their real servers (one each, started together, shared) (the comparison rule is tests/helpers/serve_checks.py)."""
 import pytest
 
+pytest.importorskip("fastapi", reason="the test extra installs the server's packages (fastapi, uvicorn)")
 from real_vocab_checkpoints import NER_LABELS, build_with_tokenizer
 from serve_checks import minilm_folder
 
