@@ -9,4 +9,5 @@ from .tokenizer import Tokenizer
 from .loading.weights import WeightsError
 
 __version__ = "0.1.0"
-__all__ = ["load", "Engine", "Tokenizer", "EncoderModel", "EncoderConfig", "EncoderOutput", "ConfigError", "ModelNotFoundError", "WeightsError"]
+__all__ = ["load", "Engine", "Tokenizer", "EncoderModel", "EncoderConfig", "EncoderOutput", "ConfigError",
+           "ModelNotFoundError", "WeightsError"]

@@ -95,7 +95,8 @@ class EncoderConfig:
             self.tie_word_embeddings = True  # that head always multiplies by the word embeddings
         _check_sizes(self)
         if self.hidden_size % self.num_heads and not self.head_size:
-            raise ConfigError(f"hidden_size {self.hidden_size} is not divisible by num_attention_heads {self.num_heads}")
+            raise ConfigError(
+                f"hidden_size {self.hidden_size} is not divisible by num_attention_heads {self.num_heads}")
         if self.family == "albert" and self.num_layers % self.num_hidden_groups:
             raise ConfigError(
                 f"num_hidden_layers {self.num_layers} is not a multiple of num_hidden_groups {self.num_hidden_groups}"

@@ -132,12 +132,14 @@ def resolve_folder(name_or_path, files=None, need_weights: bool = True) -> Path:
             log.debug("%s has no safetensors weights; fetching pytorch_model.bin", repo_id)
             folder = Path(snapshot_download(repo_id, allow_patterns=base + TORCH_BIN_FILES))
     except HFValidationError as e:
-        raise ModelNotFoundError(f"no model folder at {str(path.resolve())!r}, and {repo_id!r} is not a valid Hub id") from e
+        raise ModelNotFoundError(
+            f"no model folder at {str(path.resolve())!r}, and {repo_id!r} is not a valid Hub id") from e
     except Exception as e:  # offline cache misses, missing repos, network errors: all mean "not found here"
         from huggingface_hub.constants import HF_HUB_CACHE, HF_HUB_OFFLINE
 
         where = f"the local folder {str(path.resolve())!r}, the Hub cache {HF_HUB_CACHE!r}"
         where += " (HF_HUB_OFFLINE is set, so the Hub itself was not asked)" if HF_HUB_OFFLINE else " and the Hub"
         alias = f" (the Hub name of {name_or_path!r})" if repo_id != str(name_or_path) else ""
-        raise ModelNotFoundError(f"model {repo_id!r}{alias} not found: looked in {where}: {type(e).__name__}: {e}") from e
+        raise ModelNotFoundError(
+            f"model {repo_id!r}{alias} not found: looked in {where}: {type(e).__name__}: {e}") from e
     return folder

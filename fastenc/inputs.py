@@ -20,7 +20,8 @@ def _as_tensor(value, name: str) -> torch.Tensor:
             raise ValueError(f"{name} must be a rectangular batch of integers (same length in every row, each "
                              f"within int64): {e}") from e
     else:
-        raise TypeError(f"{name} must be a torch.Tensor, NumPy array or nested list of ints, got {type(value).__name__}")
+        raise TypeError(
+            f"{name} must be a torch.Tensor, NumPy array or nested list of ints, got {type(value).__name__}")
     if tensor.numel() == 0:
         tensor = tensor.long()  # [] is float64 to NumPy; empty input is reported by the callers
     # Masks may also be float or bool, as transformers takes them (their values are checked in prepare_inputs).

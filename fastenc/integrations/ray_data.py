@@ -8,8 +8,8 @@ fastenc.integrations.table_task for the columns added and the per-row error valu
 Faults: Ray Data's actor pools restart a dead actor (its process killed, its node lost) and re-run the batches it held
 (`max_restarts=-1`, `max_task_retries=-1`: Ray Data's defaults for actor pools in Ray 2.60, set in
 ActorPoolMapOperator._apply_default_remote_args; nothing is passed here because map_batches' remote-args keywords are
-deprecated there. tests/integrations/test_ray_data.py kills an actor mid-job to hold a later Ray to it). A Python exception in the model is not
-retried by Ray: it is the row's error value, or with errors="raise" fails the job.
+deprecated there. tests/integrations/test_ray_data.py kills an actor mid-job to hold a later Ray to it). A Python
+exception in the model is not retried by Ray: it is the row's error value, or with errors="raise" fails the job.
 
 GPUs: `num_gpus=1` gives each actor one GPU (Ray sets CUDA_VISIBLE_DEVICES, so the engine loads on "cuda"), and the
 token budget is then the engine's GPU default (fastenc.tasks.batching.DEFAULT_MAX_BATCH_TOKENS, 16,384 real tokens)

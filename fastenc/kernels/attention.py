@@ -324,7 +324,7 @@ def _check_position_bias(position_bias, q) -> None:
 
 def attention(q, k, v, *, key_padding_mask=None, cu_seqlens=None, max_seqlen=None, softmax_scale=None, window=None,
               position_bias=None, check: bool = True):
-    """Bidirectional (non-causal) attention, padded or variable-length; same contract as `fastenc.ops.reference.attention`.
+    """Bidirectional (non-causal) attention, padded or variable-length; the contract of `ops.reference.attention`.
 
     Padded: q, k, v (B, T, nh, hd), strided views welcome (e.g. slices of a fused QKV output); key_padding_mask (B, T)
     with nonzero = attend. Variable-length: q, k, v (N, nh, hd) packed back to back; cu_seqlens (B + 1,) int32;
@@ -333,7 +333,8 @@ def attention(q, k, v, *, key_padding_mask=None, cu_seqlens=None, max_seqlen=Non
     every query's window are skipped). position_bias: None, or a RelativeBias (fastenc.ops.relative_bias) whose table
     entry at the bucket of each key - query distance is added to the scaled scores; the buckets are computed per
     tile, so no T x T bias exists. Returns a contiguous tensor of q's shape and dtype; softmax in float32. The
-    first call per (sequence-length bucket, head_dim, mode, dtype) autotunes on a GPU: make it before capturing a CUDA graph.
+    first call per (sequence-length bucket, head_dim, mode, dtype) autotunes on a GPU: make it before capturing a
+    CUDA graph.
     `check=False` skips the argument checks, for callers (the model) that validated their inputs once per forward.
     """
     if check:

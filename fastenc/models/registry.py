@@ -53,7 +53,8 @@ def _pooler_wanted(config: EncoderConfig, has_pooler: bool) -> bool:
     return needed or has_pooler
 
 
-FAMILY_NAMES = ("bert", "roberta", "distilbert", "albert", "deberta-v2", "electra", "mpnet")  # families whose heads share names
+# families whose heads share names
+FAMILY_NAMES = ("bert", "roberta", "distilbert", "albert", "deberta-v2", "electra", "mpnet")
 
 # In the order they run: the pooler first, since the sequence heads after it may read its output.
 HEADS = (

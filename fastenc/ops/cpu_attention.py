@@ -21,7 +21,8 @@ def available() -> bool:
 
 
 def isa() -> str | None:
-    """The kernel's code path on this CPU ("avx512", "avx2", "default"; ATEN_CPU_CAPABILITY caps it), None without it."""
+    """The kernel's code path on this CPU ("avx512", "avx2", "default"; ATEN_CPU_CAPABILITY caps it), None without
+    it."""
     return _C.varlen_attention_isa() if available() else None
 
 

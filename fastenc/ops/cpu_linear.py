@@ -7,8 +7,9 @@ still in registers. In fp32, GELU is applied in place after the product, not in 
 approximates erf (3x transformers' fp32 error on ALBERT's twelve shared layers). In bf16 the erf epilogue is used: its
 error is far below bf16's rounding, and it ran the bf16 MiniLM job x1.22 faster than the separate pass (ATen's bf16
 GELU was a quarter of the job; benchmarks/CPU_PROFILE.md).
-The accumulation is fp32 in both dtypes (bf16 products on avx512_bf16 / AMX). Where oneDNN is missing, or bf16 is asked for on a CPU without native bf16, the same
-calls fall back to `F.linear` plus the separate pass: same results to rounding, only slower.
+The accumulation is fp32 in both dtypes (bf16 products on avx512_bf16 / AMX). Where oneDNN is missing, or bf16 is
+asked for on a CPU without native bf16, the same calls fall back to `F.linear` plus the separate pass: same results
+to rounding, only slower.
 """
 import torch
 import torch.nn.functional as F

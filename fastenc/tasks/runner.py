@@ -4,9 +4,9 @@ A job reads its input CHUNK_SIZE texts at a time. On a GPU the tokenizer encodes
 flat arrays (C++, GIL released) while the model runs on this one; on the CPU it encodes each chunk on every core just
 before the model needs it (the model's threads already hold every core: a tokenizer running beside them would
 oversubscribe them, and tokenizing costs ~1% of the model's time there); each chunk's rows are sorted by length and
-cut into batches of at most `max_batch_tokens` real tokens and/or `batch_size` rows, each batch a NumPy gather of the chunk's
-flat arrays. A batch that runs out of memory is halved and retried, down to single sequences (one warning per job);
-results go back in input order, with a progress bar on long jobs.
+cut into batches of at most `max_batch_tokens` real tokens and/or `batch_size` rows, each batch a NumPy gather of
+the chunk's flat arrays. A batch that runs out of memory is halved and retried, down to single sequences (one warning
+per job); results go back in input order, with a progress bar on long jobs.
 """
 import logging
 from concurrent.futures import ThreadPoolExecutor

@@ -14,7 +14,8 @@ def _tensor(value) -> torch.Tensor:
     return value.float() if isinstance(value, torch.Tensor) else torch.as_tensor(np.array(value, dtype=np.float32))
 
 
-def close(got, expected):
+def assert_same_answer(got, expected):
+    """got == expected up to rounding (CLOSE): the same inputs batched another way give the same answer."""
     torch.testing.assert_close(_tensor(got), _tensor(expected), **CLOSE)
 
 

@@ -1,4 +1,5 @@
-"""The server tests' checkpoints, their real servers (one each, started together, shared) (the comparison rule is tests/helpers/serve_checks.py)."""
+"""The server tests' checkpoints and their real servers (one each, started together, shared); the comparison rule is
+tests/helpers/serve_checks.py."""
 import pytest
 
 pytest.importorskip("fastapi", reason="the test extra installs the server's packages (fastapi, uvicorn)")

@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from serve_checks import TEXTS, close, minilm_folder
+from serve_checks import TEXTS, assert_same_answer, minilm_folder
 
 def test_embed_equals_engine_embed(servers, engines):
     engine = engines["mlm"]  # no sentence-transformers files: CLS pooling (TEI's default), normalised by default
     r = servers["mlm"].post("/embed", {"inputs": TEXTS[:8]})
     assert r.status_code == 200, r.text
-    close(r.json(), engine.embed(TEXTS[:8], pooling="cls", normalize=True))
+    assert_same_answer(r.json(), engine.embed(TEXTS[:8], pooling="cls", normalize=True))
     single = servers["mlm"].post("/embed", {"inputs": TEXTS[0], "normalize": False}).json()
-    close(single, engine.embed([TEXTS[0]], pooling="cls", normalize=False))
+    assert_same_answer(single, engine.embed([TEXTS[0]], pooling="cls", normalize=False))
     for name in ("x-compute-time", "x-queue-time", "x-inference-time", "x-tokenization-time", "x-total-time",
                  "x-compute-tokens", "x-compute-characters"):
         assert r.headers[name].isdigit(), name
@@ -24,10 +24,10 @@ def test_embed_dimensions_and_token_ids(servers, engines):
     engine = engines["mlm"]
     full = engine.embed(TEXTS[:2], pooling="cls", normalize=False)
     r = servers["mlm"].post("/embed", {"inputs": TEXTS[:2], "dimensions": 8})
-    close(r.json(), torch.nn.functional.normalize(full[:, :8], dim=-1))
+    assert_same_answer(r.json(), torch.nn.functional.normalize(full[:, :8], dim=-1))
     ids = engine.tokenizer.encode(TEXTS[3])
     by_ids = servers["mlm"].post("/embed", {"inputs": ids, "normalize": False}).json()
-    close(by_ids, engine.embed([TEXTS[3]], pooling="cls", normalize=False))
+    assert_same_answer(by_ids, engine.embed([TEXTS[3]], pooling="cls", normalize=False))
 
 
 def test_embed_truncates_only_when_asked(servers, engines):
@@ -37,7 +37,7 @@ def test_embed_truncates_only_when_asked(servers, engines):
     assert refused.status_code == 422 and refused.json()["error_type"] == "validation"
     assert "inputs[1]" in refused.json()["error"]
     right = servers["mlm"].post("/embed", {"inputs": [long_text], "truncate": True, "normalize": False})
-    close(right.json(), engine.embed([long_text], pooling="cls"))  # the engine truncates on the right
+    assert_same_answer(right.json(), engine.embed([long_text], pooling="cls"))  # the engine truncates on the right
     left = servers["mlm"].post("/embed_all", {"inputs": "one two " + long_text, "truncate": True,
                                               "truncation_direction": "Left"}).json()
     assert len(left[0]) == engine.max_length
@@ -49,7 +49,7 @@ def test_embed_all_equals_hidden_states(servers, engines):
     assert r.status_code == 200, r.text
     for text, tokens in zip(TEXTS[:3], r.json()):
         ids = torch.tensor([engine.tokenizer.encode(text)])
-        close(tokens, engine(ids, run_head=False).last_hidden_state[0])
+        assert_same_answer(tokens, engine(ids, run_head=False).last_hidden_state[0])
 
 
 def test_embed_sparse_equals_engine(servers, engines):
@@ -58,7 +58,7 @@ def test_embed_sparse_equals_engine(servers, engines):
     expected = engines["mlm"].embed_sparse(TEXTS[:3])
     for got, want in zip(r.json(), expected):
         assert [v["index"] for v in got] == [v["index"] for v in want]
-        close([v["value"] for v in got], [v["value"] for v in want])
+        assert_same_answer([v["value"] for v in got], [v["value"] for v in want])
 
 
 def test_fill_mask_equals_engine(servers, engines):
@@ -71,7 +71,7 @@ def test_fill_mask_equals_engine(servers, engines):
     got = r.json()
     for g, e in zip(_flat(got), _flat(expected)):
         assert (g["token"], g["token_str"], g["sequence"]) == (e["token"], e["token_str"], e["sequence"])
-        close(g["score"], e["score"])
+        assert_same_answer(g["score"], e["score"])
     no_mask = servers["mlm"].post("/fill_mask", {"inputs": ["no mask here"]})
     assert no_mask.status_code == 422 and "no mask token" in no_mask.json()["error"]
 
@@ -105,12 +105,13 @@ def test_predict_equals_engine_classify(servers, engines):
     for got, want in zip(batch.json(), engine.classify(TEXTS[:4])):
         assert [p["score"] for p in got] == sorted((p["score"] for p in got), reverse=True)
         assert got[0]["label"] == want["label"]
-        close([p["score"] for p in got], [want["scores"][p["label"]] for p in got])
+        assert_same_answer([p["score"] for p in got], [want["scores"][p["label"]] for p in got])
     pair = servers["classifier"].post("/predict", {"inputs": ["a question", "an answer"], "raw_scores": True})
     ids = engine.tokenizer(["a question"], ["an answer"], return_tensors="pt")
     logits = engine(ids["input_ids"], ids["attention_mask"], ids["token_type_ids"]).logits[0]
     got = {p["label"]: p["score"] for p in pair.json()}
-    close([got[label] for label in sorted(got)], [logits[int(label.split("_")[1])] for label in sorted(got)])
+    labels = sorted(got)
+    assert_same_answer([got[label] for label in labels], [logits[int(label.split("_")[1])] for label in labels])
 
 
 def test_rerank_equals_engine_rerank(servers, engines):
@@ -120,10 +121,11 @@ def test_rerank_equals_engine_rerank(servers, engines):
     expected = engines["reranker"].rerank("What is deep learning?", texts, return_text=True)
     assert [x["index"] for x in r.json()] == [x["index"] for x in expected]
     assert [x["text"] for x in r.json()] == [texts[x["index"]] for x in expected]
-    close([x["score"] for x in r.json()], [x["score"] for x in expected])
+    assert_same_answer([x["score"] for x in r.json()], [x["score"] for x in expected])
     raw = servers["reranker"].post("/rerank", {"query": "q", "texts": texts, "raw_scores": True}).json()
     assert "text" not in raw[0]
-    close([x["score"] for x in raw], [x["score"] for x in engines["reranker"].rerank("q", texts, raw_scores=True)])
+    direct = engines["reranker"].rerank("q", texts, raw_scores=True)
+    assert_same_answer([x["score"] for x in raw], [x["score"] for x in direct])
 
 
 def test_tag_equals_engine_tag(servers, engines):
@@ -136,7 +138,7 @@ def test_tag_equals_engine_tag(servers, engines):
     for got, want in zip(r.json(), expected):
         assert [(e["entity_group"], e["word"], e["start"], e["end"]) for e in got] == \
                [(e["entity_group"], e["word"], e["start"], e["end"]) for e in want]
-        close([e["score"] for e in got], [e["score"] for e in want])
+        assert_same_answer([e["score"] for e in got], [e["score"] for e in want])
 
 
 @pytest.mark.parametrize("name, route, body", [
@@ -173,11 +175,11 @@ def test_minilm_embed_and_openai_use_sentence_transformers_pooling(servers, engi
     server, engine = servers["minilm"], engines["minilm"]
     assert server.get("/info").json()["model_type"] == {"embedding": {"pooling": "mean"}}
     expected = engine.embed(TEXTS)
-    close(expected, engine.embed(TEXTS, pooling="mean", normalize=True))
-    close(server.post("/embed", {"inputs": TEXTS}).json(), expected)
+    assert_same_answer(expected, engine.embed(TEXTS, pooling="mean", normalize=True))
+    assert_same_answer(server.post("/embed", {"inputs": TEXTS}).json(), expected)
     r = server.post("/v1/embeddings", {"input": TEXTS[:2], "model": "minilm"}).json()
     assert r["object"] == "list" and r["model"] == "minilm" and [d["index"] for d in r["data"]] == [0, 1]
     assert r["usage"]["prompt_tokens"] == sum(len(engine.tokenizer.encode(t)) for t in TEXTS[:2])
-    close([d["embedding"] for d in r["data"]], expected[:2])
+    assert_same_answer([d["embedding"] for d in r["data"]], expected[:2])
     b64 = server.post("/embeddings", {"input": TEXTS[0], "encoding_format": "base64"}).json()
-    close(np.frombuffer(base64.b64decode(b64["data"][0]["embedding"]), dtype="<f4"), expected[0])
+    assert_same_answer(np.frombuffer(base64.b64decode(b64["data"][0]["embedding"]), dtype="<f4"), expected[0])

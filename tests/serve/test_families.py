@@ -1,8 +1,9 @@
 """The server's routes on the newer families (ModernBERT, DeBERTa-v3, ELECTRA, GTE, NomicBERT, MPNet): a real
-`fastenc serve` per checkpoint answers what the engine's direct call computes, as for BERT and RoBERTa in test_app.py."""
+`fastenc serve` per checkpoint answers what the engine's direct call computes, as for BERT and RoBERTa in
+test_app.py."""
 import pytest
 
-from serve_checks import TEXTS, close
+from serve_checks import TEXTS, assert_same_answer
 from real_vocab_checkpoints import NER_LABELS, build_with_tokenizer, write_sentence_transformers_files
 
 # server name -> (family, head) of its tiny real-vocabulary checkpoint
@@ -43,13 +44,13 @@ def test_modernbert_embed_and_fill_mask(family_servers):
     server, engine = family_servers["modernbert-mlm"]
     r = server.post("/embed", {"inputs": TEXTS, "normalize": False})
     assert r.status_code == 200, r.text
-    close(r.json(), engine.embed(TEXTS, normalize=False))
+    assert_same_answer(r.json(), engine.embed(TEXTS, normalize=False))
     texts = [f"Paris is the {engine.tokenizer.mask_token} of France."]
     r = server.post("/fill_mask", {"inputs": texts, "top_k": 3})
     assert r.status_code == 200, r.text
     (got,), (want,) = r.json(), engine.fill_mask(texts, top_k=3)
     assert [(g["token"], g["sequence"]) for g in got] == [(w["token"], w["sequence"]) for w in want]
-    close([g["score"] for g in got], [w["score"] for w in want])
+    assert_same_answer([g["score"] for g in got], [w["score"] for w in want])
     sparse = server.post("/embed_sparse", {"inputs": TEXTS[:2]})
     assert sparse.status_code == 200, sparse.text
     for got, want in zip(sparse.json(), engine.embed_sparse(TEXTS[:2])):
@@ -62,7 +63,7 @@ def test_deberta_predict(family_servers):
     assert r.status_code == 200, r.text
     for got, want in zip(r.json(), engine.classify(TEXTS[:4])):
         assert got[0]["label"] == want["label"]
-        close([p["score"] for p in got], [want["scores"][p["label"]] for p in got])
+        assert_same_answer([p["score"] for p in got], [want["scores"][p["label"]] for p in got])
     assert server.post("/fill_mask", {"inputs": "x"}).status_code == 424  # no masked-LM head on this checkpoint
 
 
@@ -74,7 +75,7 @@ def test_electra_tag(family_servers):
     for got, want in zip(r.json(), engine.tag(texts)):
         assert [(e["entity_group"], e["word"], e["start"], e["end"]) for e in got] == \
                [(e["entity_group"], e["word"], e["start"], e["end"]) for e in want]
-        close([e["score"] for e in got], [e["score"] for e in want])
+        assert_same_answer([e["score"] for e in got], [e["score"] for e in want])
 
 
 def test_gte_rerank_and_embed(family_servers):
@@ -84,10 +85,10 @@ def test_gte_rerank_and_embed(family_servers):
     assert r.status_code == 200, r.text
     want = engine.rerank("What is deep learning?", texts, return_text=True)
     assert [(g["index"], g["text"]) for g in r.json()] == [(w["index"], w["text"]) for w in want]
-    close([g["score"] for g in r.json()], [w["score"] for w in want])
+    assert_same_answer([g["score"] for g in r.json()], [w["score"] for w in want])
     r = server.post("/embed", {"inputs": texts, "normalize": True})
     assert r.status_code == 200, r.text
-    close(r.json(), engine.embed(texts, normalize=True))
+    assert_same_answer(r.json(), engine.embed(texts, normalize=True))
     assert server.get("/info").json()["model_type"].keys() == {"reranker"}
 
 
@@ -97,29 +98,31 @@ def test_nomic_bert_embed_prompts_and_fill_mask(family_servers):
     server, engine = family_servers["nomic-mlm"]
     r = server.post("/embed", {"inputs": TEXTS, "prompt_name": "query"})
     assert r.status_code == 200, r.text
-    close(r.json(), engine.embed([NOMIC_PROMPTS["query"] + t for t in TEXTS], pooling="mean", normalize=True))
+    prompted = [NOMIC_PROMPTS["query"] + t for t in TEXTS]
+    assert_same_answer(r.json(), engine.embed(prompted, pooling="mean", normalize=True))
     r = server.post("/v1/embeddings", {"input": TEXTS[:3], "model": "nomic"})
     assert r.status_code == 200, r.text
-    close([d["embedding"] for d in r.json()["data"]], engine.embed(TEXTS[:3]))
+    assert_same_answer([d["embedding"] for d in r.json()["data"]], engine.embed(TEXTS[:3]))
     texts = [f"search_query: Paris is the {engine.tokenizer.mask_token} of France."]
     r = server.post("/fill_mask", {"inputs": texts, "top_k": 3})
     assert r.status_code == 200, r.text
     (got,), (want,) = r.json(), engine.fill_mask(texts, top_k=3)
     assert [(g["token"], g["sequence"]) for g in got] == [(w["token"], w["sequence"]) for w in want]
-    close([g["score"] for g in got], [w["score"] for w in want])
+    assert_same_answer([g["score"] for g in got], [w["score"] for w in want])
 
 
 def test_mpnet_embed_fill_mask_and_tokenize(family_servers):
     server, engine = family_servers["mpnet-mlm"]
     r = server.post("/v1/embeddings", {"input": TEXTS, "model": "mpnet"})
     assert r.status_code == 200, r.text
-    close([d["embedding"] for d in r.json()["data"]], engine.embed(TEXTS, normalize=True))  # OpenAI: normalised
+    # OpenAI: normalised
+    assert_same_answer([d["embedding"] for d in r.json()["data"]], engine.embed(TEXTS, normalize=True))
     texts = [f"Paris is the {engine.tokenizer.mask_token} of France.", f"A {engine.tokenizer.mask_token}b"]
     r = server.post("/fill_mask", {"inputs": texts, "top_k": 3})
     assert r.status_code == 200, r.text
     for got, want in zip(r.json(), engine.fill_mask(texts, top_k=3)):
         assert [(g["token"], g["sequence"]) for g in got] == [(w["token"], w["sequence"]) for w in want]
-        close([g["score"] for g in got], [w["score"] for w in want])
+        assert_same_answer([g["score"] for g in got], [w["score"] for w in want])
     r = server.post("/tokenize", {"inputs": texts[1]})
     assert r.status_code == 200, r.text
     assert [t["id"] for t in r.json()[0]] == engine.tokenizer(texts[1])["input_ids"]

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from serve_checks import TEXTS, close
+from serve_checks import TEXTS, assert_same_answer
 from fastenc.serve.scheduler import Scheduler, Work
 from fastenc.serve.tokenization import InputEncoder
 
@@ -59,7 +59,7 @@ def test_results_split_back_per_request(engines, encoder):
         for w in works:
             scheduler.submit(w)
         for i, w in zip((0, 2, 4), works):
-            close(w.future.result(timeout=60), engines["mlm"].embed(TEXTS[i:i + 2], pooling="mean"))
+            assert_same_answer(w.future.result(timeout=60), engines["mlm"].embed(TEXTS[i:i + 2], pooling="mean"))
     finally:
         scheduler.stop()
 
@@ -95,7 +95,7 @@ def test_64_concurrent_clients_all_correct(servers, engines):
     assert len(answers) == 128
     for k, status, body in answers:
         assert status == 200, body
-        close(body, expected[k:k + 1 + k % 2])
+        assert_same_answer(body, expected[k:k + 1 + k % 2])
     batches = _metric(server, "te_batch_next_size_count") - batches_before
     assert batches < 128, "concurrent requests were never merged into one batch"
 
@@ -131,7 +131,7 @@ def test_overload_is_429_at_once_and_server_stays_healthy(servers, engines):
         if status == 429:
             assert body["error_type"] == "overloaded" and "--max-concurrent-requests 24" in body["error"]
         else:
-            close(body, expected.expand(8, -1))
+            assert_same_answer(body, expected.expand(8, -1))
     assert server.get("/health").status_code == 200
     assert server.post("/embed", {"inputs": TEXTS[:8]}).status_code == 200
 

@@ -33,7 +33,8 @@ class Encoder(nn.Module):
                                                    and config.embedding_size != config.hidden_size)
         self.project_in = nn.Linear(config.embedding_size, config.hidden_size) if projected else None
 
-    def forward(self, x, attention_args: dict, ops, output_hidden_states: bool = False, output_attentions: bool = False):
+    def forward(self, x, attention_args: dict, ops, output_hidden_states: bool = False,
+                output_attentions: bool = False):
         """Returns the last hidden state, every hidden state from the embeddings on (when asked, else None), and
         every layer's attention weights (when asked, else None)."""
         if self.project_in is not None:
