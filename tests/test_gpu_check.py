@@ -188,3 +188,25 @@ def test_autotune_table_joins_the_dumps(monkeypatch, tmp_path, capsys):
     assert "never-written.json" in printed and "broken.json" in printed and "Triton 9.9.9" in printed
     assert "attention_kernel 2" in printed
     assert gpu_autotune_table.main(["--out", str(out), str(tmp_path / "never-written.json")]) == 1
+
+
+def test_stored_references_hold_fastenc_to_the_rule_where_transformers_lacks_the_family(tmp_path):
+    """gpu_data.py's stored transformers outputs, read back as the GPU parity test reads them on a machine whose
+    transformers has no GTE: fastenc's CPU path meets the suite's rule against them, and a missing one skips."""
+    import fastenc
+    import stored_references
+    import torch
+    from parity import assert_parity
+
+    stored_references.write("gte", tmp_path)
+    stored = stored_references.load("gte", tmp_path)
+    assert set(stored.oracle) == set(stored.theirs) == {"last_hidden_state", "logits"}
+    assert stored.oracle["logits"].dtype == torch.float64 and stored.theirs["logits"].dtype == torch.float32
+    lengths = stored.attention_mask.sum(1).tolist()
+    model = fastenc.load(stored.folder, dtype=torch.float32)
+    assert lengths == [model.max_length, 3, model.max_length // 2, 1]
+    out = model(stored.input_ids, attention_mask=stored.attention_mask)
+    for name, ours in (("last_hidden_state", out.last_hidden_state), ("logits", out.logits)):
+        assert_parity("gte (stored)", name, ours, stored.theirs[name], stored.oracle[name], stored.attention_mask)
+    with pytest.raises(pytest.skip.Exception, match="no stored transformers reference for mpnet"):
+        stored_references.load("mpnet", tmp_path)

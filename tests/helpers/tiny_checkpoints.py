@@ -87,14 +87,18 @@ HEADS = {
 ALL = [(family, head) for family, heads in HEADS.items() for head in heads]
 
 
+def has_family(family: str) -> bool:
+    """Whether the installed transformers has the family (5.17, the GPU image's, has no GteConfig)."""
+    return hasattr(transformers, FAMILY_CONFIGS[family][0])
+
+
 def require_family(family: str) -> type:
-    """The family's transformers config class; skips the test where the installed transformers predates the family
-    (5.17, the GPU image's, has no GteConfig): there is no reference to compare with there."""
+    """The family's transformers config class; skips the test where the installed transformers lacks the family:
+    there is no reference to compare with there (tests/helpers/stored_references.py carries one for the GPU)."""
     name = FAMILY_CONFIGS[family][0]
-    config_class = getattr(transformers, name, None)
-    if config_class is None:
+    if not has_family(family):
         pytest.skip(f"transformers {transformers.__version__} has no {name}: no reference for {family}")
-    return config_class
+    return getattr(transformers, name)
 
 
 def build(family: str, head: str = "Model", seed: int = 0, num_labels: int = 5, **config_overrides):
