@@ -41,7 +41,8 @@ gpu-check:
 	GPU_CHECK_COMMAND="make gpu-check OUT=$(OUT)$(if $(DRY), DRY=1)" PYTHON=$(GPU_PYTHON) \
 		benchmarks/gpu_check.sh $(OUT) $(if $(DRY),--dry-run)
 
-# What the GPU machine cannot reach (the corpus, the real MiniLM) copied into .gpu-data/ to carry with a run.
+# What the GPU machine cannot reach (the corpus, the real MiniLM, transformers' outputs for the families its
+# transformers lacks) copied into .gpu-data/ to carry with a run.
 gpu-data: setup
 	$(PY) benchmarks/gpu_data.py
 
