@@ -7,10 +7,13 @@ The device machine receives only the repository: not ../shared, not the test ext
 files with its weights stored in float16: 44 MB instead of 87 MB, since what travels is capped at 64 MiB). fp16
 keeps every weight to 11 significant bits; every comparison on the GPU loads this same file on both sides (fastenc
 and the transformers reference), so parity is unaffected, and the bf16/fp16 runs round to no coarser than this.
+`--prebuilt-with PYTHON` also builds the C++ extension with that interpreter (one of the GPU image's version, with
+pybind11 and setuptools) into .gpu-data/prebuilt: the GPU check's setup falls back to it if the build fails there.
 It also writes .gpu-data/references: each GPU-tested family's tiny checkpoint with transformers' outputs computed
 here (tests/helpers/stored_references.py), for a GPU machine whose transformers lacks a family (the image's 5.17 has
 no GTE).
 """
+import argparse
 import shutil
 import sys
 from pathlib import Path
@@ -64,7 +67,26 @@ def store_references(target: Path) -> list:
     return written
 
 
-def main() -> int:
+def build_prebuilt(python: str, target: Path) -> Path:
+    """The extension built by `python` (setup.py build_ext, outside the checkout's build/), copied to `target`."""
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run([python, "setup.py", "-q", "build_ext", "--build-lib", tmp, "--build-temp", f"{tmp}/temp"],
+                       cwd=REPO, check=True)
+        built = sorted(Path(tmp, "fastenc").glob("_C*.so"))
+        if len(built) != 1:
+            raise SystemExit(f"gpu_data: expected one extension from {python}, found {built}")
+        target.mkdir(parents=True, exist_ok=True)
+        return Path(shutil.copy2(built[0], target / built[0].name))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--prebuilt-with", metavar="PYTHON",
+                        help="also build the C++ extension with this Python into .gpu-data/prebuilt")
+    args = parser.parse_args(argv)
     corpus = REPO.parent / "shared" / "data" / "corpus"
     if not corpus.is_dir():
         print(f"gpu_data: no corpus at {corpus}", file=sys.stderr)
@@ -80,6 +102,8 @@ def main() -> int:
     print(f"minilm: weights {size / 2**20:.1f} MiB (float16) -> {OUT / 'minilm'}")
     written = store_references(OUT / "references")
     print(f"references: {', '.join(written)} -> {OUT / 'references'}")
+    if args.prebuilt_with:
+        print(f"prebuilt: {build_prebuilt(args.prebuilt_with, OUT / 'prebuilt')}")
     total = sum(p.stat().st_size for p in OUT.rglob("*") if p.is_file())
     print(f".gpu-data: {total / 2**20:.1f} MiB in all")
     return 0
