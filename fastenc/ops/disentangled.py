@@ -21,9 +21,12 @@ def log_bucket_position(relative: torch.Tensor, bucket_size: int, max_position: 
     sign = torch.sign(relative)
     mid = bucket_size // 2
     near = (relative < mid) & (relative > -mid)
-    abs_pos = torch.where(near, torch.tensor(mid - 1).type_as(relative), relative.abs())
-    log_pos = torch.ceil(torch.log(abs_pos / mid) / torch.log(torch.tensor((max_position - 1) / mid))
-                         * (mid - 1)) + mid
+    # A Python scalar, not a CPU tensor: moving one to the GPU in every forward would make the host wait.
+    abs_pos = torch.where(near, mid - 1, relative.abs())
+    # The divisor's log in float32 on the host, as transformers takes it: a CPU scalar, which any device's op reads
+    # without a copy.
+    log_top = torch.log(torch.tensor((max_position - 1) / mid, device="cpu"))
+    log_pos = torch.ceil(torch.log(abs_pos / mid) / log_top * (mid - 1)) + mid
     return torch.where(abs_pos <= mid, relative.type_as(log_pos), log_pos * sign).long()
 
 

@@ -77,7 +77,7 @@ class DebertaEncoder(nn.Module):
         # Distances of at most length - 1 read a contiguous window of the 2S relative rows (buckets grow with the
         # distance): only those rows are projected, and every position table is that much narrower. The window is
         # found on the host, from the same bucketing, so the device needs no sync.
-        window = relative_index(length, s.span, s.position_buckets, s.max_relative_positions)
+        window = relative_index(length, s.span, s.position_buckets, s.max_relative_positions, device="cpu")
         low, high = int(window.min()), int(window.max())
         index = relative_index(length, s.span, s.position_buckets, s.max_relative_positions, device=x.device) - low
         layer_args = {**attention_args, "rel": self.relative_embeddings(ops, slice(low, high + 1)),

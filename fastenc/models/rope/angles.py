@@ -6,6 +6,8 @@ linear factor (GTE, NomicBERT), GTE's fixed and mixed NTK scaling. They are comp
 transformers computes them at init (the original remote code for NTK, which transformers has no rope_type for), and
 the tables once per forward for each set, handed to the `rope_qkv` op of every layer that uses it.
 """
+import functools
+
 import torch
 
 from .config import RopeOptions
@@ -49,7 +51,14 @@ class RotaryAngles:
 
     def __call__(self, key):
         if key not in self._tables:
-            inv_freq = self.frequencies(key, self.head_dim).to(self.position_ids.device)
+            inv_freq = _on_device(self.frequencies, key, self.head_dim, self.position_ids.device)
             freqs = self.position_ids[..., None].float() * inv_freq  # (..., hd / 2)
             self._tables[key] = (freqs.cos(), freqs.sin())
         return self._tables[key]
+
+
+@functools.lru_cache(maxsize=256)
+def _on_device(frequencies, key, head_dim: int, device: torch.device) -> torch.Tensor:
+    """The inverse frequencies, computed on the CPU once and kept on `device`: copying them from pageable host
+    memory in every forward would make the host wait for the GPU each time (and fail CUDA-graph capture)."""
+    return frequencies(key, head_dim).to(device)
