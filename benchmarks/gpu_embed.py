@@ -32,7 +32,8 @@ def rate(count: int, seconds: float) -> float:
     return count / seconds if seconds > 0 else float("inf")
 
 
-def measure(model, texts: list, device) -> dict:
+def measure(model, texts: list, device, record=lambda found: None) -> dict:
+    """The rates of one job; `record(partial dict)` after each of its three timings, so a cut run keeps its part."""
     import numpy as np
 
     from fastenc.ops.packing import gather_rows
@@ -48,6 +49,9 @@ def measure(model, texts: list, device) -> dict:
     encoded = [tokenizer.encode_packed(chunk, max_length=max_length) for chunk in chunks(texts)]
     tokenize_s = time.perf_counter() - start
     tokens = sum(int(e["cu_seqlens"][-1]) for e in encoded)
+    found = dict(sentences=len(texts), tokens=tokens, chunk_size=CHUNK_SIZE, tokenizer_threads=os.cpu_count(),
+                 tokenizer_s=tokenize_s, tokenizer_sentences_per_s=rate(len(texts), tokenize_s))
+    record(found)
 
     start = time.perf_counter()
     with torch.inference_mode():
@@ -60,19 +64,18 @@ def measure(model, texts: list, device) -> dict:
                 pool(hidden, batch, "mean").cpu()
     sync()
     model_s = time.perf_counter() - start
+    found.update(model_s=model_s, model_sentences_per_s=rate(len(texts), model_s),
+                 model_tokens_per_s=rate(tokens, model_s), tokenizer_faster_than_model=tokenize_s < model_s)
+    record(found)
 
     start = time.perf_counter()
     out = model.embed(texts, pooling="mean", normalize=True, progress=False)
     sync()
     embed_s = time.perf_counter() - start
     assert out.shape == (len(texts), model.config.hidden_size) and bool(torch.isfinite(out).all())
-    return dict(
-        sentences=len(texts), tokens=tokens, chunk_size=CHUNK_SIZE, tokenizer_threads=os.cpu_count(),
-        tokenizer_s=tokenize_s, tokenizer_sentences_per_s=rate(len(texts), tokenize_s),
-        model_s=model_s, model_sentences_per_s=rate(len(texts), model_s), model_tokens_per_s=rate(tokens, model_s),
-        embed_s=embed_s, embed_sentences_per_s=rate(len(texts), embed_s),
-        tokenizer_faster_than_model=tokenize_s < model_s,
-    )
+    found.update(embed_s=embed_s, embed_sentences_per_s=rate(len(texts), embed_s))
+    record(found)
+    return found
 
 
 def main(argv=None) -> int:
@@ -84,6 +87,11 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     device = torch.device("cpu" if args.dry_run else "cuda")
     report = {"dry_run": args.dry_run, "model": "all-MiniLM-L6-v2", "device": str(device)}
+
+    def write(found=None):
+        report.update(found or {})
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, indent=1) + "\n")
     folder = minilm_folder(args.model)
     if device.type == "cuda" and not torch.cuda.is_available():
         report["skipped"] = "no CUDA device here (use --dry-run for the CPU plumbing check)"
@@ -97,12 +105,11 @@ def main(argv=None) -> int:
 
         model = fastenc.load(folder, device=device)
         report.update(dtype=str(model.dtype).removeprefix("torch."), folder=str(folder))
-        report.update(measure(model, sentences(args.count or (300 if args.dry_run else 100_000)), device))
+        measure(model, sentences(args.count or (300 if args.dry_run else 100_000)), device, write)
         print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in report.items()))
     if "skipped" in report:
         print(f"gpu_embed: skipped: {report['skipped']}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1) + "\n")
+    write()
     return 0
 
 

@@ -10,8 +10,11 @@ on CUDA, capture the CUDA graphs of 8 small-batch buckets:
 - "cold_table": another empty cache, and that dump as the table: one configuration compiled per key.
 - "warm": cold_table's cache again, same table: what a process meets once a table is committed and the cache filled.
 Each child prints its phases and how many keys the table served or were searched; the parent also times the whole
-process, and rewrites the JSON after each run. `--dry-run`: a tiny model on the CPU, no graphs, no tuning (the
-interpreter has one configuration per kernel): a plumbing check, not a measurement.
+process, and rewrites the JSON after each run. `--budget S` caps the three together (each child gets what is left of
+it, so a slow cold run is recorded as timed out instead of the caller's limit killing the script); `--fallback-table
+FILE` (the model benchmark's dump) serves cold_table and warm when the cold run wrote none. `--dry-run`: a tiny
+model on the CPU, no graphs, no tuning (the interpreter has one configuration per kernel): a plumbing check, not a
+measurement.
 """
 import argparse
 import json
@@ -84,20 +87,31 @@ def parent(args) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         _, folder = build_models("roberta-large", args.dry_run, Path(tmp))
         path = os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])
+        deadline = time.monotonic() + args.budget
         for run, cache, table, dump in runs(Path(tmp)):
+            label = {"0": "off", "1": "committed"}.get(table, "the cold run's")
             if table not in ("0", "1") and not Path(table).is_file():
-                table = "1"  # the search wrote no table (it failed): the committed one, if any
+                # The search wrote no table (it failed or timed out): the fallback's, else the committed one, if any.
+                fallback = args.fallback_table and args.fallback_table.is_file()
+                table, label = (str(args.fallback_table), "the fallback's") if fallback else ("1", "committed")
             env = {**os.environ, "TRITON_CACHE_DIR": str(cache), "FASTENC_TUNED_TABLE": table, "PYTHONPATH": path}
             t = time.perf_counter()
-            done = subprocess.run([sys.executable, __file__, "--child", str(folder), device, str(dump or "-")],
-                                  env=env, capture_output=True, text=True, timeout=args.child_timeout)
+            limit = min(args.child_timeout, deadline - time.monotonic())
+            try:
+                if limit < 2:
+                    raise subprocess.TimeoutExpired(run, 0)
+                done = subprocess.run([sys.executable, __file__, "--child", str(folder), device, str(dump or "-")],
+                                      env=env, capture_output=True, text=True, timeout=limit)
+            except subprocess.TimeoutExpired:
+                why = f"timed out after {limit:.0f} s" if limit >= 2 else "skipped: the budget was spent"
+                done = subprocess.CompletedProcess([], -9, "", f"{run}: {why}\n")
             wall = time.perf_counter() - t
             sys.stderr.write(done.stderr[-3000:])
             if done.returncode != 0:
                 report["runs"][run] = {"error": done.stderr.strip().splitlines()[-1:], "process_s": wall}
             else:
                 report["runs"][run] = {**json.loads(done.stdout.strip().splitlines()[-1]), "process_s": wall,
-                                       "table": {"0": "off", "1": "committed"}.get(table, "the cold run's")}
+                                       "table": label}
                 print(f"{run:10} process {wall:7.2f} s  " + "  ".join(
                     f"{k} {v:.2f}" for k, v in report["runs"][run].items() if k.endswith("_s")) +
                     f"  keys {report['runs'][run]['autotune_keys']}", flush=True)
@@ -118,7 +132,9 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--dry-run", action="store_true")
     p.add_argument("--tuned-table-out", type=Path, help="copy of the cold run's autotuning winners")
-    p.add_argument("--child-timeout", type=float, default=240)
+    p.add_argument("--child-timeout", type=float, default=240, help="seconds one child may take")
+    p.add_argument("--budget", type=float, default=600, help="seconds all three children may take together")
+    p.add_argument("--fallback-table", type=Path, help="table for cold_table and warm if the cold run wrote none")
     return parent(p.parse_args(argv))
 
 

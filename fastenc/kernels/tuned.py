@@ -30,6 +30,7 @@ import json
 import logging
 import os
 import re
+import threading
 import warnings
 import zlib
 from pathlib import Path
@@ -196,8 +197,9 @@ def from_table(autotuner: Autotuner) -> Autotuner:
         raise TypeError(f"@from_table goes directly above @triton.autotune, got {type(autotuner).__name__}")
     name = kernel_name(autotuner)
     own_prune = autotuner.early_config_prune
+    pruned = threading.local()  # how many configurations the last prune on this thread left
 
-    def prune(configs, named_args, **kwargs):
+    def choose(configs, named_args, **kwargs):
         kept = own_prune(configs, named_args, **kwargs) if own_prune else list(configs)
         key = autotune_key(autotuner, named_args, kwargs)
         if os.environ.get(NO_SEARCH_ENV, "").strip() == "0" and len(kept) > 1:
@@ -213,6 +215,22 @@ def from_table(autotuner: Autotuner) -> Autotuner:
         LOOKUPS["searched"] += len(kept) > 1
         return kept
 
+    def prune(configs, named_args, **kwargs):
+        chosen = choose(configs, named_args, **kwargs)
+        pruned.count = len(chosen)
+        return chosen
+
+    # Triton 3.6 times the configurations left after pruning even when only one is (do_bench's warm-up and
+    # repetitions, ~0.1 s a key): nothing is compared then, so the timing is skipped. Autotuner.run calls _bench
+    # right after prune_configs, on the same thread.
+    bench = getattr(autotuner, "_bench", None)
+    if bench is not None:
+        def bench_unless_alone(*args, config, **meta):
+            if getattr(pruned, "count", 0) == 1:
+                return [0.0, 0.0, 0.0]  # do_bench's (median, 20th, 80th percentile): one config, no ranking
+            return bench(*args, config=config, **meta)
+
+        autotuner._bench = bench_unless_alone
     autotuner.early_config_prune = prune
     REGISTRY[name] = autotuner
     return autotuner

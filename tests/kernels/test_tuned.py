@@ -97,7 +97,7 @@ def test_round_trip_prunes_a_new_process_to_the_winner(device, isolated):
     tuned.LOOKUPS.update(from_table=0, searched=0)
     kernel = tuned.from_table(make_kernel(TIMINGS, benched))
     assert launch(kernel, 24, device).sum().item() == 24
-    assert [(c.kwargs["BLOCK"], c.num_warps) for c in benched] in ([(32, 4)], [])  # Triton >= 3.7 times no lone config
+    assert benched == []  # the lone winner is compiled and launched, not timed
     assert tuned.LOOKUPS == {"from_table": 1, "searched": 0}
     launch(kernel, 100, device)  # a key the table lacks: searched as before
     assert len(benched) >= 6 and tuned.LOOKUPS == {"from_table": 1, "searched": 1}
@@ -174,6 +174,19 @@ def test_no_search_takes_one_kept_config_per_key_spread_over_the_keys(fill, monk
     assert len({p[0] for p in picks.values()}) > 3  # of the 6 configurations
     monkeypatch.setenv(tuned.NO_SEARCH_ENV, "1")
     assert prune(fill) == [(32, 4)]  # anything else: the table, as before
+
+
+def test_a_lone_configuration_is_launched_without_being_timed(device, isolated, monkeypatch):
+    """FASTENC_AUTOTUNE=0, or a table's winner: one configuration left, so Triton's timing of it is skipped; a key
+    that still has several is timed as before."""
+    benched = []
+    kernel = tuned.from_table(make_kernel(TIMINGS, benched))
+    monkeypatch.setenv(tuned.NO_SEARCH_ENV, "0")
+    assert launch(kernel, 100, device).sum().item() == 100
+    assert benched == [] and len(kernel.cache) == 1
+    monkeypatch.delenv(tuned.NO_SEARCH_ENV)
+    assert launch(kernel, 24, device).sum().item() == 24
+    assert len(benched) == 4  # BLOCK 16 and 32, two warp counts each
 
 
 def test_no_gpu_means_no_table(fill, monkeypatch):
