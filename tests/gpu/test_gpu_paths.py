@@ -95,14 +95,18 @@ def test_a_warm_forward_from_host_inputs_never_waits_on_the_gpu(folder, cuda, wi
     assert torch.equal(got.logits, want.logits)
 
 
+@pytest.mark.parametrize("with_graphs", [False, True], ids=["padding-free", "graphs"])
 @pytest.mark.parametrize("family", ["bert", "distilbert", "albert", "modernbert", "deberta-v2", "electra", "gte",
                                     "nomic_bert", "mpnet"])
-def test_every_family_forwards_from_host_inputs_without_waiting(tmp_path, cuda, family):
+def test_every_family_forwards_from_host_inputs_without_waiting(tmp_path, cuda, family, with_graphs):
     """The same for each family's own steps (RoPE angles, relative positions, DeBERTa's windows): nothing reads the
-    device back during a warm padding-free forward."""
+    device back during a warm forward, padding-free or replayed (a host copy in the forward would also fail the
+    capture)."""
     # Any checkpoint of the family does; where this transformers cannot build one, the stored reference's does.
     folder = save(build(family), tmp_path / family) if has_family(family) else stored_references.load(family).folder
     model = fastenc.load(folder, device=cuda, dtype=torch.bfloat16)
+    if with_graphs:
+        model.enable_cuda_graphs()
     batch = padded_batch(model.config.vocab_size, [30, 7, 21], model.config.pad_token_id or 0)
     want, got = warm_call_without_syncs(model, *batch)
     assert torch.equal(got.last_hidden_state, want.last_hidden_state)
