@@ -88,7 +88,8 @@ SETUP='if ! "$1" -c "import fastenc._C, fastenc.kernels" 2>/dev/null; then
     "$1" -m pip install --no-build-isolation --no-deps -e . || {
         so=_C$("$1" -c "import sysconfig; print(sysconfig.get_config_var(\"EXT_SUFFIX\"))")
         echo "setup: the editable install failed; trying .gpu-data/prebuilt/$so"
-        cp ".gpu-data/prebuilt/$so" fastenc/ || exit 1
+        "$1" benchmarks/gpu_data.py --check-prebuilt ".gpu-data/prebuilt/$so" && cp ".gpu-data/prebuilt/$so" fastenc/ \
+            || exit 1
     }
 fi
 "$1" -c "import fastenc, fastenc._C, fastenc.kernels, torch, triton, transformers as t

@@ -14,6 +14,7 @@ here (tests/helpers/stored_references.py), for a GPU machine whose transformers 
 no GTE).
 """
 import argparse
+import hashlib
 import shutil
 import sys
 from pathlib import Path
@@ -67,8 +68,31 @@ def store_references(target: Path) -> list:
     return written
 
 
+def sources_digest() -> str:
+    """sha256 of what the extension is built from (setup.py and csrc/): a prebuilt copy is used only where it matches,
+    never an extension of older sources."""
+    digest = hashlib.sha256()
+    for path in [REPO / "setup.py", *sorted((REPO / "csrc").iterdir())]:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def check_prebuilt(extension: Path) -> int:
+    """0 where `extension` was built from these sources (its folder's sources.sha256), else 1 with the reason."""
+    stamp = extension.parent / "sources.sha256"
+    if not extension.is_file() or not stamp.is_file():
+        print(f"gpu_data: no prebuilt extension {extension} (or its sources.sha256)", file=sys.stderr)
+        return 1
+    if stamp.read_text().strip() != sources_digest():
+        print(f"gpu_data: {extension} was built from other sources than this checkout's csrc/ and setup.py",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_prebuilt(python: str, target: Path) -> Path:
-    """The extension built by `python` (setup.py build_ext, outside the checkout's build/), copied to `target`."""
+    """The extension built by `python` (setup.py build_ext, outside the checkout's build/), copied to `target` with
+    the digest of its sources."""
     import subprocess
     import tempfile
 
@@ -79,6 +103,7 @@ def build_prebuilt(python: str, target: Path) -> Path:
         if len(built) != 1:
             raise SystemExit(f"gpu_data: expected one extension from {python}, found {built}")
         target.mkdir(parents=True, exist_ok=True)
+        (target / "sources.sha256").write_text(sources_digest() + "\n")
         return Path(shutil.copy2(built[0], target / built[0].name))
 
 
@@ -86,7 +111,11 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--prebuilt-with", metavar="PYTHON",
                         help="also build the C++ extension with this Python into .gpu-data/prebuilt")
+    parser.add_argument("--check-prebuilt", type=Path, metavar="EXTENSION",
+                        help="only check that this prebuilt extension matches the checkout's sources (exit 0 / 1)")
     args = parser.parse_args(argv)
+    if args.check_prebuilt:
+        return check_prebuilt(args.check_prebuilt)
     corpus = REPO.parent / "shared" / "data" / "corpus"
     if not corpus.is_dir():
         print(f"gpu_data: no corpus at {corpus}", file=sys.stderr)

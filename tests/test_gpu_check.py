@@ -210,3 +210,17 @@ def test_stored_references_hold_fastenc_to_the_rule_where_transformers_lacks_the
         assert_parity("gte (stored)", name, ours, stored.theirs[name], stored.oracle[name], stored.attention_mask)
     with pytest.raises(pytest.skip.Exception, match="no stored transformers reference for mpnet"):
         stored_references.load("mpnet", tmp_path)
+
+
+def test_a_prebuilt_extension_is_used_only_with_the_sources_it_was_built_from(monkeypatch, tmp_path, capsys):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import gpu_data
+
+    extension = tmp_path / "prebuilt" / "_C.cpython-312-x86_64-linux-gnu.so"
+    assert gpu_data.main(["--check-prebuilt", str(extension)]) == 1 and "no prebuilt" in capsys.readouterr().err
+    extension.parent.mkdir()
+    extension.write_bytes(b"\x7fELF")
+    (extension.parent / "sources.sha256").write_text(gpu_data.sources_digest() + "\n")
+    assert gpu_data.main(["--check-prebuilt", str(extension)]) == 0
+    (extension.parent / "sources.sha256").write_text("0" * 64 + "\n")  # built from other sources
+    assert gpu_data.main(["--check-prebuilt", str(extension)]) == 1 and "other sources" in capsys.readouterr().err
