@@ -57,7 +57,8 @@ phase() {
     fi
     echo "== $name (limit ${limit}s)"
     local t0=$(date +%s%N)
-    timeout --kill-after=10 "$limit" "$@" > "$RAW/$name.log" 2>&1
+    # SIGINT first: pytest then still writes its JUnit XML of the tests it ran, a script its partial JSON.
+    timeout -s INT --kill-after=10 "$limit" "$@" > "$RAW/$name.log" 2>&1
     local rc=$?
     local ms=$(( ($(date +%s%N) - t0) / 1000000 ))
     local secs=$(( ms / 1000 )).$(printf '%03d' $(( ms % 1000 )))
