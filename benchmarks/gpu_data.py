@@ -24,9 +24,6 @@ from safetensors.torch import load_file, save_file
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / ".gpu-data"
-# The families of tests/gpu/test_gpu_parity.py's fp32 parity test.
-GPU_FAMILIES = ("bert", "roberta", "distilbert", "albert", "modernbert", "deberta-v2", "electra", "gte", "nomic_bert",
-                "mpnet")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
 
 
@@ -55,11 +52,11 @@ def store_references(target: Path) -> list:
     """transformers' outputs on the tiny checkpoint of each family the GPU parity test covers, computed here."""
     sys.path.insert(0, str(REPO / "tests" / "helpers"))
     import stored_references
-    from tiny_checkpoints import has_family
+    from tiny_checkpoints import IMPLEMENTATIONS, has_family  # the families the GPU parity test covers
 
     shutil.rmtree(target, ignore_errors=True)
     written = []
-    for family in GPU_FAMILIES:
+    for family in IMPLEMENTATIONS:
         if not has_family(family):
             print(f"gpu_data: this transformers has no {family}; its reference is not stored", file=sys.stderr)
             continue

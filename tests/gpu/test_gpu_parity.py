@@ -10,7 +10,7 @@ import fastenc
 import stored_references
 from gpu_helpers import DRY, corpus_sentences, mixed_lengths, token_cosines
 from parity import assert_parity
-from tiny_checkpoints import build, has_family, padded_batch, save
+from tiny_checkpoints import IMPLEMENTATIONS, build, has_family, padded_batch, save
 
 COSINE = 0.999
 LOW = [torch.bfloat16, torch.float16]
@@ -53,8 +53,7 @@ def assert_tolerance_rule(hf_fp32, folder, ids, mask, device):
 MEDIUM = dict(hidden_size=128, num_attention_heads=2, intermediate_size=256, max_position_embeddings=300)
 
 
-@pytest.mark.parametrize("family", ["bert", "roberta", "distilbert", "albert", "modernbert", "deberta-v2", "electra",
-                                    "gte", "nomic_bert", "mpnet"])
+@pytest.mark.parametrize("family", IMPLEMENTATIONS)
 def test_fp32_parity_with_transformers(tmp_path, device, family):
     if not has_family(family):  # this transformers lacks it: transformers' outputs computed where it has it
         stored = stored_references.load(family)

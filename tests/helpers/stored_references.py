@@ -15,6 +15,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
+from model_compare import reference_outputs
 from tiny_checkpoints import build, padded_batch, save
 
 FOLDER = Path(__file__).resolve().parents[2] / ".gpu-data" / "references"
@@ -39,8 +40,8 @@ def parity_batch(vocab_size: int, max_length: int, pad_token_id) -> tuple[torch.
 
 
 def transformers_outputs(model, input_ids, attention_mask) -> dict:
-    with torch.no_grad():
-        out = model(input_ids, attention_mask=attention_mask, output_hidden_states=True)
+    """The outputs the GPU parity test compares, by name."""
+    out = reference_outputs(model, input_ids, attention_mask)
     found = {"last_hidden_state": out.hidden_states[-1]}
     if getattr(out, "logits", None) is not None:
         found["logits"] = out.logits

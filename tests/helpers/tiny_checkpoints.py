@@ -85,6 +85,9 @@ HEADS = {
     "mpnet": ["Model", "ForMaskedLM", "ForSequenceClassification", "ForTokenClassification", "ForQuestionAnswering"],
 }
 ALL = [(family, head) for family, heads in HEADS.items() for head in heads]
+# One family per model implementation (XLM-R and CamemBERT run RoBERTa's): what the device checks cover.
+IMPLEMENTATIONS = ("bert", "roberta", "distilbert", "albert", "modernbert", "deberta-v2", "electra", "gte",
+                   "nomic_bert", "mpnet")
 
 
 def has_family(family: str) -> bool:

@@ -12,14 +12,11 @@ import torch
 
 import fastenc
 from model_compare import triton_device_or_skip
-from tiny_checkpoints import build, padded_batch, save
-
-FAMILIES = ["bert", "roberta", "distilbert", "albert", "modernbert", "deberta-v2", "electra", "gte", "nomic_bert",
-            "mpnet"]
+from tiny_checkpoints import IMPLEMENTATIONS, build, padded_batch, save
 
 
 @pytest.mark.parametrize("backend", ["torch", "triton"])
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family", IMPLEMENTATIONS)
 def test_a_warm_forward_makes_no_tensor_on_the_default_device(tmp_path, family, backend):
     device = triton_device_or_skip() if backend == "triton" else "cpu"
     model = fastenc.load(save(build(family, "ForMaskedLM"), tmp_path / family), device=device, backend=backend,
