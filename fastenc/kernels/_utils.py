@@ -1,5 +1,7 @@
 """Helpers shared by the kernel launchers: the custom-op wrapper, where kernels may run, argument checks, block
-sizes."""
+sizes, shared memory."""
+import functools
+
 import torch
 import triton
 
@@ -13,6 +15,28 @@ INDEX_DTYPES = (torch.int32, torch.int64)
 
 # Widest row a one-program-per-row kernel holds in registers (LayerNorm, embeddings).
 MAX_FUSED_ROW = 65536
+
+
+@functools.cache
+def _shared_memory_limit(device_index: int) -> int:
+    return triton.runtime.driver.active.utils.get_device_properties(device_index)["max_shared_mem"]
+
+
+def shared_memory_limit(t: torch.Tensor) -> int | None:
+    """Bytes of shared memory one program may use on t's GPU: the bound a launch is refused above (Triton's
+    OutOfResources). None under the interpreter, which has no such bound."""
+    if INTERPRET or t.device.type != "cuda":
+        return None
+    return _shared_memory_limit(t.device.index if t.device.index is not None else torch.cuda.current_device())
+
+
+def configs_that_fit(configs: list, shared_bytes, limit: int | None) -> list:
+    """The configurations whose `shared_bytes(config)` is within `limit`, else the one needing least. An autotuning
+    search would only time a config that does not fit as infinitely slow; a lone one (a table's winner, no search)
+    would fail its launch."""
+    if limit is None or not configs:
+        return list(configs)
+    return [c for c in configs if shared_bytes(c) <= limit] or [min(configs, key=shared_bytes)]
 
 
 class KernelOp:

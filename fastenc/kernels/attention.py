@@ -10,7 +10,7 @@ import triton
 import triton.language as tl
 
 from ._utils import (FLOAT_DTYPES, INTERPRET, check_device, check_dtype, check_last_dim_contiguous, check_shape,
-                     kernel_op)
+                     configs_that_fit, kernel_op, shared_memory_limit)
 from .tuned import from_table
 
 LOG2E = 1.4426950408889634
@@ -56,6 +56,74 @@ def relative_bias(RelBias, RelBounds, h, rows, cols, stride_rb, stride_rh, max_e
     return tl.load(RelBias + bucket * stride_rb + h * stride_rh).to(tl.float32)  # every bucket is a table row
 
 
+@triton.jit
+def load_tile(ptrs, rows_ok, cols_ok, CHECK_ROWS: tl.constexpr, CHECK_COLS: tl.constexpr):
+    """A 2-D tile, masked only along the dimensions that may overrun: a whole tile loads with no predicate, which
+    leaves the compiler free to vectorise and pipeline it."""
+    if CHECK_ROWS:
+        if CHECK_COLS:
+            tile = tl.load(ptrs, mask=rows_ok[:, None] & cols_ok[None, :], other=0.0)
+        else:
+            tile = tl.load(ptrs, mask=rows_ok[:, None], other=0.0)
+    else:
+        if CHECK_COLS:
+            tile = tl.load(ptrs, mask=cols_ok[None, :], other=0.0)
+        else:
+            tile = tl.load(ptrs)
+    return tile
+
+
+@triton.jit
+def _attend_key_block(acc, m_i, l_i, q, k_ptrs, v_ptrs, mask_ptrs, n0, hi, m0, h, d_ok, qk_scale, window, RelBias,
+                      RelBounds, stride_rb, stride_rh, rel_max_exact, rel_half, HAS_MASK: tl.constexpr,
+                      HAS_WINDOW: tl.constexpr, HAS_REL_BIAS: tl.constexpr, NUM_BOUNDS: tl.constexpr,
+                      IS_FP32: tl.constexpr, EVEN_D: tl.constexpr, BOUNDARY: tl.constexpr, BLOCK_M: tl.constexpr,
+                      BLOCK_N: tl.constexpr):
+    """One step of the online softmax over the keys n0 .. n0 + BLOCK_N: (acc, m_i, l_i) updated. BOUNDARY: the block
+    may run past `hi` (the last one), so its keys are bounds-checked; the others are whole and skip every check."""
+    offs_m = tl.arange(0, BLOCK_M)
+    offs_n = tl.arange(0, BLOCK_N)
+    n_ok = (n0 + offs_n) < hi
+    k = load_tile(k_ptrs, d_ok, n_ok, not EVEN_D, BOUNDARY)  # (BLOCK_D, BLOCK_N)
+    if IS_FP32:
+        s = tl.dot(q, k, input_precision="ieee")
+    else:
+        s = tl.dot(q, k)
+    s = s * qk_scale  # (BLOCK_M, BLOCK_N)
+    if HAS_REL_BIAS:
+        s += relative_bias(RelBias, RelBounds, h, m0 + offs_m, n0 + offs_n, stride_rb, stride_rh, rel_max_exact,
+                           rel_half, NUM_BOUNDS) * _LOG2E
+    if HAS_MASK:
+        if BOUNDARY:
+            keep = tl.load(mask_ptrs, mask=n_ok, other=0) != 0
+        else:
+            keep = tl.load(mask_ptrs) != 0
+        s = tl.where(keep[None, :], s, _MASKED)
+    if BOUNDARY:
+        s = tl.where(n_ok[None, :], s, float("-inf"))  # keys past the end do not exist
+    if HAS_WINDOW:
+        distance = (m0 + offs_m)[:, None] - (n0 + offs_n)[None, :]  # (BLOCK_M, BLOCK_N)
+        s = tl.where((distance <= window) & (distance >= -window), s, float("-inf"))
+        # A row may see no key of this block yet (m_new = -inf): shift by 0 then, so exp2 gives 0, not NaN.
+        m_new = tl.maximum(m_i, tl.max(s, 1))
+        m_shift = tl.where(m_new == float("-inf"), 0.0, m_new)
+    else:
+        # Every block holds at least one key in range, so m_new is finite and nothing below is NaN.
+        m_new = tl.maximum(m_i, tl.max(s, 1))
+        m_shift = m_new
+    alpha = tl.math.exp2(m_i - m_shift)  # rescales what was accumulated under the old max
+    p = tl.math.exp2(s - m_shift[:, None])
+    v = load_tile(v_ptrs, n_ok, d_ok, BOUNDARY, not EVEN_D)  # (BLOCK_N, BLOCK_D)
+    acc = acc * alpha[:, None]
+    if IS_FP32:
+        acc = tl.dot(p, v, acc, input_precision="ieee")
+    else:
+        p = p.to(v.dtype)
+        acc = tl.dot(p, v, acc)
+    l_i = l_i * alpha + tl.sum(p.to(tl.float32), 1)
+    return acc, m_new, l_i
+
+
 def _configs():
     if INTERPRET:  # one small config: autotuning in the interpreter costs minutes
         return [triton.Config({"BLOCK_M": 32, "BLOCK_N": 32}, num_warps=4, num_stages=1)]
@@ -69,21 +137,29 @@ def _configs():
     ]
 
 
-def _prune(configs, named_args, **kwargs):
-    """Drop configs whose blocks overshoot a short sequence, and the largest tiles at head_dim 128 (shared memory).
+def tile_bytes(config: triton.Config, block_d: int, element_size: int) -> int:
+    """Shared memory of one program: Q's block, and a K and a V block for each pipeline stage. Exactly what the
+    compiled kernel allocates on sm_90 (tests/kernels/compile_for_gpu.py checks it)."""
+    return element_size * block_d * (config.kwargs["BLOCK_M"] + 2 * config.num_stages * config.kwargs["BLOCK_N"])
 
-    fp32 inputs (a test and debugging path: ieee dot products, four-byte tiles) get only the smallest tiles, which fit
-    in shared memory and compile in seconds rather than a minute.
-    """
-    args = {**named_args, **kwargs}
-    seq, block_d = args["SEQ_BUCKET"], args["BLOCK_D"]
+
+def prune_attention_tiles(configs, q: torch.Tensor, seq_bucket: int, fp32_tile: tuple, shared_bytes) -> list:
+    """Drop configs whose blocks overshoot a short sequence or whose `shared_bytes(config)` exceed the GPU's shared
+    memory (large head dimensions). fp32 inputs (a test and debugging path: ieee dot products, four-byte tiles) get
+    only `fp32_tile`, (BLOCK_M, BLOCK_N, num_warps), which compiles in seconds rather than a minute."""
     kept = [
         c for c in configs
-        if c.kwargs["BLOCK_M"] <= max(seq, 64) and c.kwargs["BLOCK_N"] <= max(seq, 32)
-        and not (block_d >= 128 and c.kwargs["BLOCK_N"] == 128 and c.num_stages == 3)
-        and not (args["IS_FP32"] and (c.kwargs["BLOCK_M"], c.kwargs["BLOCK_N"]) != (64, 32))
-    ]
-    return kept or configs[:1]
+        if c.kwargs["BLOCK_M"] <= max(seq_bucket, 64) and c.kwargs["BLOCK_N"] <= max(seq_bucket, 32)
+        and not (q.dtype == torch.float32 and (c.kwargs["BLOCK_M"], c.kwargs["BLOCK_N"], c.num_warps) != fp32_tile)
+    ] or configs[:1]
+    return configs_that_fit(kept, shared_bytes, shared_memory_limit(q))
+
+
+def _prune(configs, named_args, **kwargs):
+    args = {**named_args, **kwargs}
+    q = args["Q"]
+    return prune_attention_tiles(configs, q, args["SEQ_BUCKET"], (64, 32, 4),
+                                 lambda c: tile_bytes(c, args["BLOCK_D"], q.element_size()))
 
 
 @from_table  # a committed winner per key where fastenc/kernels/tuned_tables/ has this GPU's table
@@ -122,6 +198,7 @@ def _attention_kernel(
     NUM_BOUNDS: tl.constexpr,  # entries of RelBounds
     IS_FP32: tl.constexpr,  # fp32 inputs: full-precision dot products (no tf32)
     BLOCK_D: tl.constexpr,  # next power of two >= head_dim (at least 16 for tl.dot)
+    EVEN_D: tl.constexpr,  # head_dim == BLOCK_D: no head-dimension bounds check
     BLOCK_M: tl.constexpr,  # queries per program
     BLOCK_N: tl.constexpr,  # keys per loop step
 ):
@@ -139,7 +216,7 @@ def _attention_kernel(
     row0 = (start + m0).to(tl.int64)  # this block's first query, counted in tokens of Q's layout
     q_ptrs = Q + b * stride_qb + h * stride_qh + row0 * stride_qt
     q_ptrs = q_ptrs + offs_m[:, None] * stride_qt + offs_d[None, :]  # (BLOCK_M, BLOCK_D)
-    q = tl.load(q_ptrs, mask=m_ok[:, None] & d_ok[None, :], other=0.0)
+    q = load_tile(q_ptrs, m_ok, d_ok, True, not EVEN_D)
     # Keys this query block can see: all of the sequence, or the window around its rows.
     lo = 0
     hi = length
@@ -155,45 +232,21 @@ def _attention_kernel(
     m_i = tl.full([BLOCK_M], float("-inf"), dtype=tl.float32)  # running max of the scores (log2 domain)
     l_i = tl.zeros([BLOCK_M], dtype=tl.float32)  # running sum of exp2(score - m_i)
     acc = tl.zeros([BLOCK_M, BLOCK_D], dtype=tl.float32)  # running sum of weights @ V
-    for n0 in range(lo, hi, BLOCK_N):
-        n_ok = (n0 + offs_n) < hi
-        k = tl.load(k_ptrs, mask=d_ok[:, None] & n_ok[None, :], other=0.0)
-        if IS_FP32:
-            s = tl.dot(q, k, input_precision="ieee")
-        else:
-            s = tl.dot(q, k)
-        s = s * qk_scale  # (BLOCK_M, BLOCK_N)
-        if HAS_REL_BIAS:
-            s += relative_bias(RelBias, RelBounds, h, m0 + offs_m, n0 + offs_n, stride_rb, stride_rh, rel_max_exact,
-                               rel_half, NUM_BOUNDS) * _LOG2E
-        if HAS_MASK:
-            keep = tl.load(mask_ptrs, mask=n_ok, other=0) != 0
-            s = tl.where(keep[None, :], s, _MASKED)
-        s = tl.where(n_ok[None, :], s, float("-inf"))  # keys past the end do not exist
-        if HAS_WINDOW:
-            distance = (m0 + offs_m)[:, None] - (n0 + offs_n)[None, :]  # (BLOCK_M, BLOCK_N)
-            s = tl.where((distance <= window) & (distance >= -window), s, float("-inf"))
-            # A row may see no key of this block yet (m_new = -inf): shift by 0 then, so exp2 gives 0, not NaN.
-            m_new = tl.maximum(m_i, tl.max(s, 1))
-            m_shift = tl.where(m_new == float("-inf"), 0.0, m_new)
-        else:
-            # Every step holds at least one key in range, so m_new is finite and nothing below is NaN.
-            m_new = tl.maximum(m_i, tl.max(s, 1))
-            m_shift = m_new
-        alpha = tl.math.exp2(m_i - m_shift)  # rescales what was accumulated under the old max
-        p = tl.math.exp2(s - m_shift[:, None])
-        v = tl.load(v_ptrs, mask=n_ok[:, None] & d_ok[None, :], other=0.0)
-        acc = acc * alpha[:, None]
-        if IS_FP32:
-            acc = tl.dot(p, v, acc, input_precision="ieee")
-        else:
-            p = p.to(v.dtype)
-            acc = tl.dot(p, v, acc)
-        l_i = l_i * alpha + tl.sum(p.to(tl.float32), 1)
-        m_i = m_new
+    # Whole key blocks first, with no bounds check; then the partial last block, if any, with one.
+    full_end = lo + (hi - lo) // BLOCK_N * BLOCK_N
+    for n0 in range(lo, full_end, BLOCK_N):
+        acc, m_i, l_i = _attend_key_block(
+            acc, m_i, l_i, q, k_ptrs, v_ptrs, mask_ptrs, n0, hi, m0, h, d_ok, qk_scale, window, RelBias, RelBounds,
+            stride_rb, stride_rh, rel_max_exact, rel_half, HAS_MASK, HAS_WINDOW, HAS_REL_BIAS, NUM_BOUNDS, IS_FP32,
+            EVEN_D, False, BLOCK_M, BLOCK_N)
         k_ptrs += BLOCK_N * stride_kt
         v_ptrs += BLOCK_N * stride_vt
         mask_ptrs += BLOCK_N * stride_mt
+    if full_end < hi:
+        acc, m_i, l_i = _attend_key_block(
+            acc, m_i, l_i, q, k_ptrs, v_ptrs, mask_ptrs, full_end, hi, m0, h, d_ok, qk_scale, window, RelBias,
+            RelBounds, stride_rb, stride_rh, rel_max_exact, rel_half, HAS_MASK, HAS_WINDOW, HAS_REL_BIAS, NUM_BOUNDS,
+            IS_FP32, EVEN_D, True, BLOCK_M, BLOCK_N)
 
     if HAS_WINDOW:  # rows past the end of a sequence may have seen no key: keep them finite (they are not stored)
         l_i = tl.where(l_i == 0.0, 1.0, l_i)
@@ -234,6 +287,8 @@ def _attention_op(
     has_rel = rel_table is not None
     stride_r = rel_table.stride() if has_rel else (0, 0)
 
+    block_d = max(16, triton.next_power_of_2(head_dim))
+
     def grid(meta):
         return (triton.cdiv(seqlen, meta["BLOCK_M"]) * num_seqs * num_heads,)
 
@@ -248,7 +303,7 @@ def _attention_op(
         triton.next_power_of_2(seqlen),
         VARLEN=varlen, HAS_MASK=has_mask, HAS_WINDOW=window >= 0, HAS_REL_BIAS=has_rel,
         NUM_BOUNDS=rel_bounds.numel() if has_rel else 0, IS_FP32=q.dtype == torch.float32,
-        BLOCK_D=max(16, triton.next_power_of_2(head_dim)),
+        BLOCK_D=block_d, EVEN_D=block_d == head_dim,
     )
     return out
 

@@ -14,7 +14,7 @@ import triton
 import triton.language as tl
 
 from ._utils import INTERPRET, check_device, check_dtype, check_last_dim_contiguous, check_shape, kernel_op
-from .attention import _MASKED, LOG2E, program_rows
+from .attention import _MASKED, LOG2E, program_rows, prune_attention_tiles, tile_bytes
 from .attention import _check as check_attention_inputs
 from .tuned import from_table
 
@@ -27,13 +27,17 @@ def _configs():
             for m in (64, 128) for n in (32, 64) for w in (4, 8) for s in (2, 3) if w == 4 or m == 128]
 
 
+def shared_bytes(config: triton.Config, block_d: int, element_size: int) -> int:
+    """Shared memory of one program, an upper bound: attention's Q, K and V tiles, and the scratch of the gathers'
+    layout conversions, at most three fp32 score tiles (compiled for sm_90: tests/kernels/compile_for_gpu.py)."""
+    return tile_bytes(config, block_d, element_size) + 3 * config.kwargs["BLOCK_M"] * config.kwargs["BLOCK_N"] * 4
+
+
 def _prune(configs, named_args, **kwargs):
-    """Blocks no larger than a short sequence needs; fp32 (the test path) gets the smallest tile only."""
     args = {**named_args, **kwargs}
-    seq = args["SEQ_BUCKET"]
-    kept = [c for c in configs if c.kwargs["BLOCK_M"] <= max(seq, 64) and c.kwargs["BLOCK_N"] <= max(seq, 32)
-            and not (args["IS_FP32"] and (c.kwargs["BLOCK_M"], c.kwargs["BLOCK_N"], c.num_warps) != (64, 32, 4))]
-    return kept or configs[:1]
+    q = args["Q"]
+    return prune_attention_tiles(configs, q, args["SEQ_BUCKET"], (64, 32, 4),
+                                 lambda c: shared_bytes(c, args["BLOCK_D"], q.element_size()))
 
 
 @from_table  # a committed winner per key where fastenc/kernels/tuned_tables/ has this GPU's table

@@ -8,6 +8,7 @@ import importlib
 import itertools
 import sys
 
+import torch
 import triton
 from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
@@ -27,8 +28,39 @@ def compile_variant(target, fn, types, constexprs, num_warps=4, num_stages=3, al
                           options=dict(num_warps=num_warps, num_stages=num_stages))
 
 
+def attention_alignment(fn, extra=()) -> tuple:
+    """What the launch-time specialisation marks divisible by 16 for an encoder's attention (head_dim a multiple of 16,
+    Q, K and V views of the fused QKV projection): the pointers, head_dim and Q/K/V/Out strides. Without it the K and
+    V loads are not pipelined, and the check would see less shared memory than a launch allocates."""
+    return tuple(name for name in fn.arg_names if name in ("Q", "K", "V", "Out", "head_dim", *extra)
+                 or (name[:-1] in ("stride_q", "stride_k", "stride_v", "stride_o") and name[-1] in "bth"))
+
+
+def largest_tiles(module, fn, flags: dict, types: dict, label: str):
+    """Per head dimension, the configuration of the launcher's bf16 candidates (for 512 tokens on sm_90) that needs
+    the most shared memory by the launcher's own count (`module.shared_bytes`, else attention's `tile_bytes`), with
+    that count: the compiled kernel must not allocate more, or the pruning that keeps launches within the GPU's
+    shared memory is wrong."""
+    attention = importlib.import_module("fastenc.kernels.attention")
+    from fastenc.kernels._utils import configs_that_fit
+
+    counted = getattr(module, "shared_bytes", attention.tile_bytes)
+    for block_d in (64, 128, 256):
+        def bytes_of(c, block_d=block_d):
+            return counted(c, block_d, 2)
+        kept = attention.prune_attention_tiles(module._configs(), torch.empty(0, dtype=torch.bfloat16), 512,
+                                               (64, 32, 4), bytes_of)
+        config = max(configs_that_fit(kept, bytes_of, MAX_SHARED[90]), key=bytes_of)
+        tile = "x".join(str(config.kwargs[b]) for b in ("BLOCK_M", "BLOCK_N"))
+        yield (f"{label} BLOCK_D={block_d} largest tile {tile} stages={config.num_stages} warps={config.num_warps}",
+               fn, types, dict(flags, BLOCK_D=block_d, **config.kwargs), config.num_warps, config.num_stages,
+               attention_alignment(fn, tuple(n for n in fn.arg_names if n[:-1] in ("stride_c", "stride_p"))),
+               bytes_of(config))
+
+
 def variants():
-    attention = importlib.import_module("fastenc.kernels.attention")._attention_kernel.fn
+    attention_module = importlib.import_module("fastenc.kernels.attention")
+    attention = attention_module._attention_kernel.fn
     layer_norm = importlib.import_module("fastenc.kernels.layer_norm")._layer_norm_kernel
     bias_gelu = importlib.import_module("fastenc.kernels.bias_gelu")._bias_gelu_kernel
     embeddings = importlib.import_module("fastenc.kernels.embeddings")._embeddings_kernel
@@ -36,30 +68,34 @@ def variants():
     rope = importlib.import_module("fastenc.kernels.rope")._rope_qkv_kernel
 
     no_bias = dict(HAS_REL_BIAS=False, NUM_BOUNDS=0)
-    for dt, mode, block_d, window in itertools.product(["bf16", "fp16"], ["padded", "mask", "varlen"], [16, 128],
-                                                       [False, True]):
+    # head_dim 12 (bounds-checked head dimension), 64 (the encoders' own) and 128, each BLOCK_D whole.
+    for dt, mode, (block_d, even_d), window in itertools.product(["bf16", "fp16"], ["padded", "mask", "varlen"],
+                                                                 [(16, False), (64, True), (128, True)],
+                                                                 [False, True]):
         p = POINTERS[dt]
         types = dict(Q=p, K=p, V=p, Out=p, Mask="*i1", CuSeqlens="*i32", RelBias=p, RelBounds="*i32",
                      qk_scale="fp32")
         flags = dict(VARLEN=mode == "varlen", HAS_MASK=mode == "mask", HAS_WINDOW=window, IS_FP32=False,
-                     BLOCK_D=block_d, **no_bias)
-        label = f"attention {dt} {mode} BLOCK_D={block_d}" + (" sliding window" if window else "")
-        yield label, attention, types, dict(flags, BLOCK_M=128, BLOCK_N=64), 8, 3
+                     BLOCK_D=block_d, EVEN_D=even_d, **no_bias)
+        label = f"attention {dt} {mode} BLOCK_D={block_d}" + ("" if even_d else " head_dim 12") + (
+            " sliding window" if window else "")
+        yield (label, attention, types, dict(flags, BLOCK_M=128, BLOCK_N=64), 8, 3,
+               attention_alignment(attention) if even_d else ())
     # MPNet's relative position bias: 7 bounds (32 buckets, max_distance 128), the table in the model's dtype.
     for dt, mode, block_d in itertools.product(["bf16", "fp16", "fp32"], ["padded", "mask", "varlen"], [64]):
         p = POINTERS[dt]
         types = dict(Q=p, K=p, V=p, Out=p, Mask="*i1", CuSeqlens="*i32", RelBias=p, RelBounds="*i32",
                      qk_scale="fp32")
         flags = dict(VARLEN=mode == "varlen", HAS_MASK=mode == "mask", HAS_WINDOW=False, IS_FP32=dt == "fp32",
-                     BLOCK_D=block_d, HAS_REL_BIAS=True, NUM_BOUNDS=7)
+                     BLOCK_D=block_d, EVEN_D=True, HAS_REL_BIAS=True, NUM_BOUNDS=7)
         tile, warps, stages = (dict(BLOCK_M=64, BLOCK_N=32), 4, 2) if dt == "fp32" else (
             dict(BLOCK_M=128, BLOCK_N=64), 8, 3)
         yield (f"attention {dt} {mode} BLOCK_D={block_d} relative bias", attention, types, dict(flags, **tile),
-               warps, stages)
+               warps, stages, attention_alignment(attention))
     p = POINTERS["fp32"]
     types = dict(Q=p, K=p, V=p, Out=p, Mask="*fp32", CuSeqlens="*i32", RelBias=p, RelBounds="*i32", qk_scale="fp32")
-    flags = dict(VARLEN=False, HAS_MASK=True, HAS_WINDOW=False, IS_FP32=True, BLOCK_D=128, BLOCK_M=64, BLOCK_N=32,
-                 **no_bias)
+    flags = dict(VARLEN=False, HAS_MASK=True, HAS_WINDOW=False, IS_FP32=True, BLOCK_D=128, EVEN_D=False, BLOCK_M=64,
+                 BLOCK_N=32, **no_bias)
     yield "attention fp32 mask BLOCK_D=128", attention, types, flags, 4, 2
     yield "attention fp32 varlen sliding window", attention, types, dict(flags, VARLEN=True, HAS_MASK=False,
                                                                           HAS_WINDOW=True), 4, 2
@@ -67,14 +103,22 @@ def variants():
     types = {name: "i64" for name in attention.arg_names if name.startswith("stride")}
     types.update(Q="*bf16", K="*bf16", V="*bf16", Out="*bf16", Mask="*i64", CuSeqlens="*i32", RelBias="*bf16",
                  RelBounds="*i32", qk_scale="fp32")
-    flags = dict(VARLEN=False, HAS_MASK=True, HAS_WINDOW=False, IS_FP32=False, BLOCK_D=64, BLOCK_M=64, BLOCK_N=32,
-                 **no_bias)
+    flags = dict(VARLEN=False, HAS_MASK=True, HAS_WINDOW=False, IS_FP32=False, BLOCK_D=64, EVEN_D=True, BLOCK_M=64,
+                 BLOCK_N=32, **no_bias)
     yield "attention bf16 i64 strides", attention, types, flags, 4, 2
     yield "attention bf16 seqlen=1", attention, types, dict(flags, seqlen=1, num_heads=1, stride_mt=1), 4, 2
     yield ("attention bf16 i64 strides relative bias + window", attention, types,
            dict(flags, HAS_REL_BIAS=True, NUM_BOUNDS=7, HAS_WINDOW=True), 4, 2)
+    types = dict(Q="*bf16", K="*bf16", V="*bf16", Out="*bf16", Mask="*i1", CuSeqlens="*i32", RelBias="*bf16",
+                 RelBounds="*i32", qk_scale="fp32")
+    yield from largest_tiles(attention_module, attention, dict(VARLEN=True, HAS_MASK=False, HAS_WINDOW=False,
+                                                               IS_FP32=False, EVEN_D=True, **no_bias),
+                             types, "attention bf16 varlen")
 
-    disentangled = importlib.import_module("fastenc.kernels.disentangled_attention")._disentangled_kernel.fn
+    disentangled_module = importlib.import_module("fastenc.kernels.disentangled_attention")
+    disentangled = disentangled_module._disentangled_kernel.fn
+    disentangled_aligned = attention_alignment(disentangled, tuple(n for n in disentangled.arg_names
+                                                                  if n[:-1] in ("stride_c", "stride_p")))
     for dt, mode, terms in itertools.product(["bf16", "fp16", "fp32"], ["mask", "varlen"],
                                              ["c2p+p2c", "c2p", "p2c"]):
         p = POINTERS[dt]
@@ -84,12 +128,16 @@ def variants():
                      HAS_P2C="p2c" in terms, IS_FP32=dt == "fp32", BLOCK_D=64)
         tile, warps, stages = (dict(BLOCK_M=64, BLOCK_N=32), 4, 2) if dt == "fp32" else (
             dict(BLOCK_M=128, BLOCK_N=64), 8, 3)
-        yield f"disentangled_attention {dt} {mode} {terms}", disentangled, types, dict(flags, **tile), warps, stages
+        yield (f"disentangled_attention {dt} {mode} {terms}", disentangled, types, dict(flags, **tile), warps,
+               stages, disentangled_aligned)
     types = dict(Q="*bf16", K="*bf16", V="*bf16", Out="*bf16", Mask="*i1", CuSeqlens="*i32", C2P="*fp32",
                  P2C="*fp32", RelIdx="*i32", qk_scale="fp32")
     flags = dict(VARLEN=True, HAS_MASK=False, HAS_C2P=True, HAS_P2C=True, IS_FP32=False, BLOCK_D=128,
                  BLOCK_M=128, BLOCK_N=64)
-    yield "disentangled_attention bf16 varlen BLOCK_D=128", disentangled, types, flags, 8, 3
+    yield "disentangled_attention bf16 varlen BLOCK_D=128", disentangled, types, flags, 8, 3, disentangled_aligned
+    yield from largest_tiles(disentangled_module, disentangled, dict(VARLEN=True, HAS_MASK=False, HAS_C2P=True,
+                                                                     HAS_P2C=True, IS_FP32=False), types,
+                             "disentangled_attention bf16 varlen")
 
     for dt, residual in itertools.product(["bf16", "fp32"], [False, True]):
         p = POINTERS[dt]
@@ -151,13 +199,19 @@ def main(arch: int) -> int:
         return 2
     target = GPUTarget("cuda", arch, 32)
     failed = 0
-    for label, fn, types, constexprs, num_warps, num_stages, *aligned in variants():
+    for label, fn, types, constexprs, num_warps, num_stages, *extra in variants():
+        aligned = extra[0] if extra else ()
+        expected_shared = extra[1] if len(extra) > 1 else None
         try:
-            kernel = compile_variant(target, fn, types, constexprs, num_warps, num_stages, *aligned)
+            kernel = compile_variant(target, fn, types, constexprs, num_warps, num_stages, aligned)
             shared = kernel.metadata.shared
             if shared > MAX_SHARED.get(arch, shared):  # would fail at launch (the autotuner drops such a config)
                 raise RuntimeError(f"needs {shared} bytes of shared memory, above sm_{arch}'s {MAX_SHARED[arch]}")
-            print(f"ok   {label}" + (f" (shared memory {shared // 1024} KiB)" if shared >= 1024 else ""))
+            if expected_shared is not None and shared > expected_shared:  # the launcher's pruning relies on it
+                raise RuntimeError(f"allocates {shared} bytes of shared memory; its launcher counts only "
+                                   f"{expected_shared}")
+            counted = f", the launcher counts {expected_shared // 1024} KiB" if expected_shared is not None else ""
+            print(f"ok   {label}" + (f" (shared memory {shared // 1024} KiB{counted})" if shared >= 1024 else ""))
         except Exception as e:  # report every variant, then fail
             failed += 1
             print(f"FAIL {label}: {type(e).__name__}: {e}")

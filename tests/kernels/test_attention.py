@@ -51,7 +51,7 @@ def padding_mask(batch, seqlen, device, fully_padded_row=False):
     return mask.to(device)
 
 
-SHAPES = [(2, 1, 3, 16), (2, 7, 2, 48), (3, 33, 2, 80), (2, 65, 1, 128), (1, 33, 2, 64)]  # (B, T, nh, hd)
+SHAPES = [(2, 1, 3, 16), (2, 7, 2, 48), (3, 33, 2, 80), (2, 65, 1, 128), (1, 33, 2, 64), (2, 64, 2, 32)]  # (B, T, nh, hd)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
@@ -71,7 +71,7 @@ def test_padded_matches_reference(device, check_error, dtype, shape, masked):
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 @pytest.mark.parametrize("head_dim", [16, 48, 80, 128])
 def test_varlen_matches_reference(device, check_error, dtype, head_dim):
-    lengths = [1, 7, 0, 33, 20]  # an empty sequence included
+    lengths = [1, 7, 0, 33, 20, 32]  # an empty sequence; one of whole key blocks only
     cu_seqlens = torch.tensor([0] + lengths, dtype=torch.int32).cumsum(0, dtype=torch.int32).to(device)
     q, k, v = qkv((sum(lengths), 2, head_dim), dtype, device)
     out = kernels().attention(q, k, v, cu_seqlens=cu_seqlens, max_seqlen=max(lengths))
@@ -400,3 +400,28 @@ def test_relative_bias_custom_op_schema(device):
     args = (q, k, v, None, None, 5, 0.25, -1, torch.zeros(32, 2, device=device),
             _bounds_tensor(bucket_bounds(32, 128), device), 8, 16)
     torch.library.opcheck(torch.ops.fastenc.attention.default, args, test_utils=("test_schema", "test_faketensor"))
+
+
+@pytest.mark.parametrize("module_name", ["attention", "disentangled_attention"])
+def test_tiles_are_pruned_to_the_gpus_shared_memory(monkeypatch, module_name):
+    """A lone configuration (a table's winner; FASTENC_AUTOTUNE=0) is launched untimed, so no search would drop one
+    that needs more shared memory than the GPU has: head_dim 256 in bf16 asks up to 320 KiB of the GPU tiles. The
+    counts themselves are checked against the compiled kernels by tests/kernels/compile_for_gpu.py."""
+    kernels()
+    attention = importlib.import_module("fastenc.kernels.attention")
+    module = importlib.import_module(f"fastenc.kernels.{module_name}")
+    monkeypatch.setattr(module, "INTERPRET", False)
+    configs = module._configs()  # the GPU's candidates, not the interpreter's one
+    counted = getattr(module, "shared_bytes", attention.tile_bytes)
+    q = torch.empty(0, dtype=torch.bfloat16)
+
+    def kept(block_d, limit):
+        monkeypatch.setattr(attention, "shared_memory_limit", lambda t: limit)
+        return module._prune(configs, {"Q": q, "SEQ_BUCKET": 512, "BLOCK_D": block_d})
+
+    h100 = 227 * 1024
+    assert kept(64, h100) == configs  # the encoders' head_dim: every tile fits
+    wide = kept(256, h100)
+    assert 0 < len(wide) < len(configs) and all(counted(c, 256, 2) <= h100 for c in wide)
+    assert kept(64, 1024) == [min(configs, key=lambda c: counted(c, 64, 2))]  # none fits: the smallest alone
+    assert kept(256, None) == configs  # no bound known (the interpreter)
