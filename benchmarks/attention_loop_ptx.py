@@ -19,7 +19,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 # The encoders' shape: head_dim 64, the 128 x 64 tile, 8 warps, 3 stages; the modes the model runs.
-CASES = [dict(VARLEN=True, HAS_MASK=False), dict(VARLEN=False, HAS_MASK=False), dict(VARLEN=False, HAS_MASK=True)]
+# MPNet's relative position bias on the packed path too.
+CASES = [dict(VARLEN=True, HAS_MASK=False), dict(VARLEN=False, HAS_MASK=False), dict(VARLEN=False, HAS_MASK=True),
+         dict(VARLEN=True, HAS_MASK=False, HAS_REL_BIAS=True)]
 COUNTED = ("selp", "setp", "fma", "mul", "add", "sub", "max", "cvt", "ex2", "wgmma", "cp")
 
 
@@ -46,17 +48,22 @@ def measure(tree: str) -> list:
     from triton.backends.compiler import GPUTarget
 
     fn = importlib.import_module("fastenc.kernels.attention")._attention_kernel.fn
+    # RelBounds and NUM_BOUNDS (7 bounds, MPNet's buckets): the kernel before a bias by distance, for a before/after.
     types = dict(Q="*bf16", K="*bf16", V="*bf16", Out="*bf16", Mask="*i1", CuSeqlens="*i32", RelBias="*bf16",
                  RelBounds="*i32", qk_scale="fp32")
     rows = []
     for case in CASES:
-        flags = dict(case, HAS_WINDOW=False, HAS_REL_BIAS=False, NUM_BOUNDS=0, IS_FP32=False, BLOCK_D=64, EVEN_D=True,
+        flags = dict(dict(HAS_REL_BIAS=False), **case, HAS_WINDOW=False, IS_FP32=False, BLOCK_D=64, EVEN_D=True,
                      BLOCK_M=128, BLOCK_N=64)
-        flags = {name: value for name, value in flags.items() if name in fn.arg_names}  # an older kernel's flags
+        flags["NUM_BOUNDS"] = 7 if flags["HAS_REL_BIAS"] else 0
+        # The bias table's unit stride, which a launch specialises: by distance now, by head before.
+        flags["stride_rd" if "stride_rd" in fn.arg_names else "stride_rh"] = 1
+        flags = {name: value for name, value in flags.items() if name in fn.arg_names}  # what this kernel takes
         kernel = compile_for_gpu.compile_variant(GPUTarget("cuda", 90, 32), fn, types, flags, 8, 3,
                                                  compile_for_gpu.attention_alignment(fn))
         ops = loop_counts(kernel.asm["ptx"])
-        mode = "varlen" if case["VARLEN"] else "padded + mask" if case["HAS_MASK"] else "padded"
+        mode = ("varlen" if case["VARLEN"] else "padded + mask" if case["HAS_MASK"] else "padded") + (
+            " + rel bias" if case.get("HAS_REL_BIAS") else "")
         rows.append(dict(mode=mode, shared_kib=kernel.metadata.shared // 1024, loop_instructions=sum(ops.values()),
                          **{op: ops[op] for op in COUNTED}))
     return rows
@@ -76,7 +83,7 @@ def main(argv=None) -> int:
     out = [f"python benchmarks/attention_loop_ptx.py {' '.join(sys.argv[1:] if argv is None else argv)}",
            f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC  triton {triton.__version__}  sm_90, "
            "bf16, head_dim 64, BLOCK_M 128, BLOCK_N 64, 8 warps, 3 stages; PTX instructions per thread per key block"]
-    header = f"{'tree':40} {'mode':14} {'shared':>7} {'loop':>5} " + " ".join(f"{op:>5}" for op in COUNTED)
+    header = f"{'tree':40} {'mode':20} {'shared':>7} {'loop':>5} " + " ".join(f"{op:>5}" for op in COUNTED)
     out.append(header)
     for tree in args.tree or [str(REPO)]:
         env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}  # compile, do not interpret
@@ -90,7 +97,7 @@ def main(argv=None) -> int:
         dirty = subprocess.run([*git, "status", "--porcelain", "fastenc"], text=True, capture_output=True).stdout
         label = (label.strip() or tree) + (" +edits" if dirty.strip() else "")
         for row in json.loads(child.stdout.splitlines()[-1]):
-            out.append(f"{label:40} {row['mode']:14} {row['shared_kib']:>4} KiB {row['loop_instructions']:>5} "
+            out.append(f"{label:40} {row['mode']:20} {row['shared_kib']:>4} KiB {row['loop_instructions']:>5} "
                        + " ".join(f"{row[op]:>5}" for op in COUNTED))
     text = "\n".join(out)
     print(text)

@@ -1,7 +1,7 @@
 """Bidirectional attention with an online softmax (never a T x T matrix), padded or variable-length, over all keys or
 a sliding window (ModernBERT's local layers: key blocks outside the window are never loaded), optionally adding
-MPNet's relative position bias (each tile's buckets computed from its key - query distances, the small
-(buckets, heads) table read from memory), in one kernel."""
+MPNet's relative position bias (read per tile from a small (distances, heads) table at each key - query distance),
+in one kernel."""
 import math
 from typing import Optional
 
@@ -40,20 +40,12 @@ def program_rows(CuSeqlens, num_heads, seqlen, VARLEN: tl.constexpr, BLOCK_M: tl
 
 
 @triton.jit
-def relative_bias(RelBias, RelBounds, h, rows, cols, stride_rb, stride_rh, max_exact, half,
-                  NUM_BOUNDS: tl.constexpr):
-    """(BLOCK_M, BLOCK_N) float32 bias of queries `rows` and keys `cols` (positions in the sequence) for head h.
-
-    The bucket of a distance d = |key - query| is d below max_exact, else max_exact plus the number of bounds <= d:
-    the reference's log buckets exactly, without a float32 log that could round otherwise at a boundary. Keys after
-    the query take the upper half of the table."""
+def relative_bias(RelBias, h, rows, cols, stride_rh, stride_rd, radius):
+    """(BLOCK_M, BLOCK_N) float32 bias of queries `rows` and keys `cols` (positions in the sequence) for head h: the
+    column of RelBias at each key - query distance, clamped to +-radius (farther distances share the end columns)."""
     rel = cols[None, :] - rows[:, None]  # (BLOCK_M, BLOCK_N) key - query
-    distance = tl.abs(rel)
-    large = tl.zeros_like(distance) + max_exact
-    for i in tl.static_range(NUM_BOUNDS):
-        large += (distance >= tl.load(RelBounds + i)).to(tl.int32)
-    bucket = tl.where(distance < max_exact, distance, large) + tl.where(rel > 0, half, 0)
-    return tl.load(RelBias + bucket * stride_rb + h * stride_rh).to(tl.float32)  # every bucket is a table row
+    column = tl.minimum(tl.maximum(rel, -radius), radius) + radius
+    return tl.load(RelBias + h * stride_rh + column * stride_rd).to(tl.float32)
 
 
 @triton.jit
@@ -75,10 +67,9 @@ def load_tile(ptrs, rows_ok, cols_ok, CHECK_ROWS: tl.constexpr, CHECK_COLS: tl.c
 
 @triton.jit
 def _attend_key_block(acc, m_i, l_i, q, k_ptrs, v_ptrs, mask_ptrs, n0, hi, m0, h, d_ok, qk_scale, window, RelBias,
-                      RelBounds, stride_rb, stride_rh, rel_max_exact, rel_half, HAS_MASK: tl.constexpr,
-                      HAS_WINDOW: tl.constexpr, HAS_REL_BIAS: tl.constexpr, NUM_BOUNDS: tl.constexpr,
-                      IS_FP32: tl.constexpr, EVEN_D: tl.constexpr, BOUNDARY: tl.constexpr, BLOCK_M: tl.constexpr,
-                      BLOCK_N: tl.constexpr):
+                      stride_rh, stride_rd, rel_radius, HAS_MASK: tl.constexpr, HAS_WINDOW: tl.constexpr,
+                      HAS_REL_BIAS: tl.constexpr, IS_FP32: tl.constexpr, EVEN_D: tl.constexpr,
+                      BOUNDARY: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
     """One step of the online softmax over the keys n0 .. n0 + BLOCK_N: (acc, m_i, l_i) updated. BOUNDARY: the block
     may run past `hi` (the last one), so its keys are bounds-checked; the others are whole and skip every check."""
     offs_m = tl.arange(0, BLOCK_M)
@@ -91,8 +82,7 @@ def _attend_key_block(acc, m_i, l_i, q, k_ptrs, v_ptrs, mask_ptrs, n0, hi, m0, h
         s = tl.dot(q, k)
     s = s * qk_scale  # (BLOCK_M, BLOCK_N)
     if HAS_REL_BIAS:
-        s += relative_bias(RelBias, RelBounds, h, m0 + offs_m, n0 + offs_n, stride_rb, stride_rh, rel_max_exact,
-                           rel_half, NUM_BOUNDS) * _LOG2E
+        s += relative_bias(RelBias, h, m0 + offs_m, n0 + offs_n, stride_rh, stride_rd, rel_radius) * _LOG2E
     if HAS_MASK:
         if BOUNDARY:
             keep = tl.load(mask_ptrs, mask=n_ok, other=0) != 0
@@ -175,27 +165,24 @@ def _attention_kernel(
     Out,  # same layout as Q, contiguous
     Mask,  # (B, T) key padding, nonzero = attend; read only if HAS_MASK
     CuSeqlens,  # (B + 1,) int32 offsets of each sequence in the packed tokens; read only if VARLEN
-    RelBias,  # (rows, nh) relative position bias table, any float dtype; read only if HAS_REL_BIAS
-    RelBounds,  # (NUM_BOUNDS,) int32 distances where the log buckets start (fastenc.ops.relative_bias.bucket_bounds)
+    RelBias,  # (nh, 2 * rel_radius + 1) relative position bias by distance, any float dtype; read if HAS_REL_BIAS
     stride_qb, stride_qt, stride_qh,  # Q strides in elements (batch stride 0 when VARLEN)
     stride_kb, stride_kt, stride_kh,  # K strides
     stride_vb, stride_vt, stride_vh,  # V strides
     stride_ob, stride_ot, stride_oh,  # Out strides
     stride_mb, stride_mt,  # Mask strides
-    stride_rb, stride_rh,  # RelBias strides (bucket, head)
+    stride_rh, stride_rd,  # RelBias strides (head, distance)
     num_heads,  # nh
     seqlen,  # T, or max_seqlen when VARLEN: the number of query blocks is cdiv(seqlen, BLOCK_M)
     head_dim,  # hd <= BLOCK_D
     qk_scale,  # softmax_scale * log2(e), so the softmax runs on exp2
     window,  # HAS_WINDOW: a query attends only to keys at most this many positions away
-    rel_max_exact,  # HAS_REL_BIAS: distances below this have a bucket each
-    rel_half,  # HAS_REL_BIAS: buckets per direction; keys after the query use buckets rel_half and up
+    rel_radius,  # HAS_REL_BIAS: RelBias column rel_radius + d holds distance d; farther ones share the ends
     SEQ_BUCKET,  # next power of two >= seqlen; an autotune key only
     VARLEN: tl.constexpr,  # packed sequences bounded by CuSeqlens
     HAS_MASK: tl.constexpr,  # apply the key padding mask
     HAS_WINDOW: tl.constexpr,  # sliding-window attention: |query - key| <= window
-    HAS_REL_BIAS: tl.constexpr,  # add RelBias at the bucket of each key - query distance
-    NUM_BOUNDS: tl.constexpr,  # entries of RelBounds
+    HAS_REL_BIAS: tl.constexpr,  # add RelBias at each key - query distance
     IS_FP32: tl.constexpr,  # fp32 inputs: full-precision dot products (no tf32)
     BLOCK_D: tl.constexpr,  # next power of two >= head_dim (at least 16 for tl.dot)
     EVEN_D: tl.constexpr,  # head_dim == BLOCK_D: no head-dimension bounds check
@@ -236,17 +223,16 @@ def _attention_kernel(
     full_end = lo + (hi - lo) // BLOCK_N * BLOCK_N
     for n0 in range(lo, full_end, BLOCK_N):
         acc, m_i, l_i = _attend_key_block(
-            acc, m_i, l_i, q, k_ptrs, v_ptrs, mask_ptrs, n0, hi, m0, h, d_ok, qk_scale, window, RelBias, RelBounds,
-            stride_rb, stride_rh, rel_max_exact, rel_half, HAS_MASK, HAS_WINDOW, HAS_REL_BIAS, NUM_BOUNDS, IS_FP32,
-            EVEN_D, False, BLOCK_M, BLOCK_N)
+            acc, m_i, l_i, q, k_ptrs, v_ptrs, mask_ptrs, n0, hi, m0, h, d_ok, qk_scale, window, RelBias, stride_rh,
+            stride_rd, rel_radius, HAS_MASK, HAS_WINDOW, HAS_REL_BIAS, IS_FP32, EVEN_D, False, BLOCK_M, BLOCK_N)
         k_ptrs += BLOCK_N * stride_kt
         v_ptrs += BLOCK_N * stride_vt
         mask_ptrs += BLOCK_N * stride_mt
     if full_end < hi:
         acc, m_i, l_i = _attend_key_block(
             acc, m_i, l_i, q, k_ptrs, v_ptrs, mask_ptrs, full_end, hi, m0, h, d_ok, qk_scale, window, RelBias,
-            RelBounds, stride_rb, stride_rh, rel_max_exact, rel_half, HAS_MASK, HAS_WINDOW, HAS_REL_BIAS, NUM_BOUNDS,
-            IS_FP32, EVEN_D, True, BLOCK_M, BLOCK_N)
+            stride_rh, stride_rd, rel_radius, HAS_MASK, HAS_WINDOW, HAS_REL_BIAS, IS_FP32, EVEN_D, True, BLOCK_M,
+            BLOCK_N)
 
     if HAS_WINDOW:  # rows past the end of a sequence may have seen no key: keep them finite (they are not stored)
         l_i = tl.where(l_i == 0.0, 1.0, l_i)
@@ -267,9 +253,7 @@ def _attention_op(
     softmax_scale: float,
     window: int = -1,
     rel_table: Optional[torch.Tensor] = None,
-    rel_bounds: Optional[torch.Tensor] = None,
-    rel_max_exact: int = 0,
-    rel_half: int = 0,
+    rel_radius: int = 0,
 ) -> torch.Tensor:
     out = torch.empty(q.shape, dtype=q.dtype, device=q.device)
     varlen = cu_seqlens is not None
@@ -297,32 +281,19 @@ def _attention_op(
         key_padding_mask if has_mask else q,  # a placeholder pointer, never read
         cu_seqlens if varlen else q,
         rel_table if has_rel else q,
-        rel_bounds if has_rel else q,
         *stride_q, *stride_k, *stride_v, *stride_o, *stride_m, *stride_r,
-        num_heads, seqlen, head_dim, softmax_scale * LOG2E, max(window, 0), rel_max_exact, rel_half,
+        num_heads, seqlen, head_dim, softmax_scale * LOG2E, max(window, 0), rel_radius,
         triton.next_power_of_2(seqlen),
         VARLEN=varlen, HAS_MASK=has_mask, HAS_WINDOW=window >= 0, HAS_REL_BIAS=has_rel,
-        NUM_BOUNDS=rel_bounds.numel() if has_rel else 0, IS_FP32=q.dtype == torch.float32,
+        IS_FP32=q.dtype == torch.float32,
         BLOCK_D=block_d, EVEN_D=block_d == head_dim,
     )
     return out
 
 
 @_attention_op.register_fake
-def _(q, k, v, key_padding_mask, cu_seqlens, max_seqlen, softmax_scale, window=-1, rel_table=None, rel_bounds=None,
-      rel_max_exact=0, rel_half=0):
+def _(q, k, v, key_padding_mask, cu_seqlens, max_seqlen, softmax_scale, window=-1, rel_table=None, rel_radius=0):
     return q.new_empty(q.shape)
-
-
-_BOUNDS = {}  # (bounds, device) -> the int32 tensor of RelativeBias.bounds the kernel reads, made once
-
-
-def _bounds_tensor(bounds: tuple, device) -> torch.Tensor:
-    key = (bounds, str(device))
-    if key not in _BOUNDS:
-        # No bounds (tiny bucket counts): one that no distance reaches, so the kernel always has a tensor to read.
-        _BOUNDS[key] = torch.tensor(bounds or (2**30,), dtype=torch.int32, device=device)
-    return _BOUNDS[key]
 
 
 def _check(q, k, v, key_padding_mask, cu_seqlens, max_seqlen, window=None, position_bias=None):
@@ -375,6 +346,10 @@ def _check_position_bias(position_bias, q) -> None:
     if num_buckets < 4 or num_buckets % 2 or position_bias.max_distance < 1:
         raise ValueError(f"position_bias needs an even num_buckets >= 4 and max_distance >= 1, got "
                          f"{num_buckets}, {position_bias.max_distance}")
+    by_distance = position_bias.by_distance  # a ValueError where the buckets never settle
+    if by_distance.shape != (q.shape[-2], 2 * position_bias.radius + 1):
+        raise ValueError(f"position_bias.by_distance has shape {tuple(by_distance.shape)}; expected "
+                         f"(heads {q.shape[-2]}, 2 * radius + 1 = {2 * position_bias.radius + 1})")
 
 
 def attention(q, k, v, *, key_padding_mask=None, cu_seqlens=None, max_seqlen=None, softmax_scale=None, window=None,
@@ -386,8 +361,8 @@ def attention(q, k, v, *, key_padding_mask=None, cu_seqlens=None, max_seqlen=Non
     max_seqlen at least the longest sequence (not checked, which would need a host sync; computed from cu_seqlens,
     with a sync, when None). window: None for all keys, w >= 0 for keys at most w positions away (key blocks outside
     every query's window are skipped). position_bias: None, or a RelativeBias (fastenc.ops.relative_bias) whose table
-    entry at the bucket of each key - query distance is added to the scaled scores; the buckets are computed per
-    tile, so no T x T bias exists. Returns a contiguous tensor of q's shape and dtype; softmax in float32. The
+    entry at the bucket of each key - query distance is added to the scaled scores; the kernel reads its bias by
+    distance, (nh, 2 * radius + 1), so no T x T bias exists. Returns a contiguous tensor of q's shape and dtype; softmax in float32. The
     first call per (sequence-length bucket, head_dim, mode, dtype) autotunes on a GPU: make it before capturing a
     CUDA graph.
     `check=False` skips the argument checks, for callers (the model) that validated their inputs once per forward.
@@ -400,7 +375,6 @@ def attention(q, k, v, *, key_padding_mask=None, cu_seqlens=None, max_seqlen=Non
         max_seqlen = int((cu_seqlens[1:] - cu_seqlens[:-1]).max()) if cu_seqlens.shape[0] > 1 else 0
     rel = {}
     if position_bias is not None:
-        rel = dict(rel_table=position_bias.table, rel_bounds=_bounds_tensor(position_bias.bounds, q.device),
-                   rel_max_exact=position_bias.max_exact, rel_half=position_bias.num_buckets // 2)
+        rel = dict(rel_table=position_bias.by_distance, rel_radius=position_bias.radius)
     return _attention_op(q, k, v, key_padding_mask, cu_seqlens, int(max_seqlen or 0), float(softmax_scale),
                          -1 if window is None else int(window), **rel)

@@ -1,6 +1,6 @@
 """T5-style relative position bias (MPNet): log-bucketed key - query distances index a (buckets, heads) table that
 is added to every layer's attention scores. The one reference of the buckets: the CPU path, the Triton kernel's
-bucket boundaries and the tests all use these functions."""
+bias by distance and the tests all use these functions."""
 import functools
 import math
 from dataclasses import dataclass
@@ -28,49 +28,63 @@ def relative_position_bucket(relative_position: torch.Tensor, num_buckets: int =
     return bucket + torch.where(n < max_exact, n, large)
 
 
+def bias_radius(num_buckets: int, max_distance: int) -> int:
+    """The distance from which every farther key - query distance shares the last bucket of its direction: a bias
+    indexed by distance needs rows for -radius .. radius only."""
+    return max(max_distance, num_buckets // 4)
+
+
 @functools.lru_cache(maxsize=16)
-def bucket_bounds(num_buckets: int, max_distance: int) -> tuple:
-    """The distances |key - query| at which the log buckets start: bucket(d) = max_exact + (number of bounds <= d)
-    for d >= max_exact, the same in both halves. Read from `relative_position_bucket` itself, so a kernel that counts
-    bounds gets its buckets bit for bit (a float32 log computed elsewhere may round differently exactly at a bucket
-    boundary: 2 * log2(16 / 8) is 2 in real numbers)."""
-    half = num_buckets // 2
-    max_exact = half // 2
-    # Buckets stop changing once the last one is reached, at most at max_distance (the clamp); search a little past.
-    limit = max(max_distance, max_exact) * 2 + 2
-    distance = torch.arange(limit)
-    buckets = relative_position_bucket(-distance, num_buckets, max_distance)  # keys before the query: lower half
-    bounds = [int(d) for d in range(max_exact + 1, limit) if buckets[d] > buckets[d - 1]]
-    if max_exact < limit and max_exact > 0 and int(buckets[max_exact]) != max_exact:
-        raise AssertionError("relative_position_bucket: the first log bucket is not max_exact")  # formula changed
-    return tuple(bounds)
+def distance_buckets(num_buckets: int, max_distance: int) -> torch.Tensor:
+    """(2 * radius + 1,) bucket of each key - query distance -radius .. radius, read from `relative_position_bucket`
+    itself, so a kernel indexing by distance gets its buckets bit for bit (no float32 log of its own that could round
+    otherwise at a bucket boundary). Raises ValueError for settings whose buckets do not settle at the radius."""
+    radius = bias_radius(num_buckets, max_distance)
+    far = torch.arange(radius, 2 * radius + 3)
+    for side in (far, -far):
+        buckets = relative_position_bucket(side, num_buckets, max_distance)
+        if not bool((buckets == buckets[0]).all()):
+            raise ValueError(f"relative position buckets (num_buckets {num_buckets}, max_distance {max_distance}) "
+                             f"still change past distance {radius}: max_distance must be >= num_buckets // 4")
+    return relative_position_bucket(torch.arange(-radius, radius + 1), num_buckets, max_distance)
+
+
+@functools.lru_cache(maxsize=64)
+def _distance_buckets_on(num_buckets: int, max_distance: int, device: torch.device) -> torch.Tensor:
+    """`distance_buckets` kept on `device`: copying from pageable host memory in every forward would make the host
+    wait for the GPU (and fail CUDA-graph capture)."""
+    return distance_buckets(num_buckets, max_distance).to(device)
 
 
 @dataclass(frozen=True, eq=False)
 class RelativeBias:
     """What the attention ops need to add MPNet's bias: the (rows, heads) table (rows >= num_buckets, read at the
-    bucket of each key - query distance) and the bucketing's two parameters."""
+    bucket of each key - query distance) and the bucketing's two parameters. One lives for one forward (the encoder
+    makes it), so `by_distance` is gathered once and read by every layer."""
 
     table: torch.Tensor  # (rows, nh): transformers' relative_attention_bias.weight
     num_buckets: int = 32
     max_distance: int = 128
 
     @property
-    def max_exact(self) -> int:
-        return self.num_buckets // 4
+    def radius(self) -> int:
+        return bias_radius(self.num_buckets, self.max_distance)
 
-    @property
-    def bounds(self) -> tuple:
-        return bucket_bounds(self.num_buckets, self.max_distance)
+    @functools.cached_property
+    def by_distance(self) -> torch.Tensor:
+        """(nh, 2 * radius + 1), contiguous: head h's bias at key - query distance d in column d + radius, for
+        |d| <= radius; a farther distance reads the end column of its side. Neighbouring keys of a tile read
+        neighbouring columns. In the table's dtype and device."""
+        buckets = _distance_buckets_on(self.num_buckets, self.max_distance, self.table.device)  # (2 * radius + 1,)
+        return self.table.t()[:, buckets].contiguous()  # (nh, 2 * radius + 1)
 
 
 def dense_bias(bias: RelativeBias, num_queries: int, num_keys: int, dtype=None) -> torch.Tensor:
     """(nh, Tq, Tk) bias of query i (row) and key j (column), in the table's dtype unless `dtype` is given. A T x T
-    tensor: only for the CPU path and the tests; the Triton kernel reads the table itself."""
+    tensor: only for the CPU path and the tests; the Triton kernel reads `by_distance` itself."""
     device = bias.table.device
     query = torch.arange(num_queries, device=device)[:, None]
     key = torch.arange(num_keys, device=device)[None, :]
-    buckets = relative_position_bucket(key - query, bias.num_buckets, bias.max_distance)  # (Tq, Tk)
-    values = bias.table[buckets]  # (Tq, Tk, nh)
-    values = values.permute(2, 0, 1)  # (nh, Tq, Tk)
+    column = (key - query).clamp(-bias.radius, bias.radius) + bias.radius  # (Tq, Tk)
+    values = bias.by_distance[:, column]  # (nh, Tq, Tk)
     return values if dtype is None else values.to(dtype)

@@ -67,13 +67,13 @@ def variants():
     glu = importlib.import_module("fastenc.kernels.geglu")._glu_kernel
     rope = importlib.import_module("fastenc.kernels.rope")._rope_qkv_kernel
 
-    no_bias = dict(HAS_REL_BIAS=False, NUM_BOUNDS=0)
+    no_bias = dict(HAS_REL_BIAS=False)
     # head_dim 12 (bounds-checked head dimension), 64 (the encoders' own) and 128, each BLOCK_D whole.
     for dt, mode, (block_d, even_d), window in itertools.product(["bf16", "fp16"], ["padded", "mask", "varlen"],
                                                                  [(16, False), (64, True), (128, True)],
                                                                  [False, True]):
         p = POINTERS[dt]
-        types = dict(Q=p, K=p, V=p, Out=p, Mask="*i1", CuSeqlens="*i32", RelBias=p, RelBounds="*i32",
+        types = dict(Q=p, K=p, V=p, Out=p, Mask="*i1", CuSeqlens="*i32", RelBias=p,
                      qk_scale="fp32")
         flags = dict(VARLEN=mode == "varlen", HAS_MASK=mode == "mask", HAS_WINDOW=window, IS_FP32=False,
                      BLOCK_D=block_d, EVEN_D=even_d, **no_bias)
@@ -81,19 +81,19 @@ def variants():
             " sliding window" if window else "")
         yield (label, attention, types, dict(flags, BLOCK_M=128, BLOCK_N=64), 8, 3,
                attention_alignment(attention) if even_d else ())
-    # MPNet's relative position bias: 7 bounds (32 buckets, max_distance 128), the table in the model's dtype.
+    # MPNet's relative position bias: its (2 * 128 + 1, heads) table by distance, in the model's dtype.
     for dt, mode, block_d in itertools.product(["bf16", "fp16", "fp32"], ["padded", "mask", "varlen"], [64]):
         p = POINTERS[dt]
-        types = dict(Q=p, K=p, V=p, Out=p, Mask="*i1", CuSeqlens="*i32", RelBias=p, RelBounds="*i32",
+        types = dict(Q=p, K=p, V=p, Out=p, Mask="*i1", CuSeqlens="*i32", RelBias=p,
                      qk_scale="fp32")
         flags = dict(VARLEN=mode == "varlen", HAS_MASK=mode == "mask", HAS_WINDOW=False, IS_FP32=dt == "fp32",
-                     BLOCK_D=block_d, EVEN_D=True, HAS_REL_BIAS=True, NUM_BOUNDS=7)
+                     BLOCK_D=block_d, EVEN_D=True, HAS_REL_BIAS=True)
         tile, warps, stages = (dict(BLOCK_M=64, BLOCK_N=32), 4, 2) if dt == "fp32" else (
             dict(BLOCK_M=128, BLOCK_N=64), 8, 3)
         yield (f"attention {dt} {mode} BLOCK_D={block_d} relative bias", attention, types, dict(flags, **tile),
                warps, stages, attention_alignment(attention))
     p = POINTERS["fp32"]
-    types = dict(Q=p, K=p, V=p, Out=p, Mask="*fp32", CuSeqlens="*i32", RelBias=p, RelBounds="*i32", qk_scale="fp32")
+    types = dict(Q=p, K=p, V=p, Out=p, Mask="*fp32", CuSeqlens="*i32", RelBias=p, qk_scale="fp32")
     flags = dict(VARLEN=False, HAS_MASK=True, HAS_WINDOW=False, IS_FP32=True, BLOCK_D=128, EVEN_D=False, BLOCK_M=64,
                  BLOCK_N=32, **no_bias)
     yield "attention fp32 mask BLOCK_D=128", attention, types, flags, 4, 2
@@ -102,15 +102,15 @@ def variants():
     # 64-bit strides, and the specialisation of arguments equal to 1 (seqlen 1, one head, unit strides).
     types = {name: "i64" for name in attention.arg_names if name.startswith("stride")}
     types.update(Q="*bf16", K="*bf16", V="*bf16", Out="*bf16", Mask="*i64", CuSeqlens="*i32", RelBias="*bf16",
-                 RelBounds="*i32", qk_scale="fp32")
+                 qk_scale="fp32")
     flags = dict(VARLEN=False, HAS_MASK=True, HAS_WINDOW=False, IS_FP32=False, BLOCK_D=64, EVEN_D=True, BLOCK_M=64,
                  BLOCK_N=32, **no_bias)
     yield "attention bf16 i64 strides", attention, types, flags, 4, 2
     yield "attention bf16 seqlen=1", attention, types, dict(flags, seqlen=1, num_heads=1, stride_mt=1), 4, 2
     yield ("attention bf16 i64 strides relative bias + window", attention, types,
-           dict(flags, HAS_REL_BIAS=True, NUM_BOUNDS=7, HAS_WINDOW=True), 4, 2)
+           dict(flags, HAS_REL_BIAS=True, HAS_WINDOW=True), 4, 2)
     types = dict(Q="*bf16", K="*bf16", V="*bf16", Out="*bf16", Mask="*i1", CuSeqlens="*i32", RelBias="*bf16",
-                 RelBounds="*i32", qk_scale="fp32")
+                 qk_scale="fp32")
     yield from largest_tiles(attention_module, attention, dict(VARLEN=True, HAS_MASK=False, HAS_WINDOW=False,
                                                                IS_FP32=False, EVEN_D=True, **no_bias),
                              types, "attention bf16 varlen")

@@ -344,12 +344,12 @@ def test_relative_bias_varlen(device, check_error, dtype, head_dim):
 
 @pytest.mark.parametrize("num_buckets,max_distance", [(32, 128), (16, 20), (8, 8), (4, 3), (64, 100)])
 def test_relative_bias_buckets_are_the_reference(device, num_buckets, max_distance):
-    """The kernel's buckets (bounds counted instead of a float32 log) are the reference's at every distance, both
-    directions, up to past max_distance. With zero scores and table[b] = b / 2, each query's weights are
+    """The kernel's buckets (its bias read by clamped distance) are the reference's at every distance, both
+    directions, up to well past max_distance. With zero scores and table[b] = b / 2, each query's weights are
     softmax(bucket / 2): log-ratios of the weights read back the bucket of every (query, key)."""
     from fastenc.ops.relative_bias import RelativeBias, relative_position_bucket
 
-    T, hd = max_distance + 2, 128  # every bound lies at or below max_distance
+    T, hd = max_distance + 40, 128  # the buckets settle at max_distance: 39 distances past it
     table = (torch.arange(num_buckets, dtype=torch.float32) / 2)[:, None].to(device)  # (buckets, 1 head)
     bias = RelativeBias(table, num_buckets, max_distance)
     q = torch.zeros(1, T, 1, hd, device=device)
@@ -385,7 +385,9 @@ def test_relative_bias_errors_name_the_argument(device):
              (ValueError, r"rows >= num_buckets 32", RelativeBias(torch.zeros(20, 2, device=device))),
              (TypeError, "position_bias.table has dtype torch.int64",
               RelativeBias(torch.zeros(32, 2, dtype=torch.long, device=device))),
-             (ValueError, "even num_buckets", RelativeBias(torch.zeros(32, 2, device=device), 7, 10))]
+             (ValueError, "even num_buckets", RelativeBias(torch.zeros(32, 2, device=device), 7, 10)),
+             (ValueError, r"still change past distance 16: max_distance must be >= num_buckets // 4",
+              RelativeBias(torch.zeros(64, 2, device=device), 64, 5))]
     for error, message, bias in cases:
         with pytest.raises(error, match=message):
             kernels().attention(q, k, v, position_bias=bias)
@@ -393,12 +395,8 @@ def test_relative_bias_errors_name_the_argument(device):
 
 def test_relative_bias_custom_op_schema(device):
     kernels()
-    from fastenc.kernels.attention import _bounds_tensor
-    from fastenc.ops.relative_bias import bucket_bounds
-
     q, k, v = qkv((2, 5, 2, 16), torch.float32, device)
-    args = (q, k, v, None, None, 5, 0.25, -1, torch.zeros(32, 2, device=device),
-            _bounds_tensor(bucket_bounds(32, 128), device), 8, 16)
+    args = (q, k, v, None, None, 5, 0.25, -1, torch.zeros(2, 257, device=device), 128)
     torch.library.opcheck(torch.ops.fastenc.attention.default, args, test_utils=("test_schema", "test_faketensor"))
 
 

@@ -3,19 +3,25 @@ import pytest
 import torch
 from transformers.models.mpnet.modeling_mpnet import MPNetEncoder
 
-from fastenc.ops.relative_bias import RelativeBias, bucket_bounds, dense_bias, relative_position_bucket
+from fastenc.ops.relative_bias import (RelativeBias, bias_radius, dense_bias, distance_buckets,
+                                      relative_position_bucket)
 
 
-@pytest.mark.parametrize("num_buckets,max_distance", [(32, 128), (16, 20), (8, 8), (4, 3), (64, 256)])
-def test_buckets_and_bounds_are_transformers(num_buckets, max_distance):
+@pytest.mark.parametrize("num_buckets,max_distance", [(32, 128), (16, 20), (8, 8), (4, 3), (64, 256), (64, 16)])
+def test_buckets_and_buckets_by_distance_are_transformers(num_buckets, max_distance):
     relative = torch.arange(-3 * max_distance - 5, 3 * max_distance + 5)  # key - query, both sides of the clamp
     want = MPNetEncoder.relative_position_bucket(relative, num_buckets, max_distance)
     assert torch.equal(relative_position_bucket(relative, num_buckets, max_distance), want)
-    # What the Triton kernel computes: exact below max_exact, else max_exact + the bounds passed, upper half after.
-    distance, max_exact = relative.abs(), num_buckets // 4
-    counted = max_exact + sum((distance >= b).long() for b in bucket_bounds(num_buckets, max_distance))
-    assert torch.equal(torch.where(distance < max_exact, distance, counted) + (relative > 0) * (num_buckets // 2),
-                       want)
+    # What the Triton kernel reads: the bucket at the distance clamped to +-radius.
+    radius = bias_radius(num_buckets, max_distance)
+    by_distance = distance_buckets(num_buckets, max_distance)
+    assert by_distance.shape == (2 * radius + 1,)
+    assert torch.equal(by_distance[relative.clamp(-radius, radius) + radius], want)
+
+
+def test_buckets_that_never_settle_are_refused():
+    with pytest.raises(ValueError, match=r"num_buckets 64, max_distance 5\) still change past distance 16"):
+        distance_buckets(64, 5)
 
 
 def test_dense_bias_is_transformers_position_bias():
