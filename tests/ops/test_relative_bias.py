@@ -3,8 +3,7 @@ import pytest
 import torch
 from transformers.models.mpnet.modeling_mpnet import MPNetEncoder
 
-from fastenc.ops.relative_bias import (RelativeBias, bias_radius, dense_bias, distance_buckets,
-                                      relative_position_bucket)
+from fastenc.ops.relative_bias import RelativeBias, bias_radius, dense_bias, distance_buckets, relative_position_bucket
 
 
 @pytest.mark.parametrize("num_buckets,max_distance", [(32, 128), (16, 20), (8, 8), (4, 3), (64, 256), (64, 16)])
