@@ -88,7 +88,9 @@ def _attend_key_block(acc, m_i, l_i, q, k_ptrs, v_ptrs, mask_ptrs, n0, hi, m0, h
             keep = tl.load(mask_ptrs, mask=n_ok, other=0) != 0
         else:
             keep = tl.load(mask_ptrs) != 0
-        s = tl.where(keep[None, :], s, _MASKED)
+        # Added rather than selected, so the scaling and the max subtraction still contract into one FMA: a finite
+        # score plus the most negative float rounds to it exactly, the reference's masked score.
+        s += tl.where(keep, 0.0, _MASKED)[None, :]
     if BOUNDARY:
         s = tl.where(n_ok[None, :], s, float("-inf"))  # keys past the end do not exist
     if HAS_WINDOW:
