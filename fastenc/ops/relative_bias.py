@@ -40,13 +40,13 @@ def distance_buckets(num_buckets: int, max_distance: int) -> torch.Tensor:
     itself, so a kernel indexing by distance gets its buckets bit for bit (no float32 log of its own that could round
     otherwise at a bucket boundary). Raises ValueError for settings whose buckets do not settle at the radius."""
     radius = bias_radius(num_buckets, max_distance)
-    far = torch.arange(radius, 2 * radius + 3)
+    far = torch.arange(radius, 2 * radius + 3, device="cpu")  # made once, on the host, whatever the default device
     for side in (far, -far):
         buckets = relative_position_bucket(side, num_buckets, max_distance)
         if not bool((buckets == buckets[0]).all()):
             raise ValueError(f"relative position buckets (num_buckets {num_buckets}, max_distance {max_distance}) "
                              f"still change past distance {radius}: max_distance must be >= num_buckets // 4")
-    return relative_position_bucket(torch.arange(-radius, radius + 1), num_buckets, max_distance)
+    return relative_position_bucket(torch.arange(-radius, radius + 1, device="cpu"), num_buckets, max_distance)
 
 
 @functools.lru_cache(maxsize=64)
