@@ -1,6 +1,6 @@
 """Bidirectional attention with an online softmax (never a T x T matrix), padded or variable-length, over all keys or
 a sliding window (ModernBERT's local layers: key blocks outside the window are never loaded), optionally adding
-MPNet's relative position bias (read per tile from a small (distances, heads) table at each key - query distance),
+MPNet's relative position bias (read per tile from a small (heads, distances) table at each key - query distance),
 in one kernel."""
 import math
 from typing import Optional
@@ -254,7 +254,7 @@ def _attention_op(
     max_seqlen: int,
     softmax_scale: float,
     window: int = -1,
-    rel_table: Optional[torch.Tensor] = None,
+    rel_by_distance: Optional[torch.Tensor] = None,
     rel_radius: int = 0,
 ) -> torch.Tensor:
     out = torch.empty(q.shape, dtype=q.dtype, device=q.device)
@@ -270,8 +270,8 @@ def _attention_op(
         return out
     has_mask = key_padding_mask is not None
     stride_m = key_padding_mask.stride() if has_mask else (0, 0)
-    has_rel = rel_table is not None
-    stride_r = rel_table.stride() if has_rel else (0, 0)
+    has_rel = rel_by_distance is not None
+    stride_r = rel_by_distance.stride() if has_rel else (0, 0)
 
     block_d = max(16, triton.next_power_of_2(head_dim))
 
@@ -282,7 +282,7 @@ def _attention_op(
         q, k, v, out,
         key_padding_mask if has_mask else q,  # a placeholder pointer, never read
         cu_seqlens if varlen else q,
-        rel_table if has_rel else q,
+        rel_by_distance if has_rel else q,
         *stride_q, *stride_k, *stride_v, *stride_o, *stride_m, *stride_r,
         num_heads, seqlen, head_dim, softmax_scale * LOG2E, max(window, 0), rel_radius,
         triton.next_power_of_2(seqlen),
@@ -294,7 +294,8 @@ def _attention_op(
 
 
 @_attention_op.register_fake
-def _(q, k, v, key_padding_mask, cu_seqlens, max_seqlen, softmax_scale, window=-1, rel_table=None, rel_radius=0):
+def _(q, k, v, key_padding_mask, cu_seqlens, max_seqlen, softmax_scale, window=-1, rel_by_distance=None,
+      rel_radius=0):
     return q.new_empty(q.shape)
 
 
@@ -364,9 +365,9 @@ def attention(q, k, v, *, key_padding_mask=None, cu_seqlens=None, max_seqlen=Non
     with a sync, when None). window: None for all keys, w >= 0 for keys at most w positions away (key blocks outside
     every query's window are skipped). position_bias: None, or a RelativeBias (fastenc.ops.relative_bias) whose table
     entry at the bucket of each key - query distance is added to the scaled scores; the kernel reads its bias by
-    distance, (nh, 2 * radius + 1), so no T x T bias exists. Returns a contiguous tensor of q's shape and dtype; softmax in float32. The
-    first call per (sequence-length bucket, head_dim, mode, dtype) autotunes on a GPU: make it before capturing a
-    CUDA graph.
+    distance, (nh, 2 * radius + 1), so no T x T bias exists. Returns a contiguous tensor of q's shape and dtype;
+    softmax in float32. The first call per (sequence-length bucket, head_dim, mode, dtype) autotunes on a GPU: make
+    it before capturing a CUDA graph.
     `check=False` skips the argument checks, for callers (the model) that validated their inputs once per forward.
     """
     if check:
@@ -377,6 +378,6 @@ def attention(q, k, v, *, key_padding_mask=None, cu_seqlens=None, max_seqlen=Non
         max_seqlen = int((cu_seqlens[1:] - cu_seqlens[:-1]).max()) if cu_seqlens.shape[0] > 1 else 0
     rel = {}
     if position_bias is not None:
-        rel = dict(rel_table=position_bias.by_distance, rel_radius=position_bias.radius)
+        rel = dict(rel_by_distance=position_bias.by_distance, rel_radius=position_bias.radius)
     return _attention_op(q, k, v, key_padding_mask, cu_seqlens, int(max_seqlen or 0), float(softmax_scale),
                          -1 if window is None else int(window), **rel)
