@@ -89,7 +89,8 @@ def _attend_key_block(acc, m_i, l_i, q, k_ptrs, v_ptrs, mask_ptrs, n0, hi, m0, h
         else:
             keep = tl.load(mask_ptrs) != 0
         # Added rather than selected, so the scaling and the max subtraction still contract into one FMA: a finite
-        # score plus the most negative float rounds to it exactly, the reference's masked score.
+        # score plus the most negative float rounds to it exactly, the reference's masked score (a NaN stays NaN,
+        # as in the reference).
         s += tl.where(keep, 0.0, _MASKED)[None, :]
     if BOUNDARY:
         s = tl.where(n_ok[None, :], s, float("-inf"))  # keys past the end do not exist
@@ -129,10 +130,14 @@ def _configs():
     ]
 
 
-def tile_bytes(config: triton.Config, block_d: int, element_size: int) -> int:
-    """Shared memory of one program: Q's block, and a K and a V block for each pipeline stage. Exactly what the
-    compiled kernel allocates on sm_90 (tests/kernels/compile_for_gpu.py checks it)."""
-    return element_size * block_d * (config.kwargs["BLOCK_M"] + 2 * config.num_stages * config.kwargs["BLOCK_N"])
+def tile_bytes(config: triton.Config, block_d: int, element_size: int, score_tiles: int = 0,
+               mask_size: int = 0) -> int:
+    """Shared memory of one program, an upper bound: Q's block, a K and a V block for each pipeline stage, a row of
+    the key mask (`mask_size` bytes a key) for each stage, and `score_tiles` float32 (BLOCK_M, BLOCK_N) tiles of
+    scratch for the layout conversions of gathers (1 for the relative bias). Compiled for sm_90 the unmasked modes
+    allocate exactly the blocks; tests/kernels/compile_for_gpu.py checks every mode's largest tile against it."""
+    m, n, stages = config.kwargs["BLOCK_M"], config.kwargs["BLOCK_N"], config.num_stages
+    return element_size * block_d * (m + 2 * stages * n) + stages * n * mask_size + score_tiles * m * n * 4
 
 
 def prune_attention_tiles(configs, q: torch.Tensor, seq_bucket: int, fp32_tile: tuple, shared_bytes) -> list:
@@ -150,8 +155,10 @@ def prune_attention_tiles(configs, q: torch.Tensor, seq_bucket: int, fp32_tile: 
 def _prune(configs, named_args, **kwargs):
     args = {**named_args, **kwargs}
     q = args["Q"]
+    scratch = 1 if args["HAS_REL_BIAS"] else 0
+    mask_size = args["Mask"].element_size() if args["HAS_MASK"] else 0
     return prune_attention_tiles(configs, q, args["SEQ_BUCKET"], (64, 32, 4),
-                                 lambda c: tile_bytes(c, args["BLOCK_D"], q.element_size()))
+                                 lambda c: tile_bytes(c, args["BLOCK_D"], q.element_size(), scratch, mask_size))
 
 
 @from_table  # a committed winner per key where fastenc/kernels/tuned_tables/ has this GPU's table

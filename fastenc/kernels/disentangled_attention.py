@@ -27,17 +27,17 @@ def _configs():
             for m in (64, 128) for n in (32, 64) for w in (4, 8) for s in (2, 3) if w == 4 or m == 128]
 
 
-def shared_bytes(config: triton.Config, block_d: int, element_size: int) -> int:
-    """Shared memory of one program, an upper bound: attention's Q, K and V tiles, and the scratch of the gathers'
-    layout conversions, at most three fp32 score tiles (compiled for sm_90: tests/kernels/compile_for_gpu.py)."""
-    return tile_bytes(config, block_d, element_size) + 3 * config.kwargs["BLOCK_M"] * config.kwargs["BLOCK_N"] * 4
+# Scratch of the two gathers' layout conversions, in float32 score tiles: at most 3 measured for sm_90
+# (tests/kernels/compile_for_gpu.py).
+SCORE_TILES = 3
 
 
 def _prune(configs, named_args, **kwargs):
     args = {**named_args, **kwargs}
     q = args["Q"]
     return prune_attention_tiles(configs, q, args["SEQ_BUCKET"], (64, 32, 4),
-                                 lambda c: shared_bytes(c, args["BLOCK_D"], q.element_size()))
+                                 lambda c: tile_bytes(c, args["BLOCK_D"], q.element_size(), SCORE_TILES,
+                                                      args["Mask"].element_size() if args["HAS_MASK"] else 0))
 
 
 @from_table  # a committed winner per key where fastenc/kernels/tuned_tables/ has this GPU's table

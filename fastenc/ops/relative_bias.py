@@ -29,38 +29,53 @@ def relative_position_bucket(relative_position: torch.Tensor, num_buckets: int =
 
 
 def bias_radius(num_buckets: int, max_distance: int) -> int:
-    """The distance from which every farther key - query distance shares the last bucket of its direction: a bias
-    indexed by distance needs rows for -radius .. radius only."""
-    return max(max_distance, num_buckets // 4)
+    """The distance from which every farther key - query distance shares the last bucket of its direction (the
+    clamp at max_distance): a bias indexed by distance needs columns for -radius .. radius only."""
+    return max_distance
 
 
-@functools.lru_cache(maxsize=16)
 def distance_buckets(num_buckets: int, max_distance: int) -> torch.Tensor:
     """(2 * radius + 1,) bucket of each key - query distance -radius .. radius, read from `relative_position_bucket`
     itself, so a kernel indexing by distance gets its buckets bit for bit (no float32 log of its own that could round
-    otherwise at a bucket boundary). Raises ValueError for settings whose buckets do not settle at the radius."""
+    otherwise at a bucket boundary). A new tensor each call. Raises ValueError unless max_distance > num_buckets // 4:
+    otherwise the log buckets divide by log(max_distance / max_exact) <= 0 (transformers cannot run them either)."""
+    return _distance_buckets(num_buckets, max_distance).clone()
+
+
+@functools.lru_cache(maxsize=16)
+def _distance_buckets(num_buckets: int, max_distance: int) -> torch.Tensor:
+    max_exact = num_buckets // 4
+    if max_distance <= max_exact:
+        raise ValueError(f"relative position buckets need max_distance > num_buckets // 4 = {max_exact}, got "
+                         f"num_buckets {num_buckets}, max_distance {max_distance}")
     radius = bias_radius(num_buckets, max_distance)
-    far = torch.arange(radius, 2 * radius + 3, device="cpu")  # made once, on the host, whatever the default device
-    for side in (far, -far):
-        buckets = relative_position_bucket(side, num_buckets, max_distance)
-        if not bool((buckets == buckets[0]).all()):
-            raise ValueError(f"relative position buckets (num_buckets {num_buckets}, max_distance {max_distance}) "
-                             f"still change past distance {radius}: max_distance must be >= num_buckets // 4")
-    return relative_position_bucket(torch.arange(-radius, radius + 1, device="cpu"), num_buckets, max_distance)
+    # Made once, on the host, whatever the default device, and as plain tensors even when first asked for inside
+    # inference mode (the cached copies also serve autograd callers).
+    with torch.inference_mode(False):
+        distance = torch.arange(-2 * radius - 2, 2 * radius + 3, device="cpu")
+        buckets = relative_position_bucket(distance, num_buckets, max_distance)
+        for side in (distance >= radius, distance <= -radius):  # each side's last bucket, from the radius on
+            if not bool((buckets[side] == buckets[side][0]).all()):
+                raise AssertionError("relative_position_bucket no longer settles at max_distance")  # formula changed
+        if not bool(((buckets >= 0) & (buckets < num_buckets)).all()):
+            raise AssertionError("relative_position_bucket left [0, num_buckets)")
+        return buckets[radius + 2:3 * radius + 3]  # distances -radius .. radius
 
 
 @functools.lru_cache(maxsize=64)
 def _distance_buckets_on(num_buckets: int, max_distance: int, device: torch.device) -> torch.Tensor:
-    """`distance_buckets` kept on `device`: copying from pageable host memory in every forward would make the host
-    wait for the GPU (and fail CUDA-graph capture)."""
-    return distance_buckets(num_buckets, max_distance).to(device)
+    """The buckets by distance kept on `device`: copying from pageable host memory in every forward would make the
+    host wait for the GPU (and fail CUDA-graph capture)."""
+    with torch.inference_mode(False):
+        return _distance_buckets(num_buckets, max_distance).to(device)
 
 
 @dataclass(frozen=True, eq=False)
 class RelativeBias:
     """What the attention ops need to add MPNet's bias: the (rows, heads) table (rows >= num_buckets, read at the
-    bucket of each key - query distance) and the bucketing's two parameters. One lives for one forward (the encoder
-    makes it), so `by_distance` is gathered once and read by every layer."""
+    bucket of each key - query distance) and the bucketing's two parameters. Make one per forward (the encoder
+    does): `by_distance` is gathered from the table on first use and then read by every layer, so a table changed
+    in place afterwards is not seen by the same RelativeBias."""
 
     table: torch.Tensor  # (rows, nh): transformers' relative_attention_bias.weight
     num_buckets: int = 32

@@ -36,21 +36,21 @@ def attention_alignment(fn, extra=()) -> tuple:
                  or (name[:-1] in ("stride_q", "stride_k", "stride_v", "stride_o") and name[-1] in "bth"))
 
 
-def largest_tiles(module, fn, flags: dict, types: dict, label: str):
+def largest_tiles(module, fn, flags: dict, types: dict, label: str, score_tiles: int):
     """Per head dimension, the configuration of the launcher's bf16 candidates (for 512 tokens on sm_90) that needs
-    the most shared memory by the launcher's own count (`module.shared_bytes`, else attention's `tile_bytes`), with
-    that count: the compiled kernel must not allocate more, or the pruning that keeps launches within the GPU's
-    shared memory is wrong."""
+    the most shared memory by the launcher's own count (attention's `tile_bytes` with `score_tiles` of scratch and,
+    where there is one, the bool key mask of `types`), with that count: the compiled kernel must not allocate more,
+    or the pruning that keeps launches within the GPU's shared memory is wrong."""
     attention = importlib.import_module("fastenc.kernels.attention")
     from fastenc.kernels._utils import configs_that_fit
 
-    counted = getattr(module, "shared_bytes", attention.tile_bytes)
     for block_d in (64, 128, 256):
         def bytes_of(c, block_d=block_d):
-            return counted(c, block_d, 2)
+            return attention.tile_bytes(c, block_d, 2, score_tiles, 1 if flags["HAS_MASK"] else 0)
         kept = attention.prune_attention_tiles(module._configs(), torch.empty(0, dtype=torch.bfloat16), 512,
                                                (64, 32, 4), bytes_of)
-        config = max(configs_that_fit(kept, bytes_of, MAX_SHARED[90]), key=bytes_of)
+        # Of equal counts, the most warps (more warps can need more scratch).
+        config = max(configs_that_fit(kept, bytes_of, MAX_SHARED[90]), key=lambda c: (bytes_of(c), c.num_warps))
         tile = "x".join(str(config.kwargs[b]) for b in ("BLOCK_M", "BLOCK_N"))
         yield (f"{label} BLOCK_D={block_d} largest tile {tile} stages={config.num_stages} warps={config.num_warps}",
                fn, types, dict(flags, BLOCK_D=block_d, **config.kwargs), config.num_warps, config.num_stages,
@@ -111,9 +111,12 @@ def variants():
            dict(flags, HAS_REL_BIAS=True, HAS_WINDOW=True), 4, 2)
     types = dict(Q="*bf16", K="*bf16", V="*bf16", Out="*bf16", Mask="*i1", CuSeqlens="*i32", RelBias="*bf16",
                  qk_scale="fp32")
-    yield from largest_tiles(attention_module, attention, dict(VARLEN=True, HAS_MASK=False, HAS_WINDOW=False,
-                                                               IS_FP32=False, EVEN_D=True, **no_bias),
-                             types, "attention bf16 varlen")
+    for mode, extra in [("varlen", {}), ("mask", dict(VARLEN=False, HAS_MASK=True)), ("window", dict(HAS_WINDOW=True)),
+                        ("relative bias", dict(HAS_REL_BIAS=True))]:
+        flags = dict(dict(VARLEN=True, HAS_MASK=False, HAS_WINDOW=False, IS_FP32=False, EVEN_D=True, **no_bias),
+                     **extra)
+        yield from largest_tiles(attention_module, attention, flags, types, f"attention bf16 {mode}",
+                                 1 if flags["HAS_REL_BIAS"] else 0)
 
     disentangled_module = importlib.import_module("fastenc.kernels.disentangled_attention")
     disentangled = disentangled_module._disentangled_kernel.fn
@@ -137,7 +140,7 @@ def variants():
     yield "disentangled_attention bf16 varlen BLOCK_D=128", disentangled, types, flags, 8, 3, disentangled_aligned
     yield from largest_tiles(disentangled_module, disentangled, dict(VARLEN=True, HAS_MASK=False, HAS_C2P=True,
                                                                      HAS_P2C=True, IS_FP32=False), types,
-                             "disentangled_attention bf16 varlen")
+                             "disentangled_attention bf16 varlen", disentangled_module.SCORE_TILES)
 
     for dt, residual in itertools.product(["bf16", "fp32"], [False, True]):
         p = POINTERS[dt]

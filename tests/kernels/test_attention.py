@@ -387,8 +387,10 @@ def test_relative_bias_errors_name_the_argument(device):
              (TypeError, "position_bias.table has dtype torch.int64",
               RelativeBias(torch.zeros(32, 2, dtype=torch.long, device=device))),
              (ValueError, "even num_buckets", RelativeBias(torch.zeros(32, 2, device=device), 7, 10)),
-             (ValueError, r"still change past distance 16: max_distance must be >= num_buckets // 4",
-              RelativeBias(torch.zeros(64, 2, device=device), 64, 5))]
+             (ValueError, r"max_distance > num_buckets // 4 = 16, got num_buckets 64, max_distance 5",
+              RelativeBias(torch.zeros(64, 2, device=device), 64, 5)),
+             (ValueError, r"max_distance > num_buckets // 4 = 8, got num_buckets 32, max_distance 8",
+              RelativeBias(torch.zeros(32, 2, device=device), 32, 8))]
     for error, message, bias in cases:
         with pytest.raises(error, match=message):
             kernels().attention(q, k, v, position_bias=bias)
@@ -411,12 +413,17 @@ def test_tiles_are_pruned_to_the_gpus_shared_memory(monkeypatch, module_name):
     module = importlib.import_module(f"fastenc.kernels.{module_name}")
     monkeypatch.setattr(module, "INTERPRET", False)
     configs = module._configs()  # the GPU's candidates, not the interpreter's one
-    counted = getattr(module, "shared_bytes", attention.tile_bytes)
+    score_tiles = getattr(module, "SCORE_TILES", 0)
+
+    def counted(config, block_d, element_size):
+        return attention.tile_bytes(config, block_d, element_size, score_tiles)
+
     q = torch.empty(0, dtype=torch.bfloat16)
 
     def kept(block_d, limit):
         monkeypatch.setattr(attention, "shared_memory_limit", lambda t: limit)
-        return module._prune(configs, {"Q": q, "SEQ_BUCKET": 512, "BLOCK_D": block_d})
+        args = {"Q": q, "Mask": q, "HAS_MASK": False, "HAS_REL_BIAS": False, "SEQ_BUCKET": 512, "BLOCK_D": block_d}
+        return module._prune(configs, args)
 
     h100 = 227 * 1024
     assert kept(64, h100) == configs  # the encoders' head_dim: every tile fits
