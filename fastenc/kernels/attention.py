@@ -140,25 +140,25 @@ def tile_bytes(config: triton.Config, block_d: int, element_size: int, score_til
     return element_size * block_d * (m + 2 * stages * n) + stages * n * mask_size + score_tiles * m * n * 4
 
 
-def prune_attention_tiles(configs, q: torch.Tensor, seq_bucket: int, fp32_tile: tuple, shared_bytes) -> list:
-    """Drop configs whose blocks overshoot a short sequence or whose `shared_bytes(config)` exceed the GPU's shared
+def prune_attention_tiles(configs, args: dict, score_tiles: int, fp32_tile: tuple = (64, 32, 4)) -> list:
+    """An attention kernel's early_config_prune on its launch arguments: drop configs whose blocks overshoot a short
+    sequence or whose `tile_bytes` (with `score_tiles` of scratch and the key mask's row) exceed the GPU's shared
     memory (large head dimensions). fp32 inputs (a test and debugging path: ieee dot products, four-byte tiles) get
     only `fp32_tile`, (BLOCK_M, BLOCK_N, num_warps), which compiles in seconds rather than a minute."""
+    q, seq_bucket = args["Q"], args["SEQ_BUCKET"]
+    mask_size = args["Mask"].element_size() if args["HAS_MASK"] else 0
     kept = [
         c for c in configs
         if c.kwargs["BLOCK_M"] <= max(seq_bucket, 64) and c.kwargs["BLOCK_N"] <= max(seq_bucket, 32)
         and not (q.dtype == torch.float32 and (c.kwargs["BLOCK_M"], c.kwargs["BLOCK_N"], c.num_warps) != fp32_tile)
     ] or configs[:1]
-    return configs_that_fit(kept, shared_bytes, shared_memory_limit(q))
+    return configs_that_fit(kept, lambda c: tile_bytes(c, args["BLOCK_D"], q.element_size(), score_tiles, mask_size),
+                            shared_memory_limit(q))
 
 
 def _prune(configs, named_args, **kwargs):
     args = {**named_args, **kwargs}
-    q = args["Q"]
-    scratch = 1 if args["HAS_REL_BIAS"] else 0
-    mask_size = args["Mask"].element_size() if args["HAS_MASK"] else 0
-    return prune_attention_tiles(configs, q, args["SEQ_BUCKET"], (64, 32, 4),
-                                 lambda c: tile_bytes(c, args["BLOCK_D"], q.element_size(), scratch, mask_size))
+    return prune_attention_tiles(configs, args, score_tiles=1 if args["HAS_REL_BIAS"] else 0)
 
 
 @from_table  # a committed winner per key where fastenc/kernels/tuned_tables/ has this GPU's table

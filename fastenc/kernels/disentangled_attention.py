@@ -14,7 +14,7 @@ import triton
 import triton.language as tl
 
 from ._utils import INTERPRET, check_device, check_dtype, check_last_dim_contiguous, check_shape, kernel_op
-from .attention import _MASKED, LOG2E, program_rows, prune_attention_tiles, tile_bytes
+from .attention import _MASKED, LOG2E, program_rows, prune_attention_tiles
 from .attention import _check as check_attention_inputs
 from .tuned import from_table
 
@@ -33,11 +33,7 @@ SCORE_TILES = 3
 
 
 def _prune(configs, named_args, **kwargs):
-    args = {**named_args, **kwargs}
-    q = args["Q"]
-    return prune_attention_tiles(configs, q, args["SEQ_BUCKET"], (64, 32, 4),
-                                 lambda c: tile_bytes(c, args["BLOCK_D"], q.element_size(), SCORE_TILES,
-                                                      args["Mask"].element_size() if args["HAS_MASK"] else 0))
+    return prune_attention_tiles(configs, {**named_args, **kwargs}, SCORE_TILES)
 
 
 @from_table  # a committed winner per key where fastenc/kernels/tuned_tables/ has this GPU's table

@@ -28,14 +28,9 @@ def relative_position_bucket(relative_position: torch.Tensor, num_buckets: int =
     return bucket + torch.where(n < max_exact, n, large)
 
 
-def bias_radius(num_buckets: int, max_distance: int) -> int:
-    """The distance from which every farther key - query distance shares the last bucket of its direction (the
-    clamp at max_distance): a bias indexed by distance needs columns for -radius .. radius only."""
-    return max_distance
-
-
 def distance_buckets(num_buckets: int, max_distance: int) -> torch.Tensor:
-    """(2 * radius + 1,) bucket of each key - query distance -radius .. radius, read from `relative_position_bucket`
+    """(2 * radius + 1,) bucket of each key - query distance -radius .. radius, radius = max_distance (from there on
+    every farther distance shares the last bucket of its direction), read from `relative_position_bucket`
     itself, so a kernel indexing by distance gets its buckets bit for bit (no float32 log of its own that could round
     otherwise at a bucket boundary). A new tensor each call. Raises ValueError unless max_distance > num_buckets // 4:
     otherwise the log buckets divide by log(max_distance / max_exact) <= 0 (transformers cannot run them either)."""
@@ -48,7 +43,7 @@ def _distance_buckets(num_buckets: int, max_distance: int) -> torch.Tensor:
     if max_distance <= max_exact:
         raise ValueError(f"relative position buckets need max_distance > num_buckets // 4 = {max_exact}, got "
                          f"num_buckets {num_buckets}, max_distance {max_distance}")
-    radius = bias_radius(num_buckets, max_distance)
+    radius = max_distance
     # Made once, on the host, whatever the default device, and as plain tensors even when first asked for inside
     # inference mode (the cached copies also serve autograd callers).
     with torch.inference_mode(False):
@@ -83,7 +78,8 @@ class RelativeBias:
 
     @property
     def radius(self) -> int:
-        return bias_radius(self.num_buckets, self.max_distance)
+        """Distances at least this far share their side's last bucket (the clamp at max_distance)."""
+        return self.max_distance
 
     @functools.cached_property
     def by_distance(self) -> torch.Tensor:

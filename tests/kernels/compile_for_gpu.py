@@ -47,8 +47,10 @@ def largest_tiles(module, fn, flags: dict, types: dict, label: str, score_tiles:
     for block_d in (64, 128, 256):
         def bytes_of(c, block_d=block_d):
             return attention.tile_bytes(c, block_d, 2, score_tiles, 1 if flags["HAS_MASK"] else 0)
-        kept = attention.prune_attention_tiles(module._configs(), torch.empty(0, dtype=torch.bfloat16), 512,
-                                               (64, 32, 4), bytes_of)
+        q = torch.empty(0, dtype=torch.bfloat16)  # on the CPU: the pruning counts, the limit is sm_90's, below
+        args = dict(Q=q, Mask=torch.empty(0, dtype=torch.bool), HAS_MASK=flags["HAS_MASK"], SEQ_BUCKET=512,
+                    BLOCK_D=block_d)
+        kept = attention.prune_attention_tiles(module._configs(), args, score_tiles)
         # Of equal counts, the most warps (more warps can need more scratch).
         config = max(configs_that_fit(kept, bytes_of, MAX_SHARED[90]), key=lambda c: (bytes_of(c), c.num_warps))
         tile = "x".join(str(config.kwargs[b]) for b in ("BLOCK_M", "BLOCK_N"))

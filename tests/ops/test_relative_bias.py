@@ -3,7 +3,7 @@ import pytest
 import torch
 from transformers.models.mpnet.modeling_mpnet import MPNetEncoder
 
-from fastenc.ops.relative_bias import RelativeBias, bias_radius, dense_bias, distance_buckets, relative_position_bucket
+from fastenc.ops.relative_bias import RelativeBias, dense_bias, distance_buckets, relative_position_bucket
 
 
 @pytest.mark.parametrize("num_buckets,max_distance", [(32, 128), (16, 20), (8, 8), (4, 3), (64, 256), (64, 17)])
@@ -12,7 +12,7 @@ def test_buckets_and_buckets_by_distance_are_transformers(num_buckets, max_dista
     want = MPNetEncoder.relative_position_bucket(relative, num_buckets, max_distance)
     assert torch.equal(relative_position_bucket(relative, num_buckets, max_distance), want)
     # What the Triton kernel reads: the bucket at the distance clamped to +-radius.
-    radius = bias_radius(num_buckets, max_distance)
+    radius = max_distance
     by_distance = distance_buckets(num_buckets, max_distance)
     assert by_distance.shape == (2 * radius + 1,)
     assert torch.equal(by_distance[relative.clamp(-radius, radius) + radius], want)
@@ -28,7 +28,7 @@ def test_buckets_that_divide_by_a_zero_or_negative_log_are_refused(num_buckets, 
 def test_buckets_by_distance_serve_autograd_after_inference_mode():
     """The cached buckets, first made inside inference mode (as a model forward runs), stay plain tensors."""
     with torch.inference_mode():
-        RelativeBias(torch.randn(32, 2)).by_distance
+        _ = RelativeBias(torch.randn(32, 2)).by_distance  # first made here
     table = torch.randn(32, 2, requires_grad=True)
     dense_bias(RelativeBias(table), 3, 4).sum().backward()
     assert table.grad is not None and table.grad.abs().sum() > 0
